@@ -1,0 +1,518 @@
+"""The `relay` command line: the only place that prints and picks exit codes.
+
+Every command reads the configuration (`--config`, `RELAY_CONFIG`, default
+./feeds.yaml) and opens the archive (`--db`, `RELAY_DB`, default from the
+configuration), calls one use case of `pipeline`, and reports: data to
+stdout (`--json` where a table is printed), logs to stderr. A `RelayError`
+is caught once, here: `Error: <what> (<where>)` and its hint on stderr, exit 2
+for bad input, 1 for a run that finished with failures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+
+from relay import __version__, pipeline
+from relay.config import load_config
+from relay.daemon import Daemon
+from relay.errors import EXIT_FAILURES, RelayError, UsageError
+from relay.models import Config
+from relay.search import to_fts
+from relay.store import Store, from_ts
+from relay.tokens import tokenize
+
+
+@dataclass
+class Ctx:
+    config_path: Path
+    db: Path | None
+    verbose: int
+
+    def config(self) -> Config:
+        return load_config(self.config_path, env=os.environ)
+
+    def database(self, config: Config) -> Path:
+        return self.db or config.settings.database
+
+    @contextmanager
+    def open(self) -> Iterator[tuple[Config, Store]]:
+        config = self.config()
+        store = Store(self.database(config))
+        try:
+            yield config, store
+        finally:
+            store.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fail(exc: RelayError) -> NoReturn:
+    click.echo(f"Error: {exc}", err=True)
+    if exc.hint:
+        click.echo(f"Hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class RelayGroup(click.Group):
+    """Turns a RelayError anywhere below into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RelayError as exc:
+            _fail(exc)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").replace(" ", ",").split(",") if v.strip()]
+
+
+def _date(value: str | None, tz: str, option: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = datetime.fromisoformat(value)
+    except ValueError:
+        days = value[:-1] if value.endswith("d") else ""
+        if days.isdigit():
+            return _now() - timedelta(days=int(days))
+        raise UsageError(f"{option} {value!r} is not a date like 2026-11-01 or 7d") from None
+    return (day if day.tzinfo else day.replace(tzinfo=ZoneInfo(tz))).astimezone(UTC)
+
+
+def _local(text: str | None, tz: str) -> str:
+    dt = from_ts(text)
+    return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              default=lambda: os.environ.get("RELAY_CONFIG", "feeds.yaml"),
+              show_default="./feeds.yaml or $RELAY_CONFIG", help="The configuration file.")
+@click.option("--db", type=click.Path(path_type=Path),
+              default=lambda: os.environ.get("RELAY_DB") or None,
+              help="The archive (SQLite). Default: settings.database, or $RELAY_DB.")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.version_option(__version__, prog_name="relay")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int) -> None:
+    """relay: local information gathered abroad, tagged, deduplicated, archived and
+    delivered as digests.
+
+    \b
+    Example:
+      relay check && relay collect && relay digest build && relay digest send
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ctx.obj = Ctx(config_path, db, verbose)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@main.command()
+@pass_ctx
+def check(c: Ctx) -> None:
+    """Validate feeds.yaml and print a summary.
+
+    \b
+    Example:
+      relay --config feeds.yaml check
+    """
+    config = c.config()
+    s = config.settings
+    kinds: dict[str, int] = {}
+    for f in config.feeds:
+        kinds[f.kind.value] = kinds.get(f.kind.value, 0) + 1
+    click.echo(f"{config.path}: OK")
+    click.echo(f"  feeds: {len(config.feeds)} ({sum(f.enabled for f in config.feeds)} enabled; "
+               + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
+    origin = "built-in" if config.topics_builtin else "feeds.yaml"
+    click.echo(f"  topics: {len(config.topics)} ({origin}): "
+               + ", ".join(t.id for t in config.topics))
+    click.echo(f"  timezone: {s.timezone}; database: {c.database(config)}; "
+               f"digests: {s.digests_dir}")
+    click.echo(f"  smtp: {s.smtp.url.split('@')[-1]} from {s.smtp.sender}")
+
+
+@main.command()
+@click.argument("feed_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Fetch every enabled feed, due or not.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
+@pass_ctx
+def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) -> None:
+    """Fetch the due (or named, or all) feeds once and archive new items.
+
+    Exit status 1 when any feed failed (the others are collected).
+
+    \b
+    Example:
+      relay collect            # the feeds that are due
+      relay collect nsf-news   # one feed, due or not
+    """
+    with c.open() as (config, store):
+        reports = pipeline.collect(config, store, _now(), feed_ids, everything)
+    if as_json:
+        _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
+                "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error}
+               for r in reports])
+    else:
+        for r in reports:
+            state = (f"error: {r.error}" if r.error else
+                     "not modified" if r.not_modified else
+                     f"{r.new} new, {r.duplicates} duplicate")
+            click.echo(f"{r.feed_id}: {state}")
+        new = sum(r.new for r in reports)
+        failed = sum(not r.ok for r in reports)
+        click.echo(f"{len(reports)} feeds, {new} new items, {failed} failed", err=True)
+    if any(not r.ok for r in reports):
+        sys.exit(EXIT_FAILURES)
+
+
+@main.command()
+@pass_ctx
+def run(c: Ctx) -> None:
+    """Run the daemon: collect on each feed's interval, build and send digests on schedule.
+
+    Stops cleanly on SIGTERM or Ctrl-C. Only one daemon may use a database.
+
+    \b
+    Example:
+      relay --config feeds.yaml run
+    """
+    config = c.config()
+    if c.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)
+    Daemon(config, c.database(config)).run_forever()
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="A list of objects keyed by column names.")
+@click.pass_context
+def feeds(ctx: click.Context, as_json: bool) -> None:
+    """List the feeds with their health (last success, last error, items).
+
+    \b
+    Example:
+      relay feeds --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    c: Ctx = ctx.obj
+    with c.open() as (config, store):
+        store.sync_feeds(config.feeds)
+        rows = store.feed_rows()
+    configured = {f.id: f for f in config.feeds}
+    if as_json:
+        _json([{**r, "enabled": configured[r["id"]].enabled if r["id"] in configured else False}
+               for r in rows])
+        return
+    tz = config.settings.timezone
+    table = [[r["id"], r["kind"], str(r["items"]), _local(r["last_ok_at"], tz),
+              str(r["error_count"]), _local(r["next_fetch_at"], tz),
+              (r["last_error"] or "")[:50]] for r in rows]
+    click.echo(_table(table, ["feed", "kind", "items", "last ok", "errors", "next fetch",
+                              "last error"]))
+
+
+@main.command()
+@click.argument("email")
+@click.option("--topics", required=True, help="Comma-separated topic ids, in your order.")
+@click.option("--frequency", type=click.Choice(["weekly", "daily"]), default="weekly",
+              show_default=True)
+@click.option("--ui-lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True,
+              help="The digest's language.")
+@click.option("--langs", help="Only items in these languages (e.g. ja,en). Default: all.")
+@click.option("--missions", help="Only items from these missions (e.g. boston). Default: all.")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.option("--org", default="", help="The subscriber's organization.")
+@pass_ctx
+def subscribe(c: Ctx, email: str, topics: str, frequency: str, ui_lang: str, langs: str | None,
+              missions: str | None, name: str, org: str) -> None:
+    """Add a subscriber, or update one.
+
+    \b
+    Example:
+      relay subscribe desk@mext.example --topics quantum,ai --ui-lang ja --name 科学技術室
+    """
+    with c.open() as (config, store):
+        sub = pipeline.make_subscriber(
+            config, email, _split(topics), frequency=frequency, ui_lang=ui_lang,
+            langs=_split(langs), missions=_split(missions), name=name, org=org)
+        created = store.upsert_subscriber(sub, _now())
+    click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
+               f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def unsubscribe(c: Ctx, email: str) -> None:
+    """Stop sending digests to a subscriber (their history is kept).
+
+    \b
+    Example:
+      relay unsubscribe desk@mext.example
+    """
+    with c.open() as (_config, store):
+        if not store.deactivate_subscriber(email.strip()):
+            raise UsageError(f"no active subscriber {email!r}")
+    click.echo(f"unsubscribed {email}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def subscribers(c: Ctx, as_json: bool) -> None:
+    """List the active subscribers.
+
+    \b
+    Example:
+      relay subscribers --json
+    """
+    with c.open() as (config, store):
+        subs = store.subscribers()
+    if as_json:
+        _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
+                "frequency": s.frequency.value, "ui_lang": s.ui_lang, "langs": list(s.langs),
+                "missions": list(s.missions),
+                "last_digest_at": s.last_digest_at.isoformat() if s.last_digest_at else None}
+               for s in subs])
+        return
+    tz = config.settings.timezone
+    click.echo(_table(
+        [[s.email, s.name, ",".join(s.topics), s.frequency.value, s.ui_lang,
+          s.last_digest_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+          if s.last_digest_at else "-"] for s in subs],
+        ["email", "name", "topics", "frequency", "lang", "last digest"]))
+
+
+@main.group()
+def digest() -> None:
+    """Build digests and send them."""
+
+
+@digest.command("build")
+@click.option("--period", help="2026-W48 (weekly) or 2026-11-27 (daily). Default: the current one.")
+@click.option("--subscriber", "email", help="Only this subscriber.")
+@pass_ctx
+def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
+    """Render each subscriber's digest for the period and queue its delivery.
+
+    Building a period twice creates nothing new.
+
+    \b
+    Example:
+      relay digest build --period 2026-W48
+    """
+    with c.open() as (config, store):
+        results = pipeline.build_digests(config, store, _now(), period, email)
+    for r in results:
+        detail = f"{r.stories} stories -> {r.path}" if r.status == "built" else r.status
+        click.echo(f"{r.email} {r.period}: {detail}")
+    click.echo(f"{sum(r.status == 'built' for r in results)} digests queued", err=True)
+
+
+@digest.command("send")
+@pass_ctx
+def digest_send(c: Ctx) -> None:
+    """Deliver every queued digest over SMTP (settings.smtp.url or RELAY_SMTP_URL).
+
+    Exit status 1 when a delivery failed (it stays queued for a retry, or is
+    marked failed on a permanent SMTP error).
+
+    \b
+    Example:
+      RELAY_SMTP_URL=smtp://127.0.0.1:1025 relay digest send
+    """
+    with c.open() as (config, store):
+        results = pipeline.send_pending(config, store, _now())
+    for r in results:
+        click.echo(f"{r.address}: {r.status}" + (f" ({r.error})" if r.error else ""))
+    click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
+               f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
+    if any(r.status != "sent" for r in results):
+        sys.exit(EXIT_FAILURES)
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option("--topic", "topics", multiple=True, help="Only items on this topic (repeatable).")
+@click.option("--feed", "feeds_", multiple=True, help="Only items of this feed (repeatable).")
+@click.option("--mission", "missions", multiple=True, help="Only items of this mission.")
+@click.option("--lang", "langs", multiple=True, help="Only items in this language.")
+@click.option("--since", help="Published on or after (2026-11-01, or 7d for the last 7 days).")
+@click.option("--until", help="Published before (2026-11-30).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--order", type=click.Choice(["rank", "date"]), default="rank", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@pass_ctx
+def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str, ...],
+           missions: tuple[str, ...], langs: tuple[str, ...], since: str | None,
+           until: str | None, limit: int, order: str, fmt: str) -> None:
+    """Search the archive (Japanese and English; words, "phrases", OR, NOT, prefix*).
+
+    \b
+    Example:
+      relay search 量子コンピュータ --since 2026-11-01
+      relay search '"quantum computing" OR qubit' --topic quantum --format json
+    """
+    with c.open() as (config, store):
+        tz = config.settings.timezone
+        for t in topics:
+            if config.topic(t) is None:
+                raise UsageError(f"unknown topic {t!r}",
+                                 hint=", ".join(x.id for x in config.topics))
+        match = to_fts(query, tokenize) if query else None
+        rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
+                            since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
+                            limit=limit, order=order)
+    keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
+            "story_id"]
+    if fmt == "json":
+        _json([{k: r[k] for k in keys} | {"summary": r["summary"]} for r in rows])
+    elif fmt == "csv":
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(keys)
+        for r in rows:
+            w.writerow([" ".join(r[k]) if k == "topics" else r[k] for k in keys])
+        click.echo(out.getvalue(), nl=False)
+    else:
+        if not rows:
+            click.echo("no items found", err=True)
+            return
+        click.echo(_table([[str(r["id"]), _local(r["published_at"], tz), r["feed_id"],
+                            ",".join(r["topics"]), r["title"][:60]] for r in rows],
+                          ["id", "published", "feed", "topics", "title"]))
+
+
+@main.command()
+@click.argument("item_id", type=int)
+@pass_ctx
+def show(c: Ctx, item_id: int) -> None:
+    """Show one item with its topics and the terms that matched.
+
+    \b
+    Example:
+      relay show 42
+    """
+    with c.open() as (config, store):
+        row = store.item(item_id)
+    if row is None:
+        raise UsageError(f"no item {item_id}")
+    tz = config.settings.timezone
+    click.echo(f"{row['title']}\n{row['url']}")
+    click.echo(f"feed: {row['feed_name']} ({row['feed_id']}), mission: {row['mission'] or '-'}, "
+               f"lang: {row['lang']}, published: {_local(row['published_at'], tz)}, "
+               f"story: {row['story_id']}")
+    for t in row["tags"]:
+        click.echo(f"topic {t['topic']} (score {t['score']:g}): {', '.join(t['terms'])}")
+    click.echo("")
+    click.echo(row["text"])
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@pass_ctx
+def export(c: Ctx, fmt: str) -> None:
+    """Write every archived item to stdout (one JSON object per line, or CSV).
+
+    Fields: id, feed, mission, country, url, title, summary, lang, published_at,
+    collected_at, topics, story_id.
+
+    \b
+    Example:
+      relay export --format jsonl > archive.jsonl
+    """
+    keys = ["id", "feed", "mission", "country", "url", "title", "summary", "lang",
+            "published_at", "collected_at", "topics", "story_id"]
+    with c.open() as (_config, store):
+        writer = csv.writer(sys.stdout) if fmt == "csv" else None
+        if writer:
+            writer.writerow(keys)
+        for row in store.export_rows():
+            if writer:
+                writer.writerow([" ".join(row[k]) if k == "topics" else row[k] for k in keys])
+            else:
+                sys.stdout.write(json.dumps({k: row[k] for k in keys}, ensure_ascii=False) + "\n")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(c: Ctx, as_json: bool) -> None:
+    """Archive size, feed health, subscribers and deliveries at a glance.
+
+    \b
+    Example:
+      relay status --json
+    """
+    with c.open() as (config, store):
+        store.sync_feeds(config.feeds)
+        counts = store.counts()
+        database = str(store.path)
+    if as_json:
+        _json({"database": database} | counts)
+        return
+    tz = config.settings.timezone
+    d = counts["deliveries"]
+    click.echo(f"database: {database}")
+    click.echo(f"items: {counts['items']} in {counts['stories']} stories "
+               f"({counts['multi_source_stories']} with several sources); "
+               f"last collected {_local(counts['last_collected_at'], tz)}")
+    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing)")
+    click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
+               f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
+    if counts["topics"]:
+        click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
+
+
+@main.command()
+@click.option("--dir", "workdir", type=click.Path(path_type=Path), default=Path("."),
+              show_default=True, help="Where storage/ and digests/ are written.")
+def demo(workdir: Path) -> None:
+    """Run the whole pipeline offline on the bundled sample.
+
+    Serves sample feeds on 127.0.0.1, collects them into storage/demo.db, adds two
+    subscribers, builds their digests and sends them to an SMTP server on
+    127.0.0.1 that writes what it receives under digests/.
+
+    \b
+    Example:
+      relay demo
+    """
+    from relay.demo.run import run_demo
+
+    run_demo(workdir.resolve(), echo=click.echo)

@@ -1,0 +1,388 @@
+"""feeds.yaml -> a validated `Config`, or a `ConfigError` that says where.
+
+Rules:
+- every mapping has a closed set of keys; an unknown key, a wrong type, a
+  duplicate feed or topic id, a topic id that no topic defines, a feed with
+  both or neither of `url`/`path`, and a `page` feed without selectors are
+  errors naming the file, the line and the key path (`feeds[3].interval`);
+- relative paths (database, digests_dir, feed paths) are relative to the
+  configuration file's folder;
+- secrets are never written in the file: `${NAME}` in a string is replaced
+  by the environment variable NAME (an unset one is an error), and
+  `RELAY_SMTP_URL` overrides `settings.smtp.url`;
+- without a `topics:` section the built-in taxonomy (taxonomy.yaml beside
+  this module) is used; with one, it replaces the built-in list.
+The environment is passed in (`env`), so loading is pure given its inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from relay.errors import ConfigError
+from relay.models import (
+    LANGS,
+    Config,
+    DigestSettings,
+    FeedKind,
+    FeedSpec,
+    Settings,
+    SmtpSettings,
+    Topic,
+)
+
+TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest"}
+SMTP_KEYS = {"url", "sender", "timeout"}
+DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
+TOPIC_KEYS = {"id", "label", "terms", "exclude"}
+FEED_KEYS = {
+    "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
+    "interval", "enabled", "selectors",
+}
+SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
+TOP_KEYS = {"settings", "topics", "feeds"}
+
+
+class _Ctx:
+    """Where we are in the file, for messages."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def error(self, node: Any, key: str | int | None, path: str, message: str) -> ConfigError:
+        line = _line_of(node, key)
+        where = f"{self.file}:{line}" if line else str(self.file)
+        return ConfigError(f"{path}: {message}" if path else message, where=where)
+
+
+def _line_of(node: Any, key: str | int | None) -> int | None:
+    try:
+        if isinstance(node, CommentedMap) and key is not None and key in node:
+            return int(node.lc.key(key)[0]) + 1
+        if isinstance(node, CommentedSeq) and isinstance(key, int):
+            return int(node.lc.item(key)[0]) + 1
+        if hasattr(node, "lc"):
+            return int(node.lc.line) + 1
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return None
+    return None
+
+
+def parse_interval(text: str) -> int:
+    """'30m' -> 1800 seconds; raises ValueError."""
+    m = _INTERVAL.match(text.strip().lower())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{text!r} is not an interval like 30m, 1h, 6h, 1d")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_clock(text: str) -> time:
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"{text!r} is not a time like 08:00")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def parse_weekly(text: str) -> tuple[int, time]:
+    parts = text.strip().lower().split()
+    if len(parts) != 2 or parts[0][:3] not in DAYS:
+        raise ValueError(f"{text!r} is not a weekday and time like 'mon 08:00'")
+    return DAYS.index(parts[0][:3]), parse_clock(parts[1])
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a configuration file."""
+    env = env or {}
+    if not path.exists():
+        raise ConfigError(
+            "configuration file not found", where=str(path),
+            hint="pass --config FILE or set RELAY_CONFIG; `relay demo` needs none",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration: {exc}", where=str(path)) from exc
+    return parse_config(text, path, env)
+
+
+def _load_yaml(text: str, file: Path) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML: {problem}", where=where) from exc
+
+
+def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
+    ctx = _Ctx(file)
+    doc = _load_yaml(text, file)
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise ctx.error(doc, None, "", "the file must be a mapping with settings, topics, feeds")
+    _check_keys(ctx, doc, TOP_KEYS, "")
+    base = file.parent
+    settings = _settings(ctx, doc.get("settings"), base, env)
+    if "topics" in doc and doc["topics"] is not None:
+        topics = _topics(ctx, doc["topics"], "topics")
+        builtin = False
+    else:
+        topics = builtin_topics()
+        builtin = True
+    topic_ids = {t.id for t in topics}
+    feeds = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids)
+    return Config(path=file, settings=settings, topics=topics, feeds=feeds, topics_builtin=builtin)
+
+
+def builtin_topics() -> tuple[Topic, ...]:
+    ctx = _Ctx(TAXONOMY_PATH)
+    doc = _load_yaml(TAXONOMY_PATH.read_text(encoding="utf-8"), TAXONOMY_PATH)
+    return _topics(ctx, doc["topics"], "topics")
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+
+def _check_keys(ctx: _Ctx, node: CommentedMap, allowed: set[str], path: str) -> None:
+    for key in node:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise ctx.error(
+                node, key, where, f"unknown key (allowed: {', '.join(sorted(allowed))})"
+            )
+
+
+def _mapping(ctx: _Ctx, parent: Any, key: str | int, path: str) -> CommentedMap:
+    node = parent[key]
+    if not isinstance(node, CommentedMap):
+        raise ctx.error(parent, key, path, "must be a mapping")
+    return node
+
+
+def _get(
+    ctx: _Ctx, node: CommentedMap, key: str, path: str, kind: type | tuple[type, ...],
+    default: Any = None,
+) -> Any:
+    if key not in node or node[key] is None:
+        return default
+    value = node[key]
+    # YAML booleans are ints in Python: keep them apart.
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ctx.error(node, key, f"{path}.{key}", f"must be {_type_name(kind)}, not a boolean")
+    if not isinstance(value, kind):
+        raise ctx.error(
+            node, key, f"{path}.{key}",
+            f"must be {_type_name(kind)}, not {type(value).__name__}",
+        )
+    return value
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", float: "a number",
+             list: "a list", dict: "a mapping"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _convert(ctx: _Ctx, node: CommentedMap, key: str, path: str, fn: Callable[[str], Any]) -> Any:
+    try:
+        return fn(str(node[key]))
+    except ValueError as exc:
+        raise ctx.error(node, key, f"{path}.{key}", str(exc)) from exc
+
+
+def _env(ctx: _Ctx, node: CommentedMap, key: str, path: str, value: str,
+         env: Mapping[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in env:
+            raise ctx.error(node, key, f"{path}.{key}", f"environment variable {name} is not set")
+        return env[name]
+
+    return _ENV_REF.sub(sub, value)
+
+
+def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Settings:
+    if node is None:
+        node = CommentedMap()
+    if not isinstance(node, CommentedMap):
+        raise ctx.error(node, None, "settings", "must be a mapping")
+    _check_keys(ctx, node, SETTINGS_KEYS, "settings")
+    tz = _get(ctx, node, "timezone", "settings", str, "Asia/Tokyo")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ctx.error(node, "timezone", "settings.timezone",
+                        f"unknown time zone {tz!r} (use an IANA name like Asia/Tokyo)") from exc
+    database = (base / _get(ctx, node, "database", "settings", str, "storage/relay.db")).resolve()
+    digests = (base / _get(ctx, node, "digests_dir", "settings", str, "digests")).resolve()
+    user_agent = _get(ctx, node, "user_agent", "settings", str, "")
+
+    smtp = SmtpSettings()
+    if node.get("smtp") is not None:
+        s = _mapping(ctx, node, "smtp", "settings.smtp")
+        _check_keys(ctx, s, SMTP_KEYS, "settings.smtp")
+        url = _get(ctx, s, "url", "settings.smtp", str, smtp.url)
+        url = _env(ctx, s, "url", "settings.smtp", url, env)
+        if not re.match(r"^(smtp|smtps|smtp\+starttls)://", url):
+            raise ctx.error(s, "url", "settings.smtp.url",
+                            "must start with smtp://, smtps:// or smtp+starttls://")
+        sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
+        if "@" not in sender:
+            raise ctx.error(s, "sender", "settings.smtp.sender", f"{sender!r} is not an address")
+        timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))
+        smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
+    if env.get("RELAY_SMTP_URL"):
+        smtp = SmtpSettings(url=env["RELAY_SMTP_URL"], sender=smtp.sender, timeout=smtp.timeout)
+
+    digest = DigestSettings()
+    if node.get("digest") is not None:
+        d = _mapping(ctx, node, "digest", "settings.digest")
+        _check_keys(ctx, d, DIGEST_KEYS, "settings.digest")
+        day, wtime = digest.weekly_day, digest.weekly_time
+        if d.get("weekly") is not None:
+            _get(ctx, d, "weekly", "settings.digest", str)
+            day, wtime = _convert(ctx, d, "weekly", "settings.digest", parse_weekly)
+        dtime = digest.daily_time
+        if d.get("daily") is not None:
+            _get(ctx, d, "daily", "settings.digest", str)
+            dtime = _convert(ctx, d, "daily", "settings.digest", parse_clock)
+        max_age = _get(ctx, d, "max_age_days", "settings.digest", int, digest.max_age_days)
+        per_topic = _get(ctx, d, "max_per_topic", "settings.digest", int, digest.max_per_topic)
+        for key, value in (("max_age_days", max_age), ("max_per_topic", per_topic)):
+            if value < 1:
+                raise ctx.error(d, key, f"settings.digest.{key}", "must be at least 1")
+        digest = DigestSettings(day, wtime, dtime, max_age, per_topic)
+    return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
+                    smtp=smtp, digest=digest)
+
+
+def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:
+    value = _get(ctx, node, key, path, list, [])
+    for i, v in enumerate(value):
+        if not isinstance(v, str) or not v.strip():
+            raise ctx.error(value, i, f"{path}.{key}[{i}]", "must be a non-empty string")
+    return tuple(v.strip() for v in value)
+
+
+def _lang_map(ctx: _Ctx, parent: CommentedMap, key: str, path: str, lists: bool) -> dict[str, Any]:
+    if parent.get(key) is None:
+        return {}
+    node = _mapping(ctx, parent, key, f"{path}.{key}")
+    _check_keys(ctx, node, set(LANGS), f"{path}.{key}")
+    if lists:
+        return {lang: _str_list(ctx, node, lang, f"{path}.{key}") for lang in node}
+    return {lang: _get(ctx, node, lang, f"{path}.{key}", str, "") for lang in node}
+
+
+def _topics(ctx: _Ctx, node: Any, path: str) -> tuple[Topic, ...]:
+    if not isinstance(node, CommentedSeq):
+        raise ctx.error(node, None, path, "must be a list of topics")
+    topics: list[Topic] = []
+    seen: set[str] = set()
+    for i, t in enumerate(node):
+        p = f"{path}[{i}]"
+        if not isinstance(t, CommentedMap):
+            raise ctx.error(node, i, p, "must be a mapping with id, label, terms")
+        _check_keys(ctx, t, TOPIC_KEYS, p)
+        tid = _get(ctx, t, "id", p, str)
+        if tid is None:
+            raise ctx.error(t, None, f"{p}.id", "is required")
+        if not SLUG.match(tid):
+            raise ctx.error(t, "id", f"{p}.id", f"{tid!r} is not a lower-case slug")
+        if tid in seen:
+            raise ctx.error(t, "id", f"{p}.id", f"duplicate topic id {tid!r}")
+        seen.add(tid)
+        labels = _lang_map(ctx, t, "label", p, lists=False)
+        terms = _lang_map(ctx, t, "terms", p, lists=True)
+        if not any(terms.values()):
+            raise ctx.error(t, "terms", f"{p}.terms", "a topic needs at least one term")
+        exclude = _lang_map(ctx, t, "exclude", p, lists=True)
+        topics.append(Topic(id=tid, labels=labels, terms=terms, exclude=exclude))
+    return tuple(topics)
+
+
+def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedSpec, ...]:
+    if not isinstance(node, CommentedSeq):
+        raise ctx.error(node, None, "feeds", "must be a list of feeds")
+    feeds: list[FeedSpec] = []
+    seen: set[str] = set()
+    for i, f in enumerate(node):
+        p = f"feeds[{i}]"
+        if not isinstance(f, CommentedMap):
+            raise ctx.error(node, i, p, "must be a mapping with id, name, url or path, kind")
+        _check_keys(ctx, f, FEED_KEYS, p)
+        fid = _get(ctx, f, "id", p, str)
+        if fid is None:
+            raise ctx.error(f, None, f"{p}.id", "is required")
+        p = f"feeds[{i}] ({fid})"
+        if not SLUG.match(fid):
+            raise ctx.error(f, "id", f"{p}.id", f"{fid!r} is not a lower-case slug")
+        if fid in seen:
+            raise ctx.error(f, "id", f"{p}.id", f"duplicate feed id {fid!r}")
+        seen.add(fid)
+        kind_text = _get(ctx, f, "kind", p, str, "rss")
+        try:
+            kind = FeedKind(kind_text)
+        except ValueError:
+            raise ctx.error(f, "kind", f"{p}.kind",
+                            f"{kind_text!r} is not one of rss, page, reports") from None
+        url = _get(ctx, f, "url", p, str)
+        raw_path = _get(ctx, f, "path", p, str)
+        if (url is None) == (raw_path is None):
+            raise ctx.error(f, None, p, "needs exactly one of url: or path:")
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            raise ctx.error(f, "url", f"{p}.url", f"{url!r} is not an http(s) URL")
+        lang = _get(ctx, f, "lang", p, str)
+        if lang is not None and lang not in LANGS:
+            raise ctx.error(f, "lang", f"{p}.lang", f"{lang!r} is not one of {', '.join(LANGS)}")
+        topics = _str_list(ctx, f, "topics", p)
+        for j, tid in enumerate(topics):
+            if tid not in topic_ids:
+                raise ctx.error(f["topics"], j, f"{p}.topics[{j}]", f"unknown topic {tid!r}")
+        interval = 3600
+        if f.get("interval") is not None:
+            interval = _convert(ctx, f, "interval", p, parse_interval)
+        selectors: dict[str, str] = {}
+        if f.get("selectors") is not None:
+            s = _mapping(ctx, f, "selectors", f"{p}.selectors")
+            _check_keys(ctx, s, SELECTOR_KEYS, f"{p}.selectors")
+            selectors = {k: _get(ctx, s, k, f"{p}.selectors", str) for k in s}
+        if kind is FeedKind.PAGE:
+            missing = {"item", "title", "link"} - selectors.keys()
+            if missing:
+                raise ctx.error(f, "selectors" if "selectors" in f else None, f"{p}.selectors",
+                                f"a page feed needs selectors {', '.join(sorted(missing))}")
+        elif selectors:
+            raise ctx.error(f, "selectors", f"{p}.selectors", "only page feeds take selectors")
+        country = _get(ctx, f, "country", p, str)
+        mission = _get(ctx, f, "mission", p, str)
+        if mission is not None and not SLUG.match(mission):
+            raise ctx.error(f, "mission", f"{p}.mission", f"{mission!r} is not a lower-case slug")
+        feeds.append(FeedSpec(
+            id=fid, name=_get(ctx, f, "name", p, str, fid), kind=kind, url=url,
+            path=(base / raw_path) if raw_path is not None else None,
+            mission=mission, country=country.upper() if country else None, lang=lang,
+            topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
+            selectors=selectors,
+        ))
+    return tuple(feeds)

@@ -1,0 +1,183 @@
+"""`relay run`: the daemon. APScheduler jobs over the pipeline, a lock, signals.
+
+- One lock per database (`<database>.lock`, an flock held for the process's
+  life): a second daemon on the same archive refuses to start and names the
+  holder's pid. The kernel drops the lock when the process dies, so a crash
+  leaves nothing to clean.
+- Jobs (APScheduler 3, one worker thread, so jobs never overlap on the one
+  SQLite connection): one per enabled feed on its interval, first run at the
+  feed's `next_fetch_at` from the archive (a restart fetches nothing early);
+  a feed in backoff is skipped until due. Weekly digests at
+  `settings.digest.weekly`, daily ones at `settings.digest.daily`, in
+  `settings.timezone`; each build is followed by a send. Queued deliveries
+  that wait for a retry are sent every few minutes.
+- SIGTERM and SIGINT stop it cleanly: the running job stops between items
+  (every item it stored is complete), then the scheduler shuts down.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from relay import pipeline, schedule
+from relay.config import DAYS
+from relay.errors import LockedError, RelayError
+from relay.models import Config, Frequency
+from relay.store import Store
+from relay.tokens import warm_up
+
+log = logging.getLogger("relay.daemon")
+RETRY_SEND_MINUTES = 5
+
+
+class DatabaseLock:
+    """An exclusive flock beside the database file."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")  # noqa: SIM115 - held for the daemon's life
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise LockedError(
+                f"another relay run (pid {holder}) is already using this database",
+                where=str(self.path.with_suffix("")),
+                hint="stop it first, or give this one another --db",
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class Daemon:
+    def __init__(self, config: Config, database: Path,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.config = config
+        self.database = database
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.lock = DatabaseLock(database)
+        self.store: Store | None = None
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+            timezone=config.settings.timezone,
+        )
+
+    def should_stop(self) -> bool:
+        return self.stop_event.is_set()
+
+    def _guard(self, name: str, job: Callable[[Store, datetime], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.should_stop() or self.store is None:
+                return
+            try:
+                job(self.store, self.clock())
+            except RelayError as exc:
+                log.error("job=%s error=%r", name, str(exc))
+            except Exception:  # a job's bug must not kill the daemon; it is logged in full
+                log.exception("job=%s crashed", name)
+        return run
+
+    def _collect(self, feed_id: str) -> Callable[[Store, datetime], None]:
+        def job(store: Store, now: datetime) -> None:
+            if schedule.is_due(store.feed_state(feed_id).next_fetch_at, now):
+                pipeline.collect(self.config, store, now, [feed_id],
+                                 should_stop=self.should_stop)
+        return job
+
+    def _digest(self, frequency: Frequency) -> Callable[[Store, datetime], None]:
+        def job(store: Store, now: datetime) -> None:
+            period = schedule.period_of(now, frequency, self.config.settings.timezone)
+            results = pipeline.build_digests(self.config, store, now, period)
+            log.info("digests period=%s built=%d", period,
+                     sum(r.status == "built" for r in results))
+            pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
+        return job
+
+    def _send(self, store: Store, now: datetime) -> None:
+        pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
+
+    def start(self) -> None:
+        self.lock.acquire()
+        self.store = Store(self.database)
+        self.store.sync_feeds(self.config.feeds)
+        warm_up()
+        now = self.clock()
+        for feed in self.config.feeds:
+            if not feed.enabled:
+                continue
+            due = self.store.feed_state(feed.id).next_fetch_at or now
+            self.scheduler.add_job(
+                self._guard(f"collect:{feed.id}", self._collect(feed.id)),
+                IntervalTrigger(seconds=feed.interval, timezone=UTC),
+                id=f"collect:{feed.id}", next_run_time=max(due, now),
+            )
+        d = self.config.settings.digest
+        tz = self.config.settings.timezone
+        self.scheduler.add_job(
+            self._guard("digest:weekly", self._digest(Frequency.WEEKLY)),
+            CronTrigger(day_of_week=DAYS[d.weekly_day], hour=d.weekly_time.hour,
+                        minute=d.weekly_time.minute, timezone=tz), id="digest:weekly")
+        self.scheduler.add_job(
+            self._guard("digest:daily", self._digest(Frequency.DAILY)),
+            CronTrigger(hour=d.daily_time.hour, minute=d.daily_time.minute, timezone=tz),
+            id="digest:daily")
+        self.scheduler.add_job(self._guard("send", self._send),
+                               IntervalTrigger(minutes=RETRY_SEND_MINUTES), id="send")
+        self.scheduler.start()
+        log.info("started pid=%d feeds=%d database=%s", os.getpid(),
+                 sum(f.enabled for f in self.config.feeds), self.database)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.lock.release()
+        log.info("stopped")
+
+    def run_forever(self) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("signal=%s stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            self.stop()

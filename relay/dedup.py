@@ -1,0 +1,107 @@
+"""Deduplication: exact keys, MinHash signatures, LSH bands, story choice.
+
+Two levels:
+1. Exact duplicates are dropped before storing. Keys, in order: the guid
+   within the feed, the canonical URL (see `text.canonical_url`), the content
+   hash of title + text (see `text.content_hash`). The store answers whether
+   a key is known; this module only names the keys.
+2. Near duplicates join a story. Each item gets a MinHash signature
+   (datasketch, NUM_PERM permutations) of its features: the set of its
+   tokens, with numbers and long words repeated as extra features so that
+   figures and rare names weigh more than function words. The signature is
+   cut into BANDS bands of ROWS rows; every band is hashed and stored (the
+   `lsh_bands` table), so candidates are found by an index lookup whose cost
+   does not grow with the archive. A candidate joins when the estimated
+   Jaccard similarity of the signatures is at least STORY_THRESHOLD.
+Pure: no I/O; the store keeps bands and signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash
+
+NUM_PERM = 128
+BANDS = 32
+ROWS = NUM_PERM // BANDS      # 4 rows: candidates from a similarity of about 0.4
+STORY_THRESHOLD = 0.5
+STORY_WINDOW_DAYS = 7
+_SEED = 1
+
+# Function words carry no story identity; dropping them makes similarity honest.
+_STOP = frozenset([
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "by", "at", "from",
+    "as", "is", "are", "was", "were", "be", "been", "has", "have", "had", "it", "its", "this",
+    "that", "these", "those", "will", "would", "can", "could", "said", "says", "new", "also",
+    "than", "more", "into", "over", "の", "に", "は", "を", "が", "と", "で", "て", "た", "し", "も", "な",
+    "だ", "です", "ます", "する", "いる", "ある", "こと", "れる", "られる", "から", "まで", "よう", "ため", "など", "この",
+    "その", "また", "において", "について", "による", "年", "月", "日",
+])
+
+
+@dataclass(frozen=True)
+class Signature:
+    values: np.ndarray  # uint64 array of NUM_PERM values below 2**32
+
+    def to_bytes(self) -> bytes:
+        return self.values.astype("<u4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Signature:
+        return cls(np.frombuffer(blob, dtype="<u4").astype(np.uint64))
+
+
+def features(title_tokens: Sequence[str], body_tokens: Sequence[str]) -> set[str]:
+    feats: set[str] = set()
+    for tok in (*title_tokens, *body_tokens):
+        if tok in _STOP or (len(tok) < 2 and not tok.isdigit()):
+            continue
+        feats.add(tok)
+        if any(ch.isdigit() for ch in tok):
+            feats.update((f"{tok}#1", f"{tok}#2"))   # figures identify a story
+        elif len(tok) >= 8:
+            feats.add(f"{tok}#1")                   # long words are rarer than short ones
+    return feats
+
+
+def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
+    """One signature per feature set (None for an empty set), computed in bulk."""
+    sets = list(feature_sets)
+    encoded = [[f.encode("utf-8") for f in s] for s in sets if s]
+    hashes = MinHash.bulk(encoded, num_perm=NUM_PERM, seed=_SEED) if encoded else []
+    out: list[Signature | None] = []
+    it = iter(hashes)
+    for s in sets:
+        out.append(Signature(next(it).hashvalues) if s else None)
+    return out
+
+
+def bands(sig: Signature) -> list[tuple[int, int]]:
+    """(band number, band hash as a signed 64-bit integer) for the LSH table."""
+    raw = sig.values.astype("<u4")
+    out = []
+    for b in range(BANDS):
+        digest = hashlib.blake2b(raw[b * ROWS : (b + 1) * ROWS].tobytes(), digest_size=8).digest()
+        out.append((b, struct.unpack("<q", digest)[0]))
+    return out
+
+
+def similarity(a: Signature, b: Signature) -> float:
+    return float(np.count_nonzero(a.values == b.values)) / NUM_PERM
+
+
+def choose_story(
+    sig: Signature, candidates: Iterable[tuple[int, Signature]]
+) -> tuple[int, float] | None:
+    """The (story id, similarity) of the most similar candidate above the threshold."""
+    best: tuple[int, float] | None = None
+    for story_id, other in candidates:
+        score = similarity(sig, other)
+        if score >= STORY_THRESHOLD and (best is None or score > best[1]):
+            best = (story_id, score)
+    return best

@@ -1,0 +1,149 @@
+"""Mail: building a digest's message, and handing queued messages to SMTP.
+
+Building (`build_message`): multipart/alternative with a UTF-8 text part
+first and the HTML part second (RFC 2046: the preferred last), a Message-ID
+fixed at build time (so a resend after a crash carries the same id and
+clients can drop the copy), Date, From, To, List-Id and List-Unsubscribe
+(mailto). Header values are set through `email.message.EmailMessage`, which
+RFC 2047-encodes non-ASCII text and refuses line breaks, so feed text cannot
+inject headers. The message is saved as `.eml` bytes with CRLF line ends
+(`email.policy.SMTP`), exactly what is later sent.
+
+Sending (`SmtpSender`): one connection for a batch of messages, reconnecting
+when the server drops it; `smtp://` plain, `smtp+starttls://` upgraded,
+`smtps://` TLS from the start, with optional user:password in the URL.
+A 4xx answer or a broken connection is temporary (the delivery stays queued
+and is retried later); a 5xx answer is permanent (the delivery fails with
+the server's reply). smtplib exceptions are translated here into
+`DeliveryError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from types import TracebackType
+from urllib.parse import unquote, urlsplit
+
+from relay.errors import DeliveryError
+
+
+def new_message_id(sender: str) -> str:
+    domain = sender.rpartition("@")[2] or "relay.localhost"
+    return make_msgid(idstring="relay", domain=domain)
+
+
+def build_message(
+    *, sender: str, to_address: str, to_name: str, subject: str, text: str, html: str,
+    message_id: str, date: str, list_id: str,
+) -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["Subject"] = " ".join(subject.split())
+    msg["From"] = Address("relay", addr_spec=sender)
+    msg["To"] = Address(" ".join(to_name.split()), addr_spec=to_address)
+    msg["Date"] = date
+    msg["Message-ID"] = message_id
+    msg["List-Id"] = f"relay digests <{list_id}>"
+    msg["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe%20{to_address}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def format_date(dt: object) -> str:
+    return format_datetime(dt)  # type: ignore[arg-type]
+
+
+class SmtpSender:
+    """One SMTP session reused for many messages. Use as a context manager."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+            raise DeliveryError(f"bad SMTP URL {url!r}", temporary=False,
+                                hint="use smtp://host:port, smtps://... or smtp+starttls://...")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        self.user = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = timeout
+        self._conn: smtplib.SMTP | None = None
+        self.connections = 0
+
+    def __enter__(self) -> SmtpSender:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        where = f"{self.host}:{self.port}"
+        try:
+            conn: smtplib.SMTP
+            if self.scheme == "smtps":
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.scheme == "smtp+starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            if self.user:
+                conn.login(self.user, self.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP login refused: {exc.smtp_code}", address=where,
+                                temporary=False) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"cannot connect to SMTP server: {exc}", address=where) from exc
+        self.connections += 1
+        return conn
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Hand one message to the server; DeliveryError says whether to retry."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                self._conn.sendmail(sender, [recipient], message)
+                return
+            except smtplib.SMTPServerDisconnected as exc:
+                self._conn = None
+                if attempt == 2:
+                    raise DeliveryError(f"SMTP server disconnected: {exc}",
+                                        address=recipient) from exc
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, reply = exc.recipients.get(recipient, (550, b"refused"))
+                raise DeliveryError(f"SMTP {code} {_text(reply)}", address=recipient,
+                                    temporary=400 <= code < 500) from exc
+            except smtplib.SMTPResponseException as exc:
+                self._reset()
+                raise DeliveryError(f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}",
+                                    address=recipient,
+                                    temporary=400 <= exc.smtp_code < 500) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self._conn = None
+                raise DeliveryError(f"SMTP error: {exc}", address=recipient) from exc
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._conn.quit()
+            self._conn = None
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

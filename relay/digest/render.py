@@ -1,0 +1,128 @@
+"""A `Digest`'s sections -> subject, HTML and plain text (Jinja2).
+
+Rules:
+- one template pair (digest.html.j2, digest.txt.j2) and a table of strings
+  per digest language (ja, en); topic labels in the subscriber's language;
+- every value from a feed is escaped in HTML (autoescape) and excerpted to
+  2-3 sentences; links are the items' canonical URLs; no scripts, no remote
+  images; styles are inline so mail clients keep them;
+- times are shown in the configured time zone;
+- the text part wraps at 72 columns;
+- subject: 「海外現地情報 週報 2026年11月第4週 (量子技術・AI)」 or
+  "Relay weekly digest, 23-29 Nov 2026 (Quantum technology, AI)".
+Pure: the caller passes `now` and the time zone.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from relay.models import Digest, Frequency
+from relay.text import excerpt
+
+STRINGS = {
+    "ja": {
+        "weekly": "週報", "daily": "日報", "brand": "海外現地情報",
+        "intro": "{name}様　ご登録のトピックについて、{since}〜{until}に届いた現地情報です。",
+        "also": "ほかの報道", "more": "ほか {n} 件", "source": "出典", "topics": "トピック",
+        "empty": "この期間、ご登録のトピックに新しい情報はありませんでした。",
+        "footer": "このメールは relay が配信しています。配信停止: {unsubscribe}",
+        "search": "一覧",
+    },
+    "en": {
+        "weekly": "weekly digest", "daily": "daily digest", "brand": "Relay",
+        "intro": "Dear {name}, here is what arrived on your topics from {since} to {until}.",
+        "also": "also", "more": "and {n} more", "source": "Source", "topics": "Topics",
+        "empty": "Nothing new on your topics in this period.",
+        "footer": "Sent by relay. To unsubscribe: {unsubscribe}",
+        "search": "list them",
+    },
+}
+
+_env = Environment(
+    loader=PackageLoader("relay.digest", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
+    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+)
+
+
+def subject(digest: Digest, tz: str) -> str:
+    lang = digest.subscriber.ui_lang
+    s = STRINGS[lang]
+    start = digest.until.astimezone(ZoneInfo(tz))
+    labels = [sec.topic.label(lang) for sec in digest.sections][:3]
+    weekly = digest.subscriber.frequency is Frequency.WEEKLY
+    if lang == "ja":
+        if weekly:
+            monday = start - timedelta(days=start.weekday())
+            when = f"{monday.year}年{monday.month}月第{(monday.day - 1) // 7 + 1}週"
+        else:
+            when = f"{start.year}年{start.month}月{start.day}日"
+        topics = f" ({'・'.join(labels)})" if labels else ""
+        return f"{s['brand']} {s['weekly' if weekly else 'daily']} {when}{topics}"
+    if weekly:
+        monday = start - timedelta(days=start.weekday())
+        sunday = monday + timedelta(days=6)
+        when = f"{monday.day} {monday:%b} - {sunday.day} {sunday:%b %Y}"
+    else:
+        when = f"{start.day} {start:%b %Y}"
+    topics = f" ({', '.join(labels)})" if labels else ""
+    return f"{s['brand']} {s['weekly' if weekly else 'daily']}, {when}{topics}"
+
+
+def _fmt(dt: datetime, tz: str, lang: str) -> str:
+    local = dt.astimezone(ZoneInfo(tz))
+    if lang == "ja":
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{local.day} {local:%b %Y, %H:%M}"
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, width=72, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=True, break_on_hyphens=False)
+
+
+def _context(digest: Digest, tz: str, unsubscribe: str) -> dict[str, object]:
+    sub = digest.subscriber
+    lang = sub.ui_lang
+    s = STRINGS[lang]
+    sections = []
+    for sec in digest.sections:
+        stories = []
+        for story in sec.stories:
+            lead = story.lead
+            stories.append({
+                "title": lead.title,
+                "url": lead.url,
+                "source": lead.feed_name,
+                "mission": lead.mission or "",
+                "date": _fmt(lead.published_at, tz, lang),
+                "excerpt": excerpt(lead.summary, 240 if lang == "ja" else 320),
+                "also": [{"name": i.feed_name, "url": i.url, "title": i.title}
+                         for i in story.items[1:]],
+                "topics": story.topics,
+            })
+        search = f"relay search --topic {sec.topic.id} --since {digest.since:%Y-%m-%d}"
+        sections.append({"label": sec.topic.label(lang), "id": sec.topic.id, "count":
+                         len(sec.stories) + sec.more, "stories": stories,
+                         "more": s["more"].format(n=sec.more) if sec.more else "",
+                         "search": search})
+    name = sub.name or sub.email
+    return {
+        "s": s, "lang": lang, "subject": digest.subject, "sections": sections,
+        "intro": s["intro"].format(name=name, since=_fmt(digest.since, tz, lang),
+                                   until=_fmt(digest.until, tz, lang)),
+        "footer": s["footer"].format(unsubscribe=unsubscribe), "wrap": _wrap,
+    }
+
+
+def render(digest: Digest, tz: str, unsubscribe: str) -> tuple[str, str]:
+    """(html, text) of a digest whose subject is already set."""
+    ctx = _context(digest, tz, unsubscribe)
+    html = _env.get_template("digest.html.j2").render(**ctx)
+    text = _env.get_template("digest.txt.j2").render(**ctx)
+    return html, text

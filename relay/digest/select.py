@@ -1,0 +1,93 @@
+"""Which stories one subscriber gets in one digest, ranked and grouped by topic.
+
+Input: the archive's rows for every story that has an item collected in the
+window (from `store.story_rows`), the subscriber, the topics, the feeds.
+Rules:
+- an item is visible to the subscriber when its language is one of the
+  subscriber's `langs` and its feed's mission one of their `missions` (an
+  empty list admits all); a story is shown when at least one of its items
+  that is on the subscriber's topics is visible, and shows visible items only;
+- a story appears once, under the first of the subscriber's topics (in the
+  subscriber's order) that any of its items is tagged with;
+- its lead (headline) is a mission report if it has one, else an item in
+  the subscriber's digest language, else its earliest item; the others are
+  named in an "also" line;
+- stories are ranked by topic score, then number of sources, then mission
+  reports first, then recency; at most `max_per_topic` per topic, the rest
+  counted as `more`.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from relay.models import FeedKind, Story, StoryItem, Subscriber, Topic, TopicSection
+
+
+def _visible(row: Mapping[str, Any], sub: Subscriber) -> bool:
+    return (not sub.langs or row["lang"] in sub.langs) and (
+        not sub.missions or row["mission"] in sub.missions)
+
+
+def _story_item(row: Mapping[str, Any]) -> StoryItem:
+    return StoryItem(
+        item_id=row["id"], feed_id=row["feed_id"], feed_name=row["feed_name"],
+        mission=row["mission"], url=row["url"], title=row["title"], summary=row["summary"],
+        lang=row["lang"], published_at=row["published_at"],
+        is_report=row["feed_kind"] == FeedKind.REPORTS.value or bool(row["mission"]),
+    )
+
+
+def select(
+    rows: Iterable[Mapping[str, Any]],
+    subscriber: Subscriber,
+    topics: Sequence[Topic],
+    max_per_topic: int,
+) -> tuple[TopicSection, ...]:
+    """The sections of one digest (only topics with at least one story)."""
+    wanted = [t for t in (next((x for x in topics if x.id == tid), None)
+                          for tid in subscriber.topics) if t is not None]
+    wanted_ids = [t.id for t in wanted]
+    by_story: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if _visible(row, subscriber):
+            by_story[row["story_id"]].append(row)
+
+    placed: dict[str, list[Story]] = defaultdict(list)
+    for story_id, items in by_story.items():
+        scores: dict[str, float] = defaultdict(float)
+        for row in items:
+            for topic, score in row["tags"].items():
+                scores[topic] = max(scores[topic], score)
+        home = next((tid for tid in wanted_ids if tid in scores), None)
+        if home is None:
+            continue
+        ordered = sorted(
+            items,
+            key=lambda r: (not _story_item(r).is_report, r["lang"] != subscriber.ui_lang,
+                           r["published_at"]),
+        )
+        story_items = tuple(_story_item(r) for r in ordered)
+        story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
+            sorted(t for t in scores if t not in wanted_ids))
+        placed[home].append(Story(id=story_id, items=story_items, topics=story_topics,
+                                  score=scores[home]))
+
+    sections = []
+    for topic in wanted:
+        stories = sorted(
+            placed.get(topic.id, []),
+            key=lambda s: (-s.score, -len({i.feed_id for i in s.items}),
+                           not s.lead.is_report, _neg_time(s)),
+        )
+        if stories:
+            sections.append(TopicSection(topic=topic, stories=tuple(stories[:max_per_topic]),
+                                         more=max(0, len(stories) - max_per_topic)))
+    return tuple(sections)
+
+
+def _neg_time(story: Story) -> float:
+    return -max(i.published_at for i in story.items).timestamp()

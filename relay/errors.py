@@ -1,0 +1,96 @@
+"""The one error tree of relay, and the exit codes the CLI maps it to.
+
+RelayError                 exit 2 unless stated
+  ConfigError              feeds.yaml is wrong: file, line and key say where
+  UsageError               a bad argument on the command line (unknown topic, bad date)
+  QueryError               a search query that cannot be parsed
+  CollectError             one source failed (exit 1 for the run, the run goes on)
+    FetchError             HTTP or file access: url, status
+    ParseError             bytes that are not a feed
+  StoreError               the archive cannot be opened or written
+    LockedError            another `relay run` holds the database
+  DeliveryError            one message could not be handed to SMTP (exit 1)
+
+Every error carries `where` (file:line, feed id, url, address) and an optional
+`hint`. Foreign exceptions are translated once, at the boundary that calls the
+foreign library (`raise FetchError(...) from exc`). Only `cli` prints them.
+This module imports nothing of relay.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURES = 1
+EXIT_BAD_INPUT = 2
+
+
+class RelayError(Exception):
+    """Base of every error relay raises on purpose."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, where: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.where})" if self.where else self.message
+
+
+class ConfigError(RelayError):
+    """The configuration file is invalid."""
+
+
+class UsageError(RelayError):
+    """A command-line argument is invalid."""
+
+
+class QueryError(RelayError):
+    """A search query cannot be parsed."""
+
+
+class CollectError(RelayError):
+    """One source could not be collected; the run goes on."""
+
+    exit_code = EXIT_FAILURES
+
+    def __init__(
+        self, message: str, *, feed_id: str = "", url: str = "", status: int | None = None,
+        hint: str = "",
+    ) -> None:
+        where = " ".join(p for p in (f"feed={feed_id}" if feed_id else "", url) if p)
+        super().__init__(message, where=where, hint=hint)
+        self.feed_id = feed_id
+        self.url = url
+        self.status = status
+
+
+class FetchError(CollectError):
+    """The source could not be fetched (network, HTTP status, file)."""
+
+
+class ParseError(CollectError):
+    """The fetched bytes are not a feed relay can read."""
+
+
+class StoreError(RelayError):
+    """The archive cannot be opened or written."""
+
+
+class LockedError(StoreError):
+    """Another daemon already runs on this database."""
+
+
+class DeliveryError(RelayError):
+    """One message could not be delivered."""
+
+    exit_code = EXIT_FAILURES
+
+    def __init__(
+        self, message: str, *, address: str = "", temporary: bool = True, hint: str = ""
+    ) -> None:
+        super().__init__(message, where=address, hint=hint)
+        self.address = address
+        self.temporary = temporary

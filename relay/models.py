@@ -1,0 +1,278 @@
+"""The values that travel through relay's pipeline.
+
+Plain frozen dataclasses and enums, with no behaviour beyond small derived
+properties: configuration (Settings, Topic, FeedSpec, Config), collection
+(FeedState, Fetched, Entry), the archive (Item, Tag), people and mail
+(Subscriber, Story, Digest, Delivery) and run reports (FeedReport).
+Times are timezone-aware UTC datetimes. This module imports nothing of relay.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+
+class FeedKind(enum.StrEnum):
+    RSS = "rss"          # RSS 0.9x/1.0(RDF)/2.0 and Atom: feedparser reads them all
+    PAGE = "page"        # an HTML listing page read with CSS selectors
+    REPORTS = "reports"  # a folder of report files written by mission staff
+
+
+class Frequency(enum.StrEnum):
+    WEEKLY = "weekly"
+    DAILY = "daily"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+LANGS = ("ja", "en", "de", "fr")
+UI_LANGS = ("ja", "en")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    url: str = "smtp://127.0.0.1:1025"
+    sender: str = "relay@localhost"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    weekly_day: int = 0            # Monday = 0, as datetime.weekday()
+    weekly_time: time = time(8, 0)
+    daily_time: time = time(8, 0)
+    max_age_days: int = 14
+    max_per_topic: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str = "Asia/Tokyo"
+    database: Path = Path("storage/relay.db")
+    digests_dir: Path = Path("digests")
+    user_agent: str = ""
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    labels: dict[str, str]                   # lang -> label
+    terms: dict[str, tuple[str, ...]]        # lang -> terms
+    exclude: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def label(self, lang: str) -> str:
+        return self.labels.get(lang) or self.labels.get("en") or self.id
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    id: str
+    name: str
+    kind: FeedKind
+    url: str | None = None
+    path: Path | None = None
+    mission: str | None = None
+    country: str | None = None
+    lang: str | None = None
+    topics: tuple[str, ...] = ()
+    interval: int = 3600                      # seconds
+    enabled: bool = True
+    selectors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    settings: Settings
+    topics: tuple[Topic, ...]
+    feeds: tuple[FeedSpec, ...]
+    topics_builtin: bool = True
+
+    def topic(self, topic_id: str) -> Topic | None:
+        return next((t for t in self.topics if t.id == topic_id), None)
+
+    def feed(self, feed_id: str) -> FeedSpec | None:
+        return next((f for f in self.feeds if f.id == feed_id), None)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the archive remembers of a feed between runs."""
+
+    feed_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    next_fetch_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    error_count: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer for one source: bytes and headers, or 'not modified'."""
+
+    feed_id: str
+    url: str
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One parsed entry of a source, before normalizing."""
+
+    feed_id: str
+    guid: str
+    url: str
+    title: str
+    content_html: str
+    published_at: datetime | None = None
+    author: str = ""
+    lang: str | None = None
+    topics: tuple[str, ...] = ()              # topics the source itself assigns (reports)
+
+
+@dataclass(frozen=True)
+class Tag:
+    topic: str
+    score: float
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One normalized, tagged article or report, ready to store."""
+
+    feed_id: str
+    guid: str
+    url: str
+    title: str
+    summary: str
+    text: str
+    lang: str
+    published_at: datetime
+    collected_at: datetime
+    content_hash: str
+    index_title: str                          # normalized tokens, space-joined, for FTS
+    index_text: str
+    tags: tuple[Tag, ...] = ()
+    shingles: frozenset[str] = frozenset()    # for story matching (dedup)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str
+    topics: tuple[str, ...]
+    frequency: Frequency = Frequency.WEEKLY
+    ui_lang: str = "ja"
+    langs: tuple[str, ...] = ()               # empty: every language
+    missions: tuple[str, ...] = ()            # empty: every mission
+    name: str = ""
+    org: str = ""
+    id: int | None = None
+    active: bool = True
+    token: str = ""
+    last_digest_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoryItem:
+    """One source's telling of a story, as a digest shows it."""
+
+    item_id: int
+    feed_id: str
+    feed_name: str
+    mission: str | None
+    url: str
+    title: str
+    summary: str
+    lang: str
+    published_at: datetime
+    is_report: bool
+
+
+@dataclass(frozen=True)
+class Story:
+    id: int
+    items: tuple[StoryItem, ...]              # best first
+    topics: tuple[str, ...]
+    score: float = 0.0
+
+    @property
+    def lead(self) -> StoryItem:
+        return self.items[0]
+
+
+@dataclass(frozen=True)
+class TopicSection:
+    topic: Topic
+    stories: tuple[Story, ...]
+    more: int = 0                             # stories beyond max_per_topic
+
+
+@dataclass(frozen=True)
+class Digest:
+    subscriber: Subscriber
+    period: str                               # 2026-W48 or 2026-11-27
+    since: datetime
+    until: datetime
+    sections: tuple[TopicSection, ...]
+    subject: str = ""
+    html: str = ""
+    text: str = ""
+
+    @property
+    def story_ids(self) -> tuple[int, ...]:
+        return tuple(s.id for sec in self.sections for s in sec.stories)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    digest_id: int
+    address: str
+    status: DeliveryStatus
+    attempts: int
+    message_id: str
+    eml_path: str
+    last_error: str | None = None
+
+
+@dataclass
+class FeedReport:
+    """What one collect did with one source (mutable while the run fills it)."""
+
+    feed_id: str
+    fetched: int = 0
+    new: int = 0
+    duplicates: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,401 @@
+"""The use cases, each a list of steps over the stages. The only place that
+composes stages and talks to the store.
+
+- `collect`: pick the due (or named) feeds, fetch them all at once, parse,
+  `ingest`, record each feed's health; one failing feed is a report row,
+  never the end of the run.
+- `ingest`: entries -> normalized, tagged, deduplicated items stored with
+  their tags, story and index rows (one transaction per feed batch; an item
+  is stored whole or not at all).
+- `build_digests`: for each subscriber due in the period, select, render,
+  write .html/.txt/.eml under digests/<period>/, then record the digest and
+  queue its delivery in one transaction; a period already built is skipped.
+- `send_pending`: hand every queued delivery to SMTP over one connection and
+  mark each as the server accepts it; failures stay queued (4xx, network)
+  or fail for good (5xx), with the server's words.
+`now` is a parameter everywhere; the drivers (cli, daemon) read the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from relay import dedup, schedule
+from relay.collect.feeds import parse_feed
+from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
+from relay.collect.pages import parse_page
+from relay.collect.reports import read_reports
+from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
+from relay.digest.render import render, subject
+from relay.digest.select import select
+from relay.errors import CollectError, DeliveryError, RelayError, UsageError
+from relay.models import (
+    Config,
+    Digest,
+    Entry,
+    FeedKind,
+    FeedReport,
+    FeedSpec,
+    Fetched,
+    Frequency,
+    Item,
+    Subscriber,
+)
+from relay.store import Store
+from relay.tag import Taxonomy, compile_taxonomy, tag
+from relay.text import canonical_url, content_hash, detect_lang, excerpt, fold, html_to_text
+from relay.tokens import tokenize
+
+log = logging.getLogger("relay")
+
+DELIVERY_RETRY = timedelta(minutes=15)
+MAX_DELIVERY_ATTEMPTS = 8
+FUTURE_SLACK = timedelta(days=1)
+
+
+_taxonomies: dict[str, Taxonomy] = {}
+
+
+def taxonomy_for(config: Config) -> Taxonomy:
+    """The compiled taxonomy of a configuration, compiled once per distinct topic list."""
+    key = repr(config.topics)
+    if key not in _taxonomies:
+        _taxonomies[key] = compile_taxonomy(config.topics, tokenize)
+    return _taxonomies[key]
+
+
+# -- collect --------------------------------------------------------------------------------------
+
+
+def feeds_to_collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
+                     everything: bool = False) -> list[FeedSpec]:
+    if feed_ids:
+        unknown = [f for f in feed_ids if config.feed(f) is None]
+        if unknown:
+            raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
+                             hint="`relay feeds` lists the configured feeds")
+        return [f for f in config.feeds if f.id in feed_ids]
+    feeds = [f for f in config.feeds if f.enabled]
+    if everything:
+        return feeds
+    return [f for f in feeds if schedule.is_due(store.feed_state(f.id).next_fetch_at, now)]
+
+
+def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
+            everything: bool = False, limits: Limits | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> list[FeedReport]:
+    """One tick: fetch and ingest the due (or named, or all) feeds."""
+    store.sync_feeds(config.feeds)
+    feeds = feeds_to_collect(config, store, now, feed_ids, everything)
+    reports = {f.id: FeedReport(f.id) for f in feeds}
+    http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
+    requests = []
+    for f in http:
+        state = store.feed_state(f.id)
+        requests.append(FetchRequest(f.id, f.url or "", state.etag, state.last_modified))
+    results: dict[str, Fetched | CollectError] = dict(
+        zip([f.id for f in http], fetch_all(requests, limits, config.settings.user_agent),
+            strict=True))
+    taxonomy = taxonomy_for(config)
+    for feed in feeds:
+        if should_stop():
+            break
+        report = reports[feed.id]
+        try:
+            entries, fetched, partial = _entries_for(feed, results.get(feed.id))
+            if fetched is not None and fetched.not_modified:
+                report.not_modified = True
+            report.fetched = len(entries)
+            report.new, report.duplicates = ingest(feed, entries, store, taxonomy, now,
+                                                  should_stop)
+            store.record_fetch_ok(
+                feed.id, now, schedule.next_fetch_after_success(now, feed.interval),
+                fetched.etag if fetched else None, fetched.last_modified if fetched else None)
+            log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
+                     report.new, report.duplicates, report.not_modified)
+            if partial:
+                raise partial[0] if len(partial) == 1 else CollectError(
+                    f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
+        except CollectError as exc:
+            report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
+            failures = store.feed_state(feed.id).error_count + 1
+            store.record_fetch_error(
+                feed.id, now, schedule.next_fetch_after_failure(now, feed.interval, failures),
+                report.error)
+            log.warning("failed feed=%s error=%r", feed.id, report.error)
+    return [reports[f.id] for f in feeds]
+
+
+def _entries_for(
+    feed: FeedSpec, result: Fetched | CollectError | None
+) -> tuple[list[Entry], Fetched | None, list[CollectError]]:
+    """The entries of one source, its fetch answer, and errors that spared the rest."""
+    if feed.kind is FeedKind.REPORTS:
+        if feed.path is None:
+            raise CollectError("a reports feed needs path: (a folder)", feed_id=feed.id)
+        entries, errors = read_reports(feed.id, feed.path)
+        return entries, None, list(errors)
+    if feed.kind is FeedKind.PAGE:
+        fetched = result if isinstance(result, Fetched) else None
+        if result is None and feed.path is not None:
+            fetched = read_file(feed.id, feed.path)
+        if isinstance(result, CollectError):
+            raise result
+        assert fetched is not None
+        return parse_page(fetched, feed.selectors), fetched, []
+    if isinstance(result, CollectError):
+        raise result
+    fetched = result
+    if fetched is None:
+        assert feed.path is not None
+        fetched = read_file(feed.id, feed.path)
+    if fetched.not_modified:
+        return [], fetched, []
+    return parse_feed(fetched, feed.lang), fetched, []
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    item: Item
+    features: set[str] = field(default_factory=set)
+
+
+def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
+    """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
+    title = html_to_text(entry.title) or "(untitled)"
+    text = html_to_text(entry.content_html)
+    lang = entry.lang or feed.lang or detect_lang(f"{title}\n{text}")
+    lang = detect_lang(f"{title}\n{text}", hint=lang) if lang == "ja" or not feed.lang else lang
+    title_tokens = tokenize(title, lang)
+    text_tokens = tokenize(text, lang)
+    own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
+    tags = tag(title_tokens, text_tokens, taxonomy, (*feed.topics, *own))
+    published = entry.published_at or now
+    if published > now + FUTURE_SLACK:
+        published = now   # publishers post future dates (SOURCES.md hazard 5)
+    item = Item(
+        feed_id=feed.id, guid=entry.guid, url=canonical_url(entry.url), title=title,
+        summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
+        collected_at=now, content_hash=content_hash(title, text),
+        index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
+    )
+    return _Prepared(item, dedup.features(title_tokens, text_tokens))
+
+
+def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Taxonomy,
+           now: datetime, should_stop: Callable[[], bool] = lambda: False) -> tuple[int, int]:
+    """Store the new entries of one feed; returns (new, duplicates)."""
+    seen_guids: set[str] = set()
+    fresh: list[Entry] = []
+    for e in entries:
+        if e.guid not in seen_guids:
+            seen_guids.add(e.guid)
+            fresh.append(e)
+    known = store.known_guids(feed.id, [e.guid for e in fresh])
+    fresh = [e for e in fresh if e.guid not in known]
+    duplicates = len(entries) - len(fresh)
+    prepared = [prepare(e, feed, taxonomy, now) for e in fresh]
+    sigs = dedup.signatures(p.features for p in prepared)
+    new = 0
+    window = now - timedelta(days=dedup.STORY_WINDOW_DAYS)
+    with store.transaction():
+        batch_hashes: set[str] = set()
+        for p, sig in zip(prepared, sigs, strict=True):
+            if should_stop():
+                break
+            item = p.item
+            if item.content_hash in batch_hashes or _archived_copy(store, item) is not None:
+                duplicates += 1
+                continue
+            batch_hashes.add(item.content_hash)
+            band_keys = dedup.bands(sig) if sig is not None else []
+            story = None
+            if sig is not None:
+                candidates = [(sid, dedup.Signature.from_bytes(blob))
+                              for sid, blob in store.story_candidates(band_keys, window)]
+                chosen = dedup.choose_story(sig, candidates)
+                story = chosen[0] if chosen else None
+            store.insert_item(item, sig.to_bytes() if sig is not None else None, band_keys, story)
+            new += 1
+    return new, duplicates
+
+
+def _archived_copy(store: Store, item: Item) -> int | None:
+    """An archived item that is this one: same content, or same URL and same title.
+
+    The URL alone is not enough: aggregators link several different items to one
+    listing page (corpus: gov-online ministries feed).
+    """
+    found = store.item_with_hash(item.content_hash)
+    if found is not None:
+        return found
+    title = fold(item.title)
+    return next((i for i, t in store.items_with_url(item.url) if fold(t) == title), None)
+
+
+# -- subscribers ----------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
+                    frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
+                    missions: Sequence[str] = (), name: str = "", org: str = "") -> Subscriber:
+    """A validated subscriber (UsageError names what is wrong)."""
+    email = email.strip()
+    if not _EMAIL.match(email):
+        raise UsageError(f"{email!r} is not a valid e-mail address")
+    if not topics:
+        raise UsageError("a subscriber needs at least one topic", hint="--topics quantum,ai")
+    known = [t.id for t in config.topics]
+    for t in topics:
+        if t not in known:
+            raise UsageError(f"unknown topic {t!r}", where=str(config.path),
+                             hint=f"known topics: {', '.join(known)}")
+    for lang in langs:
+        if lang not in ("ja", "en", "de", "fr"):
+            raise UsageError(f"unknown language {lang!r}", hint="languages: ja, en, de, fr")
+    if ui_lang not in ("ja", "en"):
+        raise UsageError(f"digest language must be ja or en, not {ui_lang!r}")
+    try:
+        freq = Frequency(frequency)
+    except ValueError:
+        raise UsageError(f"frequency must be weekly or daily, not {frequency!r}") from None
+    return Subscriber(email=email, topics=tuple(dict.fromkeys(topics)), frequency=freq,
+                      ui_lang=ui_lang, langs=tuple(langs), missions=tuple(missions),
+                      name=name, org=org, token=secrets.token_urlsafe(18))
+
+
+# -- digests --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    email: str
+    period: str
+    status: str               # built | exists | empty
+    stories: int = 0
+    path: str = ""
+
+
+def _safe_name(email: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._-]", "_", email)
+
+
+def build_digests(config: Config, store: Store, now: datetime, period: str | None = None,
+                  email: str | None = None) -> list[DigestResult]:
+    tz = config.settings.timezone
+    freq_of_period = None
+    if period is not None:
+        try:
+            freq_of_period = schedule.parse_period(period)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="--period 2026-W48 or --period 2026-11-27") from None
+    subscribers = store.subscribers()
+    if email is not None:
+        subscribers = [s for s in subscribers if s.email == email.strip()]
+        if not subscribers:
+            raise UsageError(f"no active subscriber {email!r}",
+                             hint="`relay subscribers` lists them")
+    results = []
+    max_age = timedelta(days=config.settings.digest.max_age_days)
+    for sub in subscribers:
+        if freq_of_period is not None and sub.frequency is not freq_of_period and email is None:
+            continue
+        p = period or schedule.period_of(now, sub.frequency, tz)
+        assert sub.id is not None
+        if store.digest_exists(sub.id, p):
+            results.append(DigestResult(sub.email, p, "exists"))
+            continue
+        since = sub.last_digest_at or (now - max_age)
+        rows = store.story_rows(since, now, now - max_age, sub.topics)
+        sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
+        if not sections:
+            results.append(DigestResult(sub.email, p, "empty"))
+            continue
+        digest = Digest(subscriber=sub, period=p, since=since, until=now, sections=sections)
+        digest = replace(digest, subject=subject(digest, tz))
+        sender = config.settings.smtp.sender
+        unsubscribe = f"mailto:{sender}?subject=unsubscribe%20{sub.email}"
+        html, text = render(digest, tz, unsubscribe)
+        message_id = new_message_id(sender)
+        eml = build_message(
+            sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
+            text=text, html=html, message_id=message_id, date=format_date(now),
+            list_id=f"{p.lower()}.digests.{sender.rpartition('@')[2]}")
+        folder = config.settings.digests_dir / p
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / _safe_name(sub.email)
+        paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
+        # Files first (rewritten identically on a retry), then one transaction for the
+        # digest row and its queued delivery: a crash in between queues nothing.
+        Path(paths["html"]).write_text(html, encoding="utf-8")
+        Path(paths["text"]).write_text(text, encoding="utf-8")
+        Path(paths["eml"]).write_bytes(eml)
+        digest_id = store.add_digest(
+            subscriber_id=sub.id, address=sub.email, period=p, now=now, since=since, until=now,
+            subject=digest.subject, paths=paths, story_ids=digest.story_ids,
+            message_id=message_id)
+        status = "built" if digest_id is not None else "exists"
+        results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"]))
+    return results
+
+
+@dataclass(frozen=True)
+class SendResult:
+    address: str
+    status: str              # sent | retry | failed
+    error: str = ""
+
+
+def send_pending(config: Config, store: Store, now: datetime,
+                 should_stop: Callable[[], bool] = lambda: False) -> list[SendResult]:
+    pending = store.due_deliveries(now)
+    results: list[SendResult] = []
+    if not pending:
+        return results
+    smtp = config.settings.smtp
+    with SmtpSender(smtp.url, smtp.timeout) as sender:
+        for d in pending:
+            if should_stop():
+                break
+            try:
+                message = Path(d.eml_path).read_bytes()
+            except OSError as exc:
+                store.mark_failed(d.id, f"message file missing: {exc}", None)
+                results.append(SendResult(d.address, "failed", str(exc)))
+                continue
+            try:
+                sender.send(smtp.sender, d.address, message)
+            except DeliveryError as exc:
+                retry = exc.temporary and d.attempts + 1 < MAX_DELIVERY_ATTEMPTS
+                next_try = now + DELIVERY_RETRY * (2 ** d.attempts) if retry else None
+                store.mark_failed(d.id, exc.message, next_try)
+                results.append(SendResult(d.address, "retry" if retry else "failed",
+                                          exc.message))
+                log.warning("delivery address=%s error=%r retry=%s", d.address, exc.message,
+                            retry)
+                continue
+            store.mark_sent(d.id, now)
+            results.append(SendResult(d.address, "sent"))
+    return results
+
+
+def check_period(period: str) -> None:
+    try:
+        schedule.parse_period(period)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+__all__ = ["RelayError", "build_digests", "collect", "ingest", "send_pending"]

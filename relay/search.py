@@ -1,0 +1,104 @@
+"""A user's search query -> an FTS5 MATCH expression over normalized tokens.
+
+The index holds the same normalized tokens as tagging (see `tokens`), so the
+query is tokenized the same way: 量子コンピュータ finds 量子コンピューター,
+"computers" finds "computer". Syntax:
+- words are ANDed: `quantum funding`
+- "double quotes" make a phrase: `"quantum computing"`
+- OR and NOT (upper case) combine words or phrases: `quantum OR 量子 NOT leap`
+- a trailing * is a prefix: `semicond*`
+- parentheses group: `(quantum OR 量子) funding`
+Every word becomes a quoted FTS5 phrase of its tokens, so no user input is
+ever FTS5 syntax. A query that is empty, has unbalanced quotes or
+parentheses, or puts an operator where a word belongs is a `QueryError`.
+Pure: the tokenizer is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from relay.errors import QueryError
+
+Tokenizer = Callable[[str, str], list[str]]
+_JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
+_LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s"()]+))')
+
+
+def _phrase(text: str, tokenize: Tokenizer, prefix: bool = False) -> str | None:
+    lang = "ja" if _JA.search(text) else "en"
+    toks = tokenize(text, lang)
+    if not toks:
+        return None
+    body = " ".join(t.replace('"', '""') for t in toks)
+    return f'"{body}"' + (" *" if prefix else "")
+
+
+def _lex(query: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(query):
+        if query[pos:].strip() == "":
+            break
+        m = _LEX.match(query, pos)
+        if not m:
+            raise QueryError(f"cannot read the query at character {pos + 1}", where=query)
+        if m.group(1):
+            end = query.find('"', m.end())
+            if end < 0:
+                raise QueryError("unbalanced double quote", where=query,
+                                 hint='close the phrase: "quantum computing"')
+            out.append(("PHRASE", query[m.end():end]))
+            pos = end + 1
+            continue
+        if m.group(2):
+            out.append(("(", "("))
+        elif m.group(3):
+            out.append((")", ")"))
+        else:
+            word = m.group(4)
+            out.append(("OP", word) if word in ("AND", "OR", "NOT") else ("WORD", word))
+        pos = m.end()
+    return out
+
+
+def to_fts(query: str, tokenize: Tokenizer) -> str:
+    """The FTS5 expression for a user query (see the module rules)."""
+    tokens = _lex(query)
+    parts: list[str] = []
+    depth = 0
+    expect_operand = True
+    for kind, value in tokens:
+        if kind in ("WORD", "PHRASE"):
+            prefix = kind == "WORD" and value.endswith("*")
+            phrase = _phrase(value.rstrip("*") if prefix else value, tokenize, prefix)
+            if phrase is None:
+                continue  # punctuation only: nothing to find
+            if not expect_operand:
+                parts.append("AND")
+            parts.append(phrase)
+            expect_operand = False
+        elif kind == "OP":
+            if expect_operand:
+                raise QueryError(f"{value} needs a word before it", where=query)
+            parts.append(value)
+            expect_operand = True
+        elif kind == "(":
+            if not expect_operand:
+                parts.append("AND")
+            parts.append("(")
+            depth += 1
+            expect_operand = True
+        else:
+            if depth == 0 or expect_operand:
+                raise QueryError("unbalanced or empty parentheses", where=query)
+            parts.append(")")
+            depth -= 1
+    if depth:
+        raise QueryError("unbalanced parentheses", where=query)
+    if not parts:
+        raise QueryError("the query has no words to search for", where=query)
+    if expect_operand:
+        raise QueryError(f"{parts[-1]} needs a word after it", where=query)
+    return " ".join(parts)

@@ -1,0 +1,533 @@
+"""The archive: schema, migrations and every SQL statement of relay.
+
+One SQLite file in WAL mode, opened through sqlite-utils. Migrations are an
+append-only list applied in order and recorded in `PRAGMA user_version`.
+Times are stored as UTC ISO 8601 strings (`2026-11-28T13:02:21Z`), which sort
+as text. Writes that belong together are one transaction (`with
+store.transaction():`): an item is stored with its tags, bands, story and
+index rows, or not at all; a digest with its delivery, or not at all.
+Nothing outside this module speaks SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from relay.errors import StoreError
+from relay.models import (
+    Delivery,
+    DeliveryStatus,
+    FeedSpec,
+    FeedState,
+    Frequency,
+    Item,
+    Subscriber,
+)
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE feeds (
+        id TEXT PRIMARY KEY, name TEXT, url TEXT, kind TEXT, mission TEXT, country TEXT,
+        lang TEXT, etag TEXT, last_modified TEXT, next_fetch_at TEXT, last_ok_at TEXT,
+        last_attempt_at TEXT, error_count INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        disabled_reason TEXT
+    );
+    CREATE TABLE stories (
+        id INTEGER PRIMARY KEY, first_item_id INTEGER, first_seen_at TEXT NOT NULL,
+        item_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY, feed_id TEXT NOT NULL REFERENCES feeds(id), guid TEXT NOT NULL,
+        url TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, text TEXT NOT NULL,
+        lang TEXT NOT NULL, published_at TEXT NOT NULL, collected_at TEXT NOT NULL,
+        content_hash TEXT NOT NULL, story_id INTEGER REFERENCES stories(id), minhash BLOB,
+        UNIQUE (feed_id, guid)
+    );
+    CREATE INDEX items_url ON items(url);
+    CREATE INDEX items_hash ON items(content_hash);
+    CREATE INDEX items_collected ON items(collected_at);
+    CREATE INDEX items_published ON items(published_at);
+    CREATE INDEX items_story ON items(story_id);
+    CREATE TABLE item_tags (
+        item_id INTEGER NOT NULL REFERENCES items(id), topic TEXT NOT NULL, score REAL NOT NULL,
+        terms TEXT NOT NULL, PRIMARY KEY (item_id, topic)
+    );
+    CREATE INDEX item_tags_topic ON item_tags(topic, item_id);
+    CREATE TABLE lsh_bands (band INTEGER NOT NULL, hash INTEGER NOT NULL, item_id INTEGER NOT NULL);
+    CREATE INDEX lsh_bands_key ON lsh_bands(band, hash);
+    CREATE VIRTUAL TABLE items_fts USING fts5(title, body, tokenize = 'unicode61 remove_diacritics 2');
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL DEFAULT '',
+        org TEXT NOT NULL DEFAULT '', topics TEXT NOT NULL, langs TEXT NOT NULL DEFAULT '[]',
+        missions TEXT NOT NULL DEFAULT '[]', frequency TEXT NOT NULL, ui_lang TEXT NOT NULL,
+        token TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, last_digest_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY, subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+        period TEXT NOT NULL, created_at TEXT NOT NULL, since TEXT NOT NULL, until TEXT NOT NULL,
+        subject TEXT NOT NULL, paths TEXT NOT NULL, story_ids TEXT NOT NULL,
+        UNIQUE (subscriber_id, period)
+    );
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, digest_id INTEGER NOT NULL UNIQUE REFERENCES digests(id),
+        address TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at TEXT, message_id TEXT NOT NULL, eml_path TEXT NOT NULL, last_error TEXT,
+        sent_at TEXT
+    );
+    CREATE INDEX deliveries_status ON deliveries(status, next_try_at);
+    """,
+]
+
+
+def ts(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_ts(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _dt(text: str) -> datetime:
+    value = from_ts(text)
+    assert value is not None
+    return value
+
+
+class Store:
+    """The open archive. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn = conn
+            self.db = sqlite_utils.Database(conn)
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the archive: {exc}", where=str(path)) from exc
+        self._depth = 0
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the archive has schema version {version}, newer than this relay "
+                f"({len(MIGRATIONS)})", where=str(self.path), hint="upgrade relay",
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (nested calls join the outer one)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # -- feeds ----------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[FeedSpec]) -> None:
+        """Make the feeds table list the configured feeds (health columns are kept)."""
+        with self.transaction():
+            for f in feeds:
+                self.conn.execute(
+                    "INSERT INTO feeds (id, name, url, kind, mission, country, lang) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
+                    " url=excluded.url, kind=excluded.kind, mission=excluded.mission,"
+                    " country=excluded.country, lang=excluded.lang",
+                    (f.id, f.name, f.location, f.kind.value, f.mission, f.country, f.lang),
+                )
+
+    def feed_state(self, feed_id: str) -> FeedState:
+        rows = self._rows("SELECT * FROM feeds WHERE id = ?", (feed_id,))
+        if not rows:
+            return FeedState(feed_id)
+        r = rows[0]
+        return FeedState(
+            feed_id=feed_id, etag=r["etag"], last_modified=r["last_modified"],
+            next_fetch_at=from_ts(r["next_fetch_at"]), last_ok_at=from_ts(r["last_ok_at"]),
+            error_count=r["error_count"], last_error=r["last_error"],
+        )
+
+    def feed_rows(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT f.*, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) AS items,"
+            " (SELECT MAX(collected_at) FROM items i WHERE i.feed_id = f.id) AS last_item_at"
+            " FROM feeds f ORDER BY f.id"
+        )
+
+    def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
+                        etag: str | None, last_modified: str | None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
+                " next_fetch_at = ?, error_count = 0, last_error = NULL WHERE id = ?",
+                (etag, last_modified, ts(now), ts(now), ts(next_at), feed_id),
+            )
+
+    def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
+                           error: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE feeds SET last_attempt_at = ?, next_fetch_at = ?,"
+                " error_count = error_count + 1, last_error = ? WHERE id = ?",
+                (ts(now), ts(next_at), error, feed_id),
+            )
+
+    # -- items ----------------------------------------------------------------------------------
+
+    def known_guids(self, feed_id: str, guids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(guids), 500):
+            chunk = list(guids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT guid FROM items WHERE feed_id = ? AND guid IN ({marks})",
+                [feed_id, *chunk]))
+        return found
+
+    def item_with_hash(self, content_hash: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
+        return int(row[0]) if row else None
+
+    def items_with_url(self, url: str) -> list[tuple[int, str]]:
+        """(id, title) of archived items whose canonical URL is `url`."""
+        return [(int(r[0]), r[1]) for r in self.conn.execute(
+            "SELECT id, title FROM items WHERE url = ? LIMIT 200", (url,))]
+
+    def story_candidates(self, band_keys: Sequence[tuple[int, int]],
+                         since: datetime) -> list[tuple[int, bytes]]:
+        """(story id, MinHash blob) of recent items sharing at least one LSH band."""
+        if not band_keys:
+            return []
+        clause = " OR ".join("(b.band = ? AND b.hash = ?)" for _ in band_keys)
+        params: list[Any] = [v for key in band_keys for v in key]
+        rows = self.conn.execute(
+            f"SELECT DISTINCT i.story_id, i.minhash FROM lsh_bands b JOIN items i ON i.id = b.item_id"
+            f" WHERE ({clause}) AND i.collected_at >= ? AND i.minhash IS NOT NULL",
+            [*params, ts(since)],
+        ).fetchall()
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def insert_item(self, item: Item, minhash: bytes | None,
+                    band_keys: Sequence[tuple[int, int]], story_id: int | None) -> int:
+        """Store one item with its tags, bands, story and index row; returns its id."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO items (feed_id, guid, url, title, summary, text, lang, published_at,"
+                " collected_at, content_hash, minhash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (item.feed_id, item.guid, item.url, item.title, item.summary, item.text,
+                 item.lang, ts(item.published_at), ts(item.collected_at), item.content_hash,
+                 minhash),
+            )
+            item_id = int(cur.lastrowid or 0)
+            if story_id is None:
+                cur = self.conn.execute(
+                    "INSERT INTO stories (first_item_id, first_seen_at, item_count) VALUES (?,?,1)",
+                    (item_id, ts(item.collected_at)))
+                story_id = int(cur.lastrowid or 0)
+            else:
+                self.conn.execute(
+                    "UPDATE stories SET item_count = item_count + 1 WHERE id = ?", (story_id,))
+            self.conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story_id, item_id))
+            self.conn.executemany(
+                "INSERT INTO item_tags (item_id, topic, score, terms) VALUES (?,?,?,?)",
+                [(item_id, t.topic, t.score, json.dumps(list(t.terms), ensure_ascii=False))
+                 for t in item.tags],
+            )
+            self.conn.executemany(
+                "INSERT INTO lsh_bands (band, hash, item_id) VALUES (?,?,?)",
+                [(b, h, item_id) for b, h in band_keys],
+            )
+            self.conn.execute(
+                "INSERT INTO items_fts (rowid, title, body) VALUES (?,?,?)",
+                (item_id, item.index_title, item.index_text),
+            )
+        return item_id
+
+    def item(self, item_id: int) -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT i.*, f.name AS feed_name, f.mission, f.country FROM items i"
+            " JOIN feeds f ON f.id = i.feed_id WHERE i.id = ?", (item_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row.pop("minhash", None)
+        row["tags"] = self._rows(
+            "SELECT topic, score, terms FROM item_tags WHERE item_id = ? ORDER BY score DESC",
+            (item_id,))
+        for t in row["tags"]:
+            t["terms"] = json.loads(t["terms"])
+        return row
+
+    def search(self, match: str | None, *, topics: Sequence[str] = (),
+               feeds: Sequence[str] = (), missions: Sequence[str] = (),
+               langs: Sequence[str] = (), since: datetime | None = None,
+               until: datetime | None = None, limit: int = 20,
+               order: str = "rank") -> list[dict[str, Any]]:
+        """Items matching an FTS5 expression (None: all) and the filters."""
+        where: list[str] = []
+        params: list[Any] = []
+        frm = "items i JOIN feeds f ON f.id = i.feed_id"
+        rank = "0"
+        if match:
+            frm = ("items_fts JOIN items i ON i.id = items_fts.rowid"
+                   " JOIN feeds f ON f.id = i.feed_id")
+            where.append("items_fts MATCH ?")
+            params.append(match)
+            rank = "bm25(items_fts, 3.0, 1.0)"
+        for column, values in (("f.id", feeds), ("f.mission", missions), ("i.lang", langs)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        if topics:
+            where.append("i.id IN (SELECT item_id FROM item_tags WHERE topic IN "
+                         f"({','.join('?' * len(topics))}))")
+            params.extend(topics)
+        if since:
+            where.append("i.published_at >= ?")
+            params.append(ts(since))
+        if until:
+            where.append("i.published_at < ?")
+            params.append(ts(until))
+        sql = (
+            f"SELECT i.id, i.feed_id, f.name AS feed_name, f.mission, f.country, i.url, i.title,"
+            f" i.summary, i.lang, i.published_at, i.collected_at, i.story_id, {rank} AS rank"
+            f" FROM {frm}" + (f" WHERE {' AND '.join(where)}" if where else "")
+            + (" ORDER BY rank, i.published_at DESC" if order == "rank" and match
+               else " ORDER BY i.published_at DESC, i.id DESC")
+            + " LIMIT ?"
+        )
+        params.append(limit)
+        rows = self._rows(sql, params)
+        self._attach_topics(rows)
+        return rows
+
+    def _attach_topics(self, rows: list[dict[str, Any]]) -> None:
+        ids = [r["id"] for r in rows]
+        by_item: dict[int, list[str]] = {i: [] for i in ids}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for item_id, topic in self.conn.execute(
+                f"SELECT item_id, topic FROM item_tags WHERE item_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY score DESC", chunk):
+                by_item[item_id].append(topic)
+        for r in rows:
+            r["topics"] = by_item[r["id"]]
+
+    def export_rows(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every item, oldest first, with its feed's mission and its topics, in batches."""
+        last = 0
+        while True:
+            rows = self._rows(
+                "SELECT i.id, i.feed_id AS feed, f.mission, f.country, i.url, i.title, i.summary,"
+                " i.lang, i.published_at, i.collected_at, i.story_id FROM items i"
+                " JOIN feeds f ON f.id = i.feed_id WHERE i.id > ? ORDER BY i.id LIMIT ?",
+                (last, batch))
+            if not rows:
+                return
+            self._attach_topics(rows)
+            yield from rows
+            last = rows[-1]["id"]
+
+    def story_rows(self, collected_since: datetime, collected_until: datetime,
+                   published_since: datetime, topics: Sequence[str]) -> list[dict[str, Any]]:
+        """Every item of every story that has an item collected in the window on `topics`."""
+        marks = ",".join("?" * len(topics))
+        rows = self._rows(
+            "SELECT i.id, i.story_id, i.feed_id, f.name AS feed_name, f.kind AS feed_kind,"
+            " f.mission, i.url, i.title, i.summary, i.lang, i.published_at, i.collected_at"
+            " FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ("
+            "  SELECT DISTINCT n.story_id FROM items n JOIN item_tags t ON t.item_id = n.id"
+            f"  WHERE n.collected_at > ? AND n.collected_at <= ? AND t.topic IN ({marks})"
+            "  AND n.published_at >= ?)"
+            " ORDER BY i.story_id, i.published_at",
+            [ts(collected_since), ts(collected_until), *topics, ts(published_since)],
+        )
+        ids = [r["id"] for r in rows]
+        tags: dict[int, dict[str, float]] = {i: {} for i in ids}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for item_id, topic, score in self.conn.execute(
+                "SELECT item_id, topic, score FROM item_tags WHERE item_id IN "
+                f"({','.join('?' * len(chunk))})", chunk):
+                tags[item_id][topic] = score
+        for r in rows:
+            r["tags"] = tags[r["id"]]
+            r["published_at"] = _dt(r["published_at"])
+            r["collected_at"] = _dt(r["collected_at"])
+        return rows
+
+    # -- subscribers ----------------------------------------------------------------------------
+
+    def upsert_subscriber(self, s: Subscriber, now: datetime) -> bool:
+        """Add or update a subscriber; True when it was new."""
+        with self.transaction():
+            existing = self.conn.execute(
+                "SELECT id FROM subscribers WHERE email = ?", (s.email,)).fetchone()
+            values = (s.name, s.org, json.dumps(list(s.topics)), json.dumps(list(s.langs)),
+                      json.dumps(list(s.missions)), s.frequency.value, s.ui_lang)
+            if existing:
+                self.conn.execute(
+                    "UPDATE subscribers SET name=?, org=?, topics=?, langs=?, missions=?,"
+                    " frequency=?, ui_lang=?, active=1 WHERE id=?", (*values, existing[0]))
+                return False
+            self.conn.execute(
+                "INSERT INTO subscribers (name, org, topics, langs, missions, frequency, ui_lang,"
+                " email, token, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (*values, s.email, s.token, ts(now)))
+            return True
+
+    def deactivate_subscriber(self, email: str) -> bool:
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE subscribers SET active = 0 WHERE email = ? AND active = 1", (email,))
+            return cur.rowcount > 0
+
+    def subscribers(self, active_only: bool = True) -> list[Subscriber]:
+        sql = "SELECT * FROM subscribers" + (" WHERE active = 1" if active_only else "")
+        return [
+            Subscriber(
+                id=r["id"], email=r["email"], name=r["name"], org=r["org"],
+                topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
+                missions=tuple(json.loads(r["missions"])), frequency=Frequency(r["frequency"]),
+                ui_lang=r["ui_lang"], token=r["token"], active=bool(r["active"]),
+                last_digest_at=from_ts(r["last_digest_at"]), created_at=from_ts(r["created_at"]),
+            )
+            for r in self._rows(sql + " ORDER BY email")
+        ]
+
+    # -- digests and deliveries -----------------------------------------------------------------
+
+    def digest_exists(self, subscriber_id: int, period: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM digests WHERE subscriber_id = ? AND period = ?",
+            (subscriber_id, period)).fetchone() is not None
+
+    def add_digest(self, *, subscriber_id: int, address: str, period: str, now: datetime,
+                   since: datetime, until: datetime, subject: str, paths: dict[str, str],
+                   story_ids: Sequence[int], message_id: str) -> int | None:
+        """Record a digest and queue its delivery in one transaction (None if it exists)."""
+        with self.transaction():
+            if self.digest_exists(subscriber_id, period):
+                return None
+            cur = self.conn.execute(
+                "INSERT INTO digests (subscriber_id, period, created_at, since, until, subject,"
+                " paths, story_ids) VALUES (?,?,?,?,?,?,?,?)",
+                (subscriber_id, period, ts(now), ts(since), ts(until), subject,
+                 json.dumps(paths), json.dumps(list(story_ids))))
+            digest_id = int(cur.lastrowid or 0)
+            self.conn.execute(
+                "INSERT INTO deliveries (digest_id, address, status, message_id, eml_path,"
+                " next_try_at) VALUES (?,?,?,?,?,?)",
+                (digest_id, address, DeliveryStatus.QUEUED.value, message_id, paths["eml"],
+                 ts(now)))
+            self.conn.execute(
+                "UPDATE subscribers SET last_digest_at = ? WHERE id = ?", (ts(until), subscriber_id))
+            return digest_id
+
+    def due_deliveries(self, now: datetime) -> list[Delivery]:
+        return [
+            Delivery(id=r["id"], digest_id=r["digest_id"], address=r["address"],
+                     status=DeliveryStatus(r["status"]), attempts=r["attempts"],
+                     message_id=r["message_id"], eml_path=r["eml_path"],
+                     last_error=r["last_error"])
+            for r in self._rows(
+                "SELECT * FROM deliveries WHERE status = ? AND (next_try_at IS NULL OR"
+                " next_try_at <= ?) ORDER BY id", (DeliveryStatus.QUEUED.value, ts(now)))
+        ]
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, sent_at = ?,"
+                " last_error = NULL WHERE id = ?",
+                (DeliveryStatus.SENT.value, ts(now), delivery_id))
+
+    def mark_failed(self, delivery_id: int, error: str, next_try_at: datetime | None) -> None:
+        """A failed attempt: queued again at `next_try_at`, or failed for good when None."""
+        status = DeliveryStatus.QUEUED if next_try_at else DeliveryStatus.FAILED
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
+                " next_try_at = ? WHERE id = ?",
+                (status.value, error, ts(next_try_at) if next_try_at else None, delivery_id))
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        deliveries = dict(self.conn.execute(
+            "SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+        return {
+            "items": one("SELECT COUNT(*) FROM items"),
+            "stories": one("SELECT COUNT(*) FROM stories"),
+            "multi_source_stories": one("SELECT COUNT(*) FROM stories WHERE item_count > 1"),
+            "feeds": one("SELECT COUNT(*) FROM feeds"),
+            "failing_feeds": one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
+            "last_collected_at": one("SELECT MAX(collected_at) FROM items"),
+            "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
+            "digests": one("SELECT COUNT(*) FROM digests"),
+            "deliveries": {s.value: deliveries.get(s.value, 0) for s in DeliveryStatus},
+            "topics": dict(self.conn.execute(
+                "SELECT topic, COUNT(*) FROM item_tags GROUP BY topic ORDER BY 2 DESC").fetchall()),
+        }
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,133 @@
+"""Text normalizing: HTML to plain text, the canonical form of a URL, the
+language of a text, Unicode form, and the content hash used for exact dedup.
+
+Pure functions, no I/O.
+
+- `html_to_text`: tags removed by nh3 (Ammonia) with every tag disallowed,
+  script/style contents dropped, entities decoded, block ends turned into
+  line breaks, runs of spaces collapsed. NFKC is *not* applied to display
+  text (full-width digits stay as the publisher wrote them); tokens do that.
+- `canonical_url`: lower-case scheme and host, no `www.`, no default port,
+  no fragment, no tracking parameters (utm_*, fbclid, gclid, ...), remaining
+  query parameters sorted, no trailing slash on a non-root path.
+- `detect_lang`: kana or kanji -> ja; otherwise the language whose common
+  words occur most (en, de, fr), falling back to the hint or "en".
+- `content_hash`: SHA-1 of the NFKC-folded, case-folded title and text with
+  all whitespace and punctuation removed: the same story copied by two feeds
+  with different markup hashes the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nh3
+
+_BLOCK_END = re.compile(
+    r"(?i)<\s*(br\s*/?|/p|/div|/li|/h[1-6]|/tr|/blockquote|/pre|/section|/article)\s*>"
+)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_TRACKING = re.compile(
+    r"^(utm_[a-z]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|_hsenc|_hsmi"
+    r"|igshid|ref_src|cmpid|s_cid|ncid|spm|mkt_tok|__twitter_impression)$",
+    re.IGNORECASE,
+)
+_JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_STOPWORDS = {
+    "en": {"the", "and", "of", "to", "in", "is", "for", "on", "that", "with", "by", "as", "at",
+           "from", "its", "was", "will", "has", "are", "this", "an", "be", "new", "said"},
+    "de": {"der", "die", "das", "und", "ist", "nicht", "mit", "den", "von", "zu", "ein", "eine",
+           "auf", "für", "im", "dem", "sich", "des", "auch", "wird", "bei", "nach", "werden"},
+    "fr": {"le", "la", "les", "et", "des", "est", "une", "un", "du", "dans", "pour", "que",
+           "qui", "sur", "au", "pas", "par", "avec", "aux", "ont", "sont", "plus", "cette"},
+}
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment (or of text that merely contains entities)."""
+    if not fragment:
+        return ""
+    marked = _BLOCK_END.sub("\n", fragment)
+    stripped = nh3.clean(marked, tags=set(), attributes={}, strip_comments=True)
+    # nh3 escapes what it leaves (& -> &amp;); undo that and the source's own entities.
+    text = html.unescape(html.unescape(stripped))
+    text = _SPACES.sub(" ", text)
+    text = _NEWLINES.sub("\n", text)
+    return text.strip()
+
+
+def one_line(text: str) -> str:
+    return _SPACES.sub(" ", text.replace("\n", " ")).strip()
+
+
+def excerpt(text: str, limit: int = 280) -> str:
+    """The first sentences of `text` up to about `limit` characters."""
+    flat = one_line(text)
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit]
+    for mark in ("。", ". ", "! ", "? ", "！", "？"):
+        pos = cut.rfind(mark)
+        if pos > limit // 3:
+            return cut[: pos + len(mark)].strip()
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+
+
+def canonical_url(url: str) -> str:
+    """The form of a URL two feeds would agree on (see the module rules)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return url
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower().rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    port = parts.port if parts.port and parts.port not in (80, 443) else None
+    netloc = f"{host}:{port}" if port else host
+    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not _TRACKING.match(k)]
+    query.sort()
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+
+
+def fold(text: str) -> str:
+    """NFKC and case folding: the form in which spelling variants of width meet."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def detect_lang(text: str, hint: str | None = None) -> str:
+    """'ja', 'en', 'de' or 'fr' (see the module rules)."""
+    sample = text[:2000]
+    if _KANA.search(sample) or len(_JA.findall(sample)) > 3:
+        return "ja"
+    words = [w.lower() for w in _WORD.findall(sample)]
+    if not words:
+        return hint or "en"
+    counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
+    best = max(counts, key=lambda k: counts[k])
+    if counts[best] == 0:
+        return hint if hint and hint != "ja" else "en"
+    if hint in counts and counts[hint] == counts[best]:
+        return hint
+    return best
+
+
+def content_hash(title: str, text: str) -> str:
+    folded = fold(f"{title}\n{text}")
+    squeezed = "".join(ch for ch in folded if ch.isalnum())
+    return hashlib.sha1(squeezed.encode("utf-8")).hexdigest()

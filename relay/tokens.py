@@ -1,0 +1,119 @@
+"""Words for tagging, deduplication and the search index: one tokenizer for all.
+
+`tokenize(text, lang)` returns normalized tokens, in order, without spaces or
+punctuation:
+
+- Japanese (`lang == "ja"`): SudachiPy, core dictionary, split mode A (the
+  shortest units, so a compound term such as 核融合 -> 核 融合 matches as a
+  token sequence and 融合 inside 文理融合 -> 文理 融合 does not), each token in
+  its *normalized form* (コンピュータ -> コンピューター, 申込 -> 申し込み,
+  1億2100万 -> 121000000). Latin-script tokens inside Japanese text take the
+  Latin path below instead of Sudachi's katakana reading (MAIN stays "main").
+- Latin-script text: NFKC, case folding (ＡＩ -> ai), words of letters and
+  digits, each stemmed with the Snowball stemmer of the language (en, de, fr).
+
+The Sudachi dictionary (~90 MB) is loaded once per process on first use.
+Text is cut into pieces of at most `_CHUNK` characters at line or sentence
+ends, because Sudachi refuses very long inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import cache, lru_cache
+from typing import Any
+
+import snowballstemmer
+
+_CHUNK = 4000
+_LATIN_WORD = re.compile(r"[0-9a-zà-öø-ÿœæß]+(?:['’.-][0-9a-zà-öø-ÿœæß]+)*", re.IGNORECASE)
+_HAS_LATIN = re.compile(r"[A-Za-zÀ-ÿ0-9]")
+_STEMMERS = {"en": "english", "de": "german", "fr": "french"}
+_SKIP_POS = {"補助記号", "空白", "記号"}
+_FR_DROP = {"ai"}   # French "(j')ai" is a verb, never the acronym (the French one is IA)
+_lock = threading.Lock()
+
+
+@cache
+def _stemmer(lang: str) -> Any:
+    return snowballstemmer.stemmer(_STEMMERS.get(lang, "english"))
+
+
+@lru_cache(maxsize=1)
+def _sudachi() -> Any:
+    from sudachipy import Dictionary, SplitMode
+
+    dictionary = Dictionary(dict="core")
+    if hasattr(dictionary, "tokenizer"):  # SudachiPy >= 0.7; create() is deprecated there
+        return dictionary.tokenizer(mode=SplitMode.A)
+    return dictionary.create(mode=SplitMode.A)
+
+
+def latin_tokens(text: str, lang: str = "en") -> list[str]:
+    """Stemmed words: hyphenated words give their parts ("98-qubit" -> 98, qubit),
+    French elisions are dropped ("j'ai" -> ai is not the AI term), "U.S." -> "us"."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    words: list[str] = []
+    for raw in _LATIN_WORD.findall(folded):
+        word = raw.strip("'.-")
+        if "." in word and len(word) <= 8:
+            word = word.replace(".", "")                   # U.S., e.g.
+        for part in word.split("-"):
+            if "'" in part:
+                head, _, tail = part.partition("'")
+                part = tail if len(head) <= 2 or head in ("qu", "jusqu", "lorsqu") else head
+            part = part.strip("'.")
+            if part and not (lang == "fr" and part in _FR_DROP):
+                words.append(part)
+    return list(_stemmer(lang).stemWords(words))
+
+
+def _chunks(text: str) -> list[str]:
+    if len(text) <= _CHUNK:
+        return [text]
+    pieces: list[str] = []
+    while text:
+        if len(text) <= _CHUNK:
+            pieces.append(text)
+            break
+        cut = max(text.rfind("\n", 0, _CHUNK), text.rfind("。", 0, _CHUNK))
+        cut = cut + 1 if cut > _CHUNK // 4 else _CHUNK
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return pieces
+
+
+def japanese_tokens(text: str) -> list[str]:
+    out: list[str] = []
+    tokenizer = _sudachi()
+    for piece in _chunks(text):
+        with _lock:  # a Sudachi tokenizer object is not safe to share between threads
+            morphemes = [
+                (m.surface(), m.normalized_form(), m.part_of_speech()[0])
+                for m in tokenizer.tokenize(piece)
+            ]
+        for surface, normalized, pos in morphemes:
+            if pos in _SKIP_POS or not surface.strip():
+                continue
+            folded = unicodedata.normalize("NFKC", surface)
+            if folded.isascii() and _HAS_LATIN.search(folded) and not normalized.isdigit():
+                out.extend(latin_tokens(folded, "en"))
+            else:
+                out.append(normalized.casefold())
+    return out
+
+
+def tokenize(text: str, lang: str) -> list[str]:
+    """Normalized tokens of `text` written in `lang` (see the module rules)."""
+    if not text:
+        return []
+    if lang == "ja":
+        return japanese_tokens(text)
+    return latin_tokens(text, lang)
+
+
+def warm_up() -> None:
+    """Load the Sudachi dictionary now (the daemon does it before its first job)."""
+    _sudachi()
