@@ -330,11 +330,11 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
         p = f"feeds[{i}]"
         if not isinstance(f, CommentedMap):
             raise ctx.error(node, i, p, "must be a mapping with id, name, url or path, kind")
-        _check_keys(ctx, f, FEED_KEYS, p)
         fid = _get(ctx, f, "id", p, str)
         if fid is None:
             raise ctx.error(f, None, f"{p}.id", "is required")
         p = f"feeds[{i}] ({fid})"
+        _check_keys(ctx, f, FEED_KEYS, p)
         if not SLUG.match(fid):
             raise ctx.error(f, "id", f"{p}.id", f"{fid!r} is not a lower-case slug")
         if fid in seen:

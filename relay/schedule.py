@@ -46,14 +46,18 @@ def period_of(now: datetime, frequency: Frequency, tz: str) -> str:
 
 def parse_period(text: str) -> Frequency:
     """The frequency a period name belongs to; ValueError when it is neither form."""
-    m = _WEEK.match(text)
-    if m:
-        date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)  # validates the week
-        return Frequency.WEEKLY
-    if _DAY.match(text):
-        date.fromisoformat(text)
-        return Frequency.DAILY
-    raise ValueError(f"{text!r} is not a period like 2026-W48 or 2026-11-27")
+    problem = ValueError(f"{text!r} is not a period like 2026-W48 or 2026-11-27")
+    try:
+        m = _WEEK.match(text)
+        if m:
+            date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)  # validates the week
+            return Frequency.WEEKLY
+        if _DAY.match(text):
+            date.fromisoformat(text)
+            return Frequency.DAILY
+    except ValueError:
+        raise problem from None
+    raise problem
 
 
 def period_bounds(period: str, tz: str) -> tuple[datetime, datetime]:

@@ -15,6 +15,7 @@ Pure functions, no I/O.
 - `content_hash`: SHA-1 of the NFKC-folded, case-folded title and text with
   all whitespace and punctuation removed: the same story copied by two feeds
   with different markup hashes the same.
+- `repair_mojibake`: text double-encoded by its publisher is repaired (ftfy).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import ftfy
+import ftfy.badness
 import nh3
 
 _BLOCK_END = re.compile(
@@ -60,7 +63,16 @@ def html_to_text(fragment: str) -> str:
     text = html.unescape(html.unescape(stripped))
     text = _SPACES.sub(" ", text)
     text = _NEWLINES.sub("\n", text)
-    return text.strip()
+    return repair_mojibake(text.strip())
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo UTF-8 read as cp1252/Latin-1 at the source ("GroÃŸeltern" -> "Großeltern").
+
+    Some publishers double-encode their own feed (corpus: derstandard.at, japantoday);
+    ftfy repairs it, and only runs where its badness heuristic sees mojibake.
+    """
+    return ftfy.fix_encoding(text) if ftfy.badness.is_bad(text) else text
 
 
 def one_line(text: str) -> str:

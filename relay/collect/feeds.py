@@ -100,8 +100,9 @@ def parse_feed(fetched: Fetched, lang_hint: str | None = None) -> list[Entry]:
     if not body.strip():
         raise ParseError("empty body", feed_id=fetched.feed_id, url=fetched.url)
     parsed = feedparser.parse(
-        body, response_headers={"content-type": "application/xml; charset=utf-8",
-                                "content-location": fetched.url},
+        # No content-location: feedparser would resolve guids against it ("boston-1" ->
+        # "http://host/boston-1") and a moved feed would change every guid.
+        body, response_headers={"content-type": "application/xml; charset=utf-8"},
         sanitize_html=False, resolve_relative_uris=False,
     )
     entries = parsed.get("entries", [])

@@ -1,0 +1,103 @@
+"""`relay run` as a real process: it collects on schedule, refuses a second daemon on the
+same database, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Mission</title><link>https://m.example/</link>
+<item><title>量子技術の研究拠点を新設</title><link>https://m.example/1</link><guid>m-1</guid>
+<pubDate>{date}</pubDate><description>量子コンピュータの研究拠点。</description></item>
+</channel></rss>"""
+
+
+def _relay(*args: str) -> list[str]:
+    return [sys.executable, "-m", "relay", *args]
+
+
+def _wait(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _items(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_daemon_collects_refuses_a_second_and_stops_on_sigterm(tmp_path, http_server,
+                                                               smtp_server):
+    url = http_server.add("/m.xml", FEED.format(date=format_datetime(datetime.now(UTC))))
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"""
+settings:
+  database: relay.db
+  smtp: {{url: "{smtp_server.url}", sender: "relay@example.org"}}
+feeds:
+  - id: mission
+    url: {url}
+    lang: ja
+    interval: 1h
+""", encoding="utf-8")
+    db = tmp_path / "relay.db"
+    first = subprocess.Popen(_relay("--config", str(config), "run"), stderr=subprocess.PIPE,
+                             text=True, cwd=tmp_path)
+    try:
+        assert _wait(lambda: _items(db) == 1), "the daemon collected nothing"
+
+        second = subprocess.run(_relay("--config", str(config), "run"), capture_output=True,
+                                text=True, timeout=60, cwd=tmp_path)
+        assert second.returncode == 2
+        assert f"pid {first.pid}" in second.stderr and "already" in second.stderr
+
+        # The archive stays readable by other commands while the daemon runs.
+        status = subprocess.run(_relay("--config", str(config), "status", "--json"),
+                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert json.loads(status.stdout)["items"] == 1
+
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=30)
+        assert first.returncode == 0, stderr
+        assert "signal=SIGTERM" in stderr and "stopped" in stderr
+    finally:
+        if first.poll() is None:
+            first.kill()
+    # The lock went with the process: a new daemon may start.
+    again = subprocess.Popen(_relay("--config", str(config), "run"), stderr=subprocess.PIPE,
+                             text=True, cwd=tmp_path)
+    try:
+        time.sleep(1.5)
+        assert again.poll() is None
+        os.kill(again.pid, signal.SIGTERM)
+        again.communicate(timeout=30)
+        assert again.returncode == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+    with sqlite3.connect(db) as conn:
+        items, fts = conn.execute(
+            "SELECT (SELECT COUNT(*) FROM items), (SELECT COUNT(*) FROM items_fts)").fetchone()
+    assert items == fts == 1

@@ -1,0 +1,37 @@
+"""`relay demo` on a fresh folder: the whole pipeline offline, in a real subprocess."""
+
+from __future__ import annotations
+
+import email
+import subprocess
+import sys
+import time
+from email.policy import default
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_the_whole_pipeline_offline(tmp_path):
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "relay", "demo"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    out = result.stdout
+    assert "1 exact duplicates dropped" in out
+    assert "5 of 5 feeds answered 304 Not Modified" in out
+    assert (tmp_path / "storage" / "demo.db").exists()
+    received = sorted((tmp_path / "digests" / "received").glob("*.eml"))
+    assert len(received) == 2
+    messages = {m["To"].addresses[0].addr_spec: m for m in (
+        email.message_from_bytes(p.read_bytes(), policy=default) for p in received)}
+    ja = messages["kagaku-desk@mext.example"]
+    assert ja["Subject"].startswith("海外現地情報 週報")
+    body = ja.get_body(("plain",)).get_content()
+    assert "コネチカット州が量子技術に1億2100万ドルを投資" in body
+    en = messages["intl-office@university.example"]
+    text = en.get_body(("plain",)).get_content()
+    assert "fusion cuisine" not in text.lower()
+    assert list((tmp_path / "digests").glob("20*/*.html"))
