@@ -221,7 +221,8 @@ INVALID: list[tuple[str, str, str, str]] = [
     ("unknown-digest-key",
      "settings:\n  digest:\n    monthly: '1 08:00'  # <-\n",
      "settings.digest.monthly", "unknown key"),
-    ("unknown-feed-key", FEED + "    intervall: 1h  # <-\n", "feeds[0].intervall", "unknown key"),
+    ("unknown-feed-key", FEED + "    intervall: 1h  # <-\n", "feeds[0] (a).intervall",
+     "unknown key"),
     ("unknown-selectors-key",
      "feeds:\n  - id: a\n    url: https://example.org/\n    kind: page\n    selectors:\n"
      "      item: li\n      title: a\n      link: a\n      colour: red  # <-\n",

@@ -34,4 +34,7 @@ def test_demo_runs_the_whole_pipeline_offline(tmp_path):
     en = messages["intl-office@university.example"]
     text = en.get_body(("plain",)).get_content()
     assert "fusion cuisine" not in text.lower()
+    # The syndicated rewrite joined the original's story: one headline, an "also" line.
+    assert text.count("Elm Street Bio raises $18 million") == 1
+    assert "also: Bay Area Science Desk" in text
     assert list((tmp_path / "digests").glob("20*/*.html"))

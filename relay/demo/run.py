@@ -197,7 +197,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print,
                 ui_lang="ja", name="科学技術・学術政策局 国際課", org="文部科学省")
             office = pipeline.make_subscriber(
                 config, "intl-office@university.example",
-                ["ai", "semiconductors", "quantum", "economic-security"], ui_lang="en",
+                ["ai", "semiconductors", "quantum", "biotech", "economic-security"], ui_lang="en",
                 name="International Research Office", org="Example University")
             for sub in (desk, office):
                 store.upsert_subscriber(sub, now)

@@ -1,0 +1,162 @@
+"""relay/text.py: HTML to text, canonical URLs, language detection, content hash, excerpt."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay.text import canonical_url, content_hash, detect_lang, excerpt, html_to_text
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ("<b>Hello</b> <i>world</i>", "Hello world"),
+        ('<a href="https://example.org/">link</a> text', "link text"),
+        ("<p>First</p><p>Second</p>", "First\nSecond"),
+        ("one<br>two<br/>three<BR />four", "one\ntwo\nthree\nfour"),
+        ("<div>one</div>   <div>two</div>", "one\ntwo"),
+        ("<ul><li>a</li><li>b</li></ul><h2>Title</h2>body", "a\nb\nTitle\nbody"),
+        ("Tom &amp; Jerry &lt;3 &quot;q&quot;", 'Tom & Jerry <3 "q"'),
+        ("&#x91CF;&#23376; caf&eacute; &nbsp;x", "量子 café x"),
+        ("<script>alert('x')</script>Visible", "Visible"),
+        ("<style>p { color: red }</style>Visible", "Visible"),
+        ("<!-- a comment -->Visible", "Visible"),
+        ("  many \t  spaces\u3000here  ", "many spaces here"),
+        ("<p>  line one  </p>\n\n\n<p>line two</p>", "line one\nline two"),
+        ("１２３ ＡＩ", "１２３ ＡＩ"),
+        ("plain text", "plain text"),
+        ("", ""),
+    ],
+    ids=["inline-tags", "link", "paragraphs", "br-forms", "divs", "list-and-heading",
+         "named-entities", "numeric-entities-nbsp", "script-dropped", "style-dropped",
+         "comment-dropped", "spaces-collapsed", "blank-lines-collapsed",
+         "full-width-kept-for-display", "plain", "empty"],
+)
+def test_html_to_text(fragment: str, expected: str) -> None:
+    assert html_to_text(fragment) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.org/a?utm_source=rss&utm_medium=feed&utm_campaign=x",
+         "https://example.org/a"),
+        ("https://example.org/a?id=7&UTM_Content=x", "https://example.org/a?id=7"),
+        ("https://example.org/a?fbclid=IwAR0abc&gclid=xyz&msclkid=1", "https://example.org/a"),
+        ("https://example.org/a#comments", "https://example.org/a"),
+        ("https://www.example.org/a", "https://example.org/a"),
+        ("https://example.org/a/b/", "https://example.org/a/b"),
+        ("https://example.org/", "https://example.org/"),
+        ("https://example.org", "https://example.org/"),
+        ("http://example.org:80/a", "http://example.org/a"),
+        ("https://example.org:443/a", "https://example.org/a"),
+        ("https://example.org:8443/a", "https://example.org:8443/a"),
+        ("https://example.org/a?b=2&a=1&c=3", "https://example.org/a?a=1&b=2&c=3"),
+        ("HTTPS://WWW.Example.ORG/Path/To", "https://example.org/Path/To"),
+        ("https://example.org//a//b", "https://example.org/a/b"),
+        ("  https://example.org/a  ", "https://example.org/a"),
+        ("https://www.example.org:443/news/?utm_source=x&page=2&id=1#top",
+         "https://example.org/news?id=1&page=2"),
+        ("mailto:someone@example.org", "mailto:someone@example.org"),
+        ("/relative/path", "/relative/path"),
+    ],
+    ids=["utm", "utm-upper-case", "click-ids", "fragment", "www", "trailing-slash",
+         "root-slash-kept", "root-added", "default-http-port", "default-https-port",
+         "other-port-kept", "query-sorted", "scheme-host-case-path-kept", "double-slashes",
+         "surrounding-spaces", "everything-at-once", "not-http-untouched", "relative-untouched"],
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_canonical_url_agrees_across_variants() -> None:
+    variants = [
+        "https://www.example.org/news/item-1/?utm_source=rss",
+        "https://example.org:443/news/item-1",
+        "HTTPS://EXAMPLE.ORG/news/item-1#section",
+    ]
+    assert len({canonical_url(v) for v in variants}) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "hint", "expected"),
+    [
+        ("量子コンピュータの研究開発が進む", None, "ja"),
+        ("文部科学省発表", None, "ja"),  # kanji only, more than three
+        ("ひらがな", "en", "ja"),
+        ("The ministry said that the new programme will fund quantum research.", None, "en"),
+        ("Die Bundesregierung hat die Förderung für die Forschung und Entwicklung erhöht.",
+         None, "de"),
+        ("Le gouvernement a annoncé une nouvelle stratégie pour la recherche et les start-up.",
+         None, "fr"),
+        ("Der Minister und die Forscher", "fr", "de"),  # common words beat the hint
+        ("Quantum", "de", "de"),  # no common words: the hint
+        ("Quantum", None, "en"),  # no hint: en
+        ("2026", "fr", "fr"),
+        ("", None, "en"),
+    ],
+    ids=["ja-kana", "ja-kanji-only", "ja-beats-hint", "en", "de", "fr", "words-beat-hint",
+         "hint-fallback", "en-fallback", "digits-hint", "empty"],
+)
+def test_detect_lang(text: str, hint: str | None, expected: str) -> None:
+    assert detect_lang(text, hint) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("Quantum funding", "<p>The  state will <b>invest</b>.</p>"),
+         ("Quantum funding", "The state will invest.")),
+        (("Quantum   funding", "line one\nline two"), ("Quantum funding", "line one line two")),
+        (("ＡＩ研究所を設立", "２０２６年に開所する。"), ("AI研究所を設立", "2026年に開所する。")),
+        (("Quantum Funding", "The State"), ("quantum funding", "the state")),
+        (("Quantum funding!", "It is — really — big."), ("Quantum funding", "It is really big")),
+    ],
+    ids=["markup", "whitespace", "full-width", "case", "punctuation"],
+)
+def test_content_hash_equal(a: tuple[str, str], b: tuple[str, str]) -> None:
+    # the pipeline hashes the text after html_to_text, as here
+    assert content_hash(a[0], html_to_text(a[1])) == content_hash(b[0], html_to_text(b[1]))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("Quantum funding", "121 million"), ("Quantum funding", "122 million")),
+        (("Quantum funding", "text"), ("Fusion funding", "text")),
+    ],
+    ids=["different-number", "different-title"],
+)
+def test_content_hash_differs(a: tuple[str, str], b: tuple[str, str]) -> None:
+    assert content_hash(*a) != content_hash(*b)
+
+
+def test_content_hash_is_sha1_hex() -> None:
+    digest = content_hash("t", "x")
+    assert len(digest) == 40
+    assert int(digest, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("Short text.", 280, "Short text."),
+        ("line one\n\nline two", 280, "line one line two"),
+        ("First sentence here. Second sentence is longer than the rest. Third one.", 50,
+         "First sentence here."),
+        ("量子技術の研究が進む。大学と企業が共同で新しい装置を開発した。さらに続く文章がある。",
+         25, "量子技術の研究が進む。"),
+        ("word " * 40, 50, ("word " * 10).strip() + "…"),
+    ],
+    ids=["short-unchanged", "newlines-flattened", "cut-at-sentence", "cut-at-japanese-stop",
+         "cut-at-space-with-ellipsis"],
+)
+def test_excerpt(text: str, limit: int, expected: str) -> None:
+    assert excerpt(text, limit) == expected
+
+
+def test_excerpt_respects_limit() -> None:
+    text = "x" * 1000
+    out = excerpt(text, 100)
+    assert len(out) <= 101  # the cut plus the ellipsis
+    assert out.endswith("…")
