@@ -49,9 +49,15 @@ class Ctx:
         return self.db or config.settings.database
 
     @contextmanager
-    def open(self) -> Iterator[tuple[Config, Store]]:
+    def open(self, create: bool = True) -> Iterator[tuple[Config, Store]]:
+        """The configuration and the archive; a command that only reads refuses to
+        create an archive (a mistyped --db would otherwise show an empty one)."""
         config = self.config()
-        store = Store(self.database(config))
+        path = self.database(config)
+        if not create and not path.exists():
+            raise UsageError("no archive here yet", where=str(path),
+                             hint="check --db / settings.database, or run `relay collect` first")
+        store = Store(path)
         try:
             yield config, store
         finally:
@@ -215,19 +221,16 @@ def run(c: Ctx) -> None:
     Daemon(config, c.database(config)).run_forever()
 
 
-@main.group(invoke_without_command=True)
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="A list of objects keyed by column names.")
-@click.pass_context
-def feeds(ctx: click.Context, as_json: bool) -> None:
+@pass_ctx
+def feeds(c: Ctx, as_json: bool) -> None:
     """List the feeds with their health (last success, last error, items).
 
     \b
     Example:
       relay feeds --json
     """
-    if ctx.invoked_subcommand is not None:
-        return
-    c: Ctx = ctx.obj
     with c.open() as (config, store):
         store.sync_feeds(config.feeds)
         rows = store.feed_rows()
@@ -290,7 +293,7 @@ def unsubscribe(c: Ctx, email: str) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A list of objects.")
 @pass_ctx
 def subscribers(c: Ctx, as_json: bool) -> None:
     """List the active subscribers.
@@ -318,7 +321,12 @@ def subscribers(c: Ctx, as_json: bool) -> None:
 
 @main.group()
 def digest() -> None:
-    """Build digests and send them."""
+    """Build digests and send them.
+
+    \b
+    Example:
+      relay digest build && relay digest send
+    """
 
 
 @digest.command("build")
@@ -387,7 +395,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
       relay search 量子コンピュータ --since 2026-11-01
       relay search '"quantum computing" OR qubit' --topic quantum --format json
     """
-    with c.open() as (config, store):
+    with c.open(create=False) as (config, store):
         tz = config.settings.timezone
         for t in topics:
             if config.topic(t) is None:
@@ -427,7 +435,7 @@ def show(c: Ctx, item_id: int) -> None:
     Example:
       relay show 42
     """
-    with c.open() as (config, store):
+    with c.open(create=False) as (config, store):
         row = store.item(item_id)
     if row is None:
         raise UsageError(f"no item {item_id}")
@@ -458,7 +466,7 @@ def export(c: Ctx, fmt: str) -> None:
     """
     keys = ["id", "feed", "mission", "country", "url", "title", "summary", "lang",
             "published_at", "collected_at", "topics", "story_id"]
-    with c.open() as (_config, store):
+    with c.open(create=False) as (_config, store):
         writer = csv.writer(sys.stdout) if fmt == "csv" else None
         if writer:
             writer.writerow(keys)
@@ -470,7 +478,7 @@ def export(c: Ctx, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_ctx
 def status(c: Ctx, as_json: bool) -> None:
     """Archive size, feed health, subscribers and deliveries at a glance.
@@ -479,7 +487,7 @@ def status(c: Ctx, as_json: bool) -> None:
     Example:
       relay status --json
     """
-    with c.open() as (config, store):
+    with c.open(create=False) as (config, store):
         store.sync_feeds(config.feeds)
         counts = store.counts()
         database = str(store.path)

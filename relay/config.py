@@ -7,8 +7,8 @@ Rules:
   errors naming the file, the line and the key path (`feeds[3].interval`);
 - relative paths (database, digests_dir, feed paths) are relative to the
   configuration file's folder;
-- secrets are never written in the file: `${NAME}` in a string is replaced
-  by the environment variable NAME (an unset one is an error), and
+- secrets are never written in the file: `${NAME}` in `settings.smtp.url`
+  or `settings.smtp.sender` is replaced by the environment variable NAME (an unset one is an error), and
   `RELAY_SMTP_URL` overrides `settings.smtp.url`;
 - without a `topics:` section the built-in taxonomy (taxonomy.yaml beside
   this module) is used; with one, it replaces the built-in list.
@@ -45,6 +45,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest"}
@@ -140,6 +141,11 @@ def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
     if not isinstance(doc, CommentedMap):
         raise ctx.error(doc, None, "", "the file must be a mapping with settings, topics, feeds")
     _check_keys(ctx, doc, TOP_KEYS, "")
+    for key, kind, what in (("settings", CommentedMap, "a mapping"),
+                            ("topics", CommentedSeq, "a list of topics"),
+                            ("feeds", CommentedSeq, "a list of feeds")):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise ctx.error(doc, key, key, f"must be {what}")
     base = file.parent
     settings = _settings(ctx, doc.get("settings"), base, env)
     if "topics" in doc and doc["topics"] is not None:
@@ -243,15 +249,19 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         _check_keys(ctx, s, SMTP_KEYS, "settings.smtp")
         url = _get(ctx, s, "url", "settings.smtp", str, smtp.url)
         url = _env(ctx, s, "url", "settings.smtp", url, env)
-        if not re.match(r"^(smtp|smtps|smtp\+starttls)://", url):
+        if not SMTP_URL.match(url):
             raise ctx.error(s, "url", "settings.smtp.url",
                             "must start with smtp://, smtps:// or smtp+starttls://")
         sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
+        sender = _env(ctx, s, "sender", "settings.smtp", sender, env)
         if "@" not in sender:
             raise ctx.error(s, "sender", "settings.smtp.sender", f"{sender!r} is not an address")
         timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))
         smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
     if env.get("RELAY_SMTP_URL"):
+        if not SMTP_URL.match(env["RELAY_SMTP_URL"]):
+            raise ConfigError("RELAY_SMTP_URL must start with smtp://, smtps:// or "
+                              "smtp+starttls://", where="environment")
         smtp = SmtpSettings(url=env["RELAY_SMTP_URL"], sender=smtp.sender, timeout=smtp.timeout)
 
     digest = DigestSettings()
@@ -350,6 +360,8 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
         raw_path = _get(ctx, f, "path", p, str)
         if (url is None) == (raw_path is None):
             raise ctx.error(f, None, p, "needs exactly one of url: or path:")
+        if kind is FeedKind.REPORTS and raw_path is None:
+            raise ctx.error(f, "url", f"{p}.url", "a reports feed reads a folder: use path:")
         if url is not None and not re.match(r"^https?://[^\s/]+", url):
             raise ctx.error(f, "url", f"{p}.url", f"{url!r} is not an http(s) URL")
         lang = _get(ctx, f, "lang", p, str)

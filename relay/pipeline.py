@@ -148,6 +148,8 @@ def _entries_for(
         if isinstance(result, CollectError):
             raise result
         assert fetched is not None
+        if fetched.not_modified:
+            return [], fetched, []
         return parse_page(fetched, feed.selectors), fetched, []
     if isinstance(result, CollectError):
         raise result
@@ -326,8 +328,8 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         digest = Digest(subscriber=sub, period=p, since=since, until=now, sections=sections)
         digest = replace(digest, subject=subject(digest, tz))
         sender = config.settings.smtp.sender
-        unsubscribe = f"mailto:{sender}?subject=unsubscribe%20{sub.email}"
-        html, text = render(digest, tz, unsubscribe)
+        unsubscribe = f"mailto:{sender}?subject=unsubscribe"
+        html, text = render(digest, tz, unsubscribe, config.topics)
         message_id = new_message_id(sender)
         eml = build_message(
             sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,

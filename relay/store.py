@@ -89,6 +89,9 @@ MIGRATIONS: list[str] = [
 ]
 
 
+MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
+
+
 def ts(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -255,12 +258,16 @@ class Store:
         """(story id, MinHash blob) of recent items sharing at least one LSH band."""
         if not band_keys:
             return []
-        clause = " OR ".join("(b.band = ? AND b.hash = ?)" for _ in band_keys)
+        keys = ",".join("(?, ?)" for _ in band_keys)
         params: list[Any] = [v for key in band_keys for v in key]
+        # A VALUES list joined to the (band, hash) index: one index probe per band.
         rows = self.conn.execute(
-            f"SELECT DISTINCT i.story_id, i.minhash FROM lsh_bands b JOIN items i ON i.id = b.item_id"
-            f" WHERE ({clause}) AND i.collected_at >= ? AND i.minhash IS NOT NULL",
-            [*params, ts(since)],
+            f"WITH k(band, hash) AS (VALUES {keys})"
+            " SELECT DISTINCT i.story_id, i.minhash FROM k"
+            " JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash"
+            " JOIN items i ON i.id = b.item_id"
+            " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
+            [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]
 

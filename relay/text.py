@@ -10,7 +10,8 @@ Pure functions, no I/O.
 - `canonical_url`: lower-case scheme and host, no `www.`, no default port,
   no fragment, no tracking parameters (utm_*, fbclid, gclid, ...), remaining
   query parameters sorted, no trailing slash on a non-root path.
-- `detect_lang`: kana or kanji -> ja; otherwise the language whose common
+- `detect_lang`: kana -> ja; kanji -> ja unless Latin letters dominate
+  (or the hint is ja); otherwise the language whose common
   words occur most (en, de, fr), falling back to the hint or "en".
 - `content_hash`: SHA-1 of the NFKC-folded, case-folded title and text with
   all whitespace and punctuation removed: the same story copied by two feeds
@@ -106,7 +107,12 @@ def canonical_url(url: str) -> str:
     host = parts.hostname.lower().rstrip(".")
     if host.startswith("www."):
         host = host[4:]
-    port = parts.port if parts.port and parts.port not in (80, 443) else None
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    if port == {"http": 80, "https": 443}[scheme]:
+        port = None
     netloc = f"{host}:{port}" if port else host
     path = re.sub(r"/{2,}", "/", parts.path or "/")
     if len(path) > 1 and path.endswith("/"):
@@ -125,9 +131,11 @@ def fold(text: str) -> str:
 def detect_lang(text: str, hint: str | None = None) -> str:
     """'ja', 'en', 'de' or 'fr' (see the module rules)."""
     sample = text[:2000]
-    if _KANA.search(sample) or len(_JA.findall(sample)) > 3:
-        return "ja"
     words = [w.lower() for w in _WORD.findall(sample)]
+    kanji = len(_JA.findall(sample))
+    if _KANA.search(sample) or (kanji and (hint == "ja" or kanji > 3
+                                           or kanji * 2 >= sum(map(len, words)) - kanji)):
+        return "ja"
     if not words:
         return hint or "en"
     counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}

@@ -67,7 +67,13 @@ def latin_tokens(text: str, lang: str = "en") -> list[str]:
             part = part.strip("'.")
             if part and not (lang == "fr" and part in _FR_DROP):
                 words.append(part)
-    return list(_stemmer(lang).stemWords(words))
+    return [_stem(lang, w) for w in words]
+
+
+@lru_cache(maxsize=200_000)
+def _stem(lang: str, word: str) -> str:
+    """Stems are cached: news vocabulary repeats, and stemming is the Latin path's cost."""
+    return str(_stemmer(lang).stemWord(word))
 
 
 def _chunks(text: str) -> list[str]:

@@ -322,17 +322,11 @@ INVALID: list[tuple[str, str, str, str]] = [
     ("top-level-list", "- a  # <-\n- b\n", "", "must be a mapping"),
 ]
 
-# The spec promises a line for every error; a scalar where a section belongs has none.
-NO_LINE_BUG = pytest.mark.xfail(
-    reason="BUG: config._line_of returns None for a scalar section value, so the error "
-           "names no line", strict=True)
+# The spec promises a line for every error, also for a scalar where a section belongs.
 INVALID_PARAMS = [pytest.param(*case[1:], id=case[0]) for case in INVALID] + [
-    pytest.param("settings: {}\nfeeds: 5  # <-\n", "feeds", "list", id="feeds-not-a-list",
-                 marks=NO_LINE_BUG),
-    pytest.param("settings: 5  # <-\n", "settings", "mapping", id="settings-not-a-mapping",
-                 marks=NO_LINE_BUG),
-    pytest.param("feeds: []\ntopics: 5  # <-\n", "topics", "list", id="topics-not-a-list",
-                 marks=NO_LINE_BUG),
+    pytest.param("settings: {}\nfeeds: 5  # <-\n", "feeds", "list", id="feeds-not-a-list"),
+    pytest.param("settings: 5  # <-\n", "settings", "mapping", id="settings-not-a-mapping"),
+    pytest.param("feeds: []\ntopics: 5  # <-\n", "topics", "list", id="topics-not-a-list"),
 ]
 
 

@@ -290,10 +290,19 @@ def test_unreachable_smtp_server_loses_nothing(site):
          "bad-date"],
 )
 def test_bad_input_is_one_line_and_exit_2(site, args, message):
+    relay(site, "collect")
     result = relay(site, *args)
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines()[0].startswith("Error: ")
     assert message in result.stderr
+
+
+def test_reading_commands_refuse_a_missing_archive(site, tmp_path):
+    result = \
+        CliRunner().invoke(main, ["--config", str(site["config"]), "--db",
+                                  str(tmp_path / "typo.db"), "status"])
+    assert result.exit_code == 2 and "no archive here yet" in result.stderr
+    assert not (tmp_path / "typo.db").exists()
 
 
 def test_bad_config_names_file_line_and_key(tmp_path):

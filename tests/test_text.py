@@ -69,6 +69,13 @@ def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
 
 
+@pytest.mark.parametrize(
+    "url", ["https://example.org:80/a", "http://example.org:443/a"],
+    ids=["https-on-80", "http-on-443"])
+def test_canonical_url_keeps_non_default_port(url: str) -> None:
+    assert canonical_url(url) == url
+
+
 def test_canonical_url_agrees_across_variants() -> None:
     variants = [
         "https://www.example.org/news/item-1/?utm_source=rss",
@@ -100,6 +107,12 @@ def test_canonical_url_agrees_across_variants() -> None:
 )
 def test_detect_lang(text: str, hint: str | None, expected: str) -> None:
     assert detect_lang(text, hint) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"), [("核融合", None), ("訃報", "ja")], ids=["three-kanji", "two-kanji-hint-ja"])
+def test_detect_lang_short_kanji_text(text: str, hint: str | None) -> None:
+    assert detect_lang(text, hint) == "ja"
 
 
 @pytest.mark.parametrize(

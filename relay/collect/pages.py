@@ -36,7 +36,12 @@ _DATE = re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})")
 
 def parse_japanese_date(text: str) -> datetime | None:
     """The first date in `text` in one of the module's forms, as UTC."""
-    text = text.translate(str.maketrans("０１２３４５６７８９／．－", "0123456789/.-"))
+    text = text.translate(str.maketrans("０１２３４５６７８９／．－", "0123456789/.-")).strip()
+    try:
+        iso = datetime.fromisoformat(text)
+        return (iso if iso.tzinfo else iso.replace(tzinfo=JST)).astimezone(UTC)
+    except ValueError:
+        pass
     m = _ERA_DATE.search(text)
     if m:
         year = 1 if m.group(2) == "元" else int(m.group(2))

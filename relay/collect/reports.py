@@ -76,8 +76,9 @@ def read_report(feed_id: str, path: Path) -> Entry:
                          url=str(path)) from exc
     title = str(meta.get("title") or "").strip()
     if not title:
-        first = next((ln for ln in body.splitlines() if ln.strip()), path.stem)
-        title = first.lstrip("#").strip()
+        lines = [ln for ln in body.splitlines() if ln.strip()]
+        heading = next((ln for ln in lines if ln.lstrip().startswith("#")), None)
+        title = (heading or (lines[0] if lines else path.stem)).strip().lstrip("#").strip()
     is_html = path.suffix.lower() in (".html", ".htm")
     content = body if is_html else "".join(
         f"<p>{html.escape(p.strip())}</p>" for p in body.split("\n\n") if p.strip())

@@ -49,7 +49,9 @@ def build_message(
     msg["Date"] = date
     msg["Message-ID"] = message_id
     msg["List-Id"] = f"relay digests <{list_id}>"
-    msg["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe%20{to_address}>"
+    # Short enough that the header is never RFC 2047-encoded (RFC 2369 wants <mailto:...>
+    # as is); the unsubscribe mail's own From names the subscriber.
+    msg["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")

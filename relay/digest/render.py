@@ -15,13 +15,16 @@ Pure: the caller passes `now` and the time zone.
 
 from __future__ import annotations
 
+import re
 import textwrap
+import unicodedata
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from relay.models import Digest, Frequency
+from relay.models import Digest, Frequency, Topic
 from relay.text import excerpt
 
 STRINGS = {
@@ -67,7 +70,8 @@ def subject(digest: Digest, tz: str) -> str:
     if weekly:
         monday = start - timedelta(days=start.weekday())
         sunday = monday + timedelta(days=6)
-        when = f"{monday.day} {monday:%b} - {sunday.day} {sunday:%b %Y}"
+        when = (f"{monday.day}-{sunday.day} {sunday:%b %Y}" if monday.month == sunday.month
+                else f"{monday.day} {monday:%b} - {sunday.day} {sunday:%b %Y}")
     else:
         when = f"{start.day} {start:%b %Y}"
     topics = f" ({', '.join(labels)})" if labels else ""
@@ -81,15 +85,48 @@ def _fmt(dt: datetime, tz: str, lang: str) -> str:
     return f"{local.day} {local:%b %Y, %H:%M}"
 
 
-def _wrap(text: str, indent: str = "") -> str:
-    return textwrap.fill(text, width=72, initial_indent=indent, subsequent_indent=indent,
-                         break_long_words=True, break_on_hyphens=False)
+_PIECES = re.compile(r"\s+|[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]|[^\s\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]+")
+_NO_LINE_START = set("、。，．・：；？！ー」』）)]｝〕〉》】ぁぃぅぇぉっゃゅょァィゥェォッャュョ")
 
 
-def _context(digest: Digest, tz: str, unsubscribe: str) -> dict[str, object]:
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _wrap(text: str, indent: str = "", width: int = 72) -> str:
+    """Fill to `width` display columns: a CJK character counts two and may end a line
+    anywhere except before closing punctuation (kinsoku); Latin words are not split."""
+    if _width(text) == len(text):
+        return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent,
+                             break_long_words=True, break_on_hyphens=False)
+    lines: list[str] = []
+    line = indent
+    for piece in _PIECES.findall(text):
+        if piece.isspace():
+            piece = " "
+        fits = _width(line) + _width(piece) <= width
+        if fits or line.strip() == "" or piece[0] in _NO_LINE_START:
+            if not (piece == " " and line.strip() == ""):
+                line += piece
+            continue
+        lines.append(line.rstrip())
+        line = indent + ("" if piece == " " else piece)
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _safe_url(url: str) -> str:
+    """Only web links become hrefs: a feed's javascript: or data: URL is dropped."""
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
+def _context(digest: Digest, tz: str, unsubscribe: str,
+             topics: Sequence[Topic]) -> dict[str, object]:
     sub = digest.subscriber
     lang = sub.ui_lang
     s = STRINGS[lang]
+    labels = {t.id: t.label(lang) for t in topics}
     sections = []
     for sec in digest.sections:
         stories = []
@@ -97,14 +134,14 @@ def _context(digest: Digest, tz: str, unsubscribe: str) -> dict[str, object]:
             lead = story.lead
             stories.append({
                 "title": lead.title,
-                "url": lead.url,
+                "url": _safe_url(lead.url),
                 "source": lead.feed_name,
                 "mission": lead.mission or "",
                 "date": _fmt(lead.published_at, tz, lang),
                 "excerpt": excerpt(lead.summary, 240 if lang == "ja" else 320),
-                "also": [{"name": i.feed_name, "url": i.url, "title": i.title}
+                "also": [{"name": i.feed_name, "url": _safe_url(i.url), "title": i.title}
                          for i in story.items[1:]],
-                "topics": story.topics,
+                "topics": [labels.get(t, t) for t in story.topics],
             })
         search = f"relay search --topic {sec.topic.id} --since {digest.since:%Y-%m-%d}"
         sections.append({"label": sec.topic.label(lang), "id": sec.topic.id, "count":
@@ -120,9 +157,10 @@ def _context(digest: Digest, tz: str, unsubscribe: str) -> dict[str, object]:
     }
 
 
-def render(digest: Digest, tz: str, unsubscribe: str) -> tuple[str, str]:
-    """(html, text) of a digest whose subject is already set."""
-    ctx = _context(digest, tz, unsubscribe)
+def render(digest: Digest, tz: str, unsubscribe: str,
+           topics: Sequence[Topic] = ()) -> tuple[str, str]:
+    """(html, text) of a digest whose subject is already set; `topics` names topic ids."""
+    ctx = _context(digest, tz, unsubscribe, topics or [s.topic for s in digest.sections])
     html = _env.get_template("digest.html.j2").render(**ctx)
     text = _env.get_template("digest.txt.j2").render(**ctx)
     return html, text

@@ -1,0 +1,115 @@
+"""relay/search.py: a user's query -> an FTS5 MATCH expression over normalized tokens."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from relay.errors import QueryError
+from relay.search import to_fts
+from relay.tokens import tokenize
+
+GOOD = [
+    # (id, query, FTS5 expression)
+    ("one-word", "quantum", '"quantum"'),
+    ("words-anded", "quantum funding", '"quantum" AND "fund"'),
+    ("explicit-and", "quantum AND funding", '"quantum" AND "fund"'),
+    ("phrase", '"quantum computing"', '"quantum comput"'),
+    ("phrase-and-word", '"quantum computing" Yale', '"quantum comput" AND "yale"'),
+    ("or", "quantum OR 量子", '"quantum" OR "量子"'),
+    ("not", "quantum NOT leap", '"quantum" NOT "leap"'),
+    ("or-and-not", "quantum OR 量子 NOT leap", '"quantum" OR "量子" NOT "leap"'),
+    ("prefix", "semicond*", '"semicond" *'),
+    ("parentheses", "(quantum OR 量子) funding", '( "quantum" OR "量子" ) AND "fund"'),
+    ("nested-parentheses", "((a OR b) NOT c) d", '( ( "a" OR "b" ) NOT "c" ) AND "d"'),
+    ("japanese-word-phrase", "量子コンピュータ", '"量子 コンピューター"'),
+    ("japanese-variant-same", "量子コンピューター", '"量子 コンピューター"'),
+    ("stemmed", "computers", '"comput"'),
+    ("full-width", "ＡＩ", '"ai"'),
+    ("hyphenated-word", "dual-use", '"dual use"'),
+    ("punctuation-only-word-skipped", "!!! quantum", '"quantum"'),
+    ("empty-phrase-skipped", 'quantum "" funding', '"quantum" AND "fund"'),
+    ("fts-syntax-is-quoted", "NEAR(a b) col:x", '"near" AND ( "a" AND "b" ) AND "col x"'),
+    ("lower-case-or-is-a-word", "quantum or fusion", '"quantum" AND "or" AND "fusion"'),
+]
+
+BAD = [
+    # (id, query, fragment of the message)
+    ("unbalanced-quote", '"quantum computing', "double quote"),
+    ("quote-inside-word", 'say"hi', "double quote"),
+    ("unclosed-paren", "(quantum OR fusion", "parentheses"),
+    ("unopened-paren", "quantum)", "parentheses"),
+    ("empty-parens", "quantum ()", "parentheses"),
+    ("leading-or", "OR quantum", "OR needs a word before it"),
+    ("leading-not", "NOT quantum", "NOT needs a word before it"),
+    ("leading-and", "AND quantum", "AND needs a word before it"),
+    ("trailing-not", "quantum NOT", "NOT needs a word after it"),
+    ("trailing-or", "quantum OR", "OR needs a word after it"),
+    ("double-operator", "quantum OR OR fusion", "OR needs a word before it"),
+    ("operator-after-paren", "(OR quantum)", "OR needs a word before it"),
+    ("empty", "", "no words"),
+    ("spaces-only", "   ", "no words"),
+    ("punctuation-only", "!!! ???", "no words"),
+    ("star-only", "*", "no words"),
+]
+
+
+@pytest.fixture(scope="module")
+def fts() -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, body)")
+    # rows hold normalized tokens, space-joined, as the archive's index does
+    rows = [
+        ("Quantum computers in Connecticut", "The state will fund quantum research at Yale."),
+        ("量子コンピューターの研究", "大学が量子コンピュータの研究資金を得た。"),
+        ("A quantum leap in sales", "Retailers saw a leap."),
+        ("Semiconductor fab expansion", "A dual-use chip plant."),
+    ]
+    for title, body in rows:
+        lang = "ja" if any("\u3040" <= ch <= "\u9fff" for ch in title) else "en"
+        conn.execute("INSERT INTO t (title, body) VALUES (?, ?)",
+                     (" ".join(tokenize(title, lang)), " ".join(tokenize(body, lang))))
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize(("query", "expected"), [c[1:] for c in GOOD], ids=[c[0] for c in GOOD])
+def test_to_fts(query: str, expected: str) -> None:
+    assert to_fts(query, tokenize) == expected
+
+
+@pytest.mark.parametrize("query", [c[1] for c in GOOD], ids=[c[0] for c in GOOD])
+def test_expression_is_valid_fts5(fts: sqlite3.Connection, query: str) -> None:
+    expression = to_fts(query, tokenize)
+    fts.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,)).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("query", "rowids"),
+    [
+        ("quantum", {1, 3}),
+        ("quantum computer", {1}),
+        ('"computers quantum"', set()),
+        ('"quantum computers"', {1}),
+        ("quantum NOT leap", {1}),
+        ("量子コンピュータ", {2}),
+        ("(quantum OR 量子) NOT leap", {1, 2}),
+        ("semicond*", {4}),
+        ("dual-use", {4}),
+    ],
+    ids=["word", "stem-and", "phrase-order-matters", "phrase-stemmed", "not", "japanese-variant",
+         "group", "prefix", "hyphenated"],
+)
+def test_expression_finds_rows(fts: sqlite3.Connection, query: str, rowids: set[int]) -> None:
+    found = {r[0] for r in fts.execute("SELECT rowid FROM t WHERE t MATCH ?",
+                                       (to_fts(query, tokenize),))}
+    assert found == rowids
+
+
+@pytest.mark.parametrize(("query", "fragment"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_malformed_query(query: str, fragment: str) -> None:
+    with pytest.raises(QueryError) as info:
+        to_fts(query, tokenize)
+    assert fragment in str(info.value)
