@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,11 +108,24 @@ def _local(text: str | None, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
+def _n(count: int, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{count} {noun if count == 1 else plural}"
+
+
+def _cols(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+    """Columns aligned by display width (a Japanese character takes two columns)."""
+    widths = [max(_cols(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c) + " " * (w - _cols(str(c)))
+                         for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
 
 
 def _json(data: Any) -> None:
@@ -199,7 +213,8 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
             click.echo(f"{r.feed_id}: {state}")
         new = sum(r.new for r in reports)
         failed = sum(not r.ok for r in reports)
-        click.echo(f"{len(reports)} feeds, {new} new items, {failed} failed", err=True)
+        click.echo(f"{_n(len(reports), 'feed')}, {_n(new, 'new item')}, {failed} failed",
+                   err=True)
     if any(not r.ok for r in reports):
         sys.exit(EXIT_FAILURES)
 
@@ -218,6 +233,8 @@ def run(c: Ctx) -> None:
     config = c.config()
     if c.verbose == 0:
         logging.getLogger().setLevel(logging.INFO)
+    if c.verbose < 2:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     Daemon(config, c.database(config)).run_forever()
 
 
@@ -249,28 +266,41 @@ def feeds(c: Ctx, as_json: bool) -> None:
 
 @main.command()
 @click.argument("email")
-@click.option("--topics", required=True, help="Comma-separated topic ids, in your order.")
-@click.option("--frequency", type=click.Choice(["weekly", "daily"]), default="weekly",
-              show_default=True)
-@click.option("--ui-lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True,
-              help="The digest's language.")
+@click.option("--topics", help="Comma-separated topic ids, in your order (required when new).")
+@click.option("--frequency", type=click.Choice(["weekly", "daily"]),
+              help="How often a digest is built.  [default: weekly]")
+@click.option("--ui-lang", type=click.Choice(["ja", "en"]),
+              help="The digest's language.  [default: ja]")
 @click.option("--langs", help="Only items in these languages (e.g. ja,en). Default: all.")
 @click.option("--missions", help="Only items from these missions (e.g. boston). Default: all.")
-@click.option("--name", default="", help="The subscriber's name.")
-@click.option("--org", default="", help="The subscriber's organization.")
+@click.option("--name", help="The subscriber's name.")
+@click.option("--org", help="The subscriber's organization.")
 @pass_ctx
-def subscribe(c: Ctx, email: str, topics: str, frequency: str, ui_lang: str, langs: str | None,
-              missions: str | None, name: str, org: str) -> None:
-    """Add a subscriber, or update one.
+def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
+              ui_lang: str | None, langs: str | None, missions: str | None, name: str | None,
+              org: str | None) -> None:
+    """Add a subscriber, or change one (options not given keep their values).
 
     \b
     Example:
       relay subscribe desk@mext.example --topics quantum,ai --ui-lang ja --name 科学技術室
+      relay subscribe desk@mext.example --frequency daily
     """
     with c.open() as (config, store):
+        old = next((s for s in store.subscribers(active_only=False)
+                    if s.email == email.strip()), None)
+        if old is None and topics is None:
+            raise UsageError("a new subscriber needs --topics", hint="--topics quantum,ai")
         sub = pipeline.make_subscriber(
-            config, email, _split(topics), frequency=frequency, ui_lang=ui_lang,
-            langs=_split(langs), missions=_split(missions), name=name, org=org)
+            config, email,
+            _split(topics) if topics is not None else list(old.topics if old else ()),
+            frequency=frequency or (old.frequency.value if old else "weekly"),
+            ui_lang=ui_lang or (old.ui_lang if old else "ja"),
+            langs=_split(langs) if langs is not None else list(old.langs if old else ()),
+            missions=(_split(missions) if missions is not None
+                      else list(old.missions if old else ())),
+            name=name if name is not None else (old.name if old else ""),
+            org=org if org is not None else (old.org if old else ""))
         created = store.upsert_subscriber(sub, _now())
     click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
                f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")
@@ -345,9 +375,9 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     with c.open() as (config, store):
         results = pipeline.build_digests(config, store, _now(), period, email)
     for r in results:
-        detail = f"{r.stories} stories -> {r.path}" if r.status == "built" else r.status
+        detail = f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else r.status
         click.echo(f"{r.email} {r.period}: {detail}")
-    click.echo(f"{sum(r.status == 'built' for r in results)} digests queued", err=True)
+    click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued", err=True)
 
 
 @digest.command("send")

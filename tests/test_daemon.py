@@ -101,3 +101,39 @@ feeds:
         items, fts = conn.execute(
             "SELECT (SELECT COUNT(*) FROM items), (SELECT COUNT(*) FROM items_fts)").fetchone()
     assert items == fts == 1
+
+
+def test_daemon_schedules_feeds_and_digests_in_the_configured_time_zone(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from relay.config import load_config
+    from relay.daemon import Daemon
+
+    config_path = tmp_path / "feeds.yaml"
+    config_path.write_text("""
+settings:
+  timezone: America/New_York
+  database: relay.db
+  digest: {weekly: "wed 07:30", daily: "18:15"}
+feeds:
+  - id: hourly
+    url: http://127.0.0.1:9/feed.xml
+    interval: 1h
+  - id: off
+    url: http://127.0.0.1:9/off.xml
+    enabled: false
+""", encoding="utf-8")
+    config = load_config(config_path, env={})
+    daemon = Daemon(config, config.settings.database)
+    daemon.start()
+    try:
+        jobs = {j.id: j for j in daemon.scheduler.get_jobs()}
+        assert set(jobs) == {"collect:hourly", "digest:weekly", "digest:daily", "send"}
+        weekly = jobs["digest:weekly"].next_run_time.astimezone(ZoneInfo("America/New_York"))
+        assert (weekly.weekday(), weekly.hour, weekly.minute) == (2, 7, 30)
+        daily = jobs["digest:daily"].next_run_time.astimezone(ZoneInfo("America/New_York"))
+        assert (daily.hour, daily.minute) == (18, 15)
+        assert jobs["collect:hourly"].trigger.interval.total_seconds() == 3600
+    finally:
+        daemon.stop()
+    assert not daemon.scheduler.running

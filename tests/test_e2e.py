@@ -311,3 +311,14 @@ def test_bad_config_names_file_line_and_key(tmp_path):
     result = CliRunner().invoke(main, ["--config", str(config), "check"])
     assert result.exit_code == 2
     assert f"{config}:6" in result.stderr and "feeds[0] (a).intervall: unknown key" in result.stderr
+
+
+def test_subscribe_again_changes_only_what_is_given(site):
+    relay(site, "subscribe", "desk@mext.example", "--topics", "quantum,ai", "--name", "科学技術室",
+          "--org", "文部科学省")
+    result = relay(site, "subscribe", "desk@mext.example", "--frequency", "daily")
+    assert result.output.startswith("updated desk@mext.example: quantum, ai (daily, ja)")
+    (sub,) = json.loads(relay(site, "subscribers", "--json").stdout)
+    assert (sub["name"], sub["org"], sub["frequency"]) == ("科学技術室", "文部科学省", "daily")
+    result = relay(site, "subscribe", "new@uni.example")
+    assert result.exit_code == 2 and "needs --topics" in result.stderr
