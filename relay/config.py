@@ -35,6 +35,7 @@ from relay.models import (
     DigestSettings,
     FeedKind,
     FeedSpec,
+    FetchSettings,
     Settings,
     SmtpSettings,
     Topic,
@@ -48,13 +49,14 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest"}
+SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch"}
+FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 SMTP_KEYS = {"url", "sender", "timeout"}
 DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
-    "interval", "enabled", "selectors",
+    "interval", "enabled", "selectors", "allow_private",
 }
 SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 TOP_KEYS = {"settings", "topics", "feeds"}
@@ -282,8 +284,21 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
             if value < 1:
                 raise ctx.error(d, key, f"settings.digest.{key}", "must be at least 1")
         digest = DigestSettings(day, wtime, dtime, max_age, per_topic)
+    fetch = FetchSettings()
+    if node.get("fetch") is not None:
+        fn = _mapping(ctx, node, "fetch", "settings.fetch")
+        _check_keys(ctx, fn, FETCH_KEYS, "settings.fetch")
+        values: dict[str, Any] = {}
+        for key, kind, minimum in (("concurrency", int, 1), ("per_host", int, 1),
+                                   ("host_delay", (int, float), 0), ("timeout", (int, float), 1),
+                                   ("max_bytes", int, 1024)):
+            value = _get(ctx, fn, key, "settings.fetch", kind, getattr(fetch, key))
+            if value < minimum:
+                raise ctx.error(fn, key, f"settings.fetch.{key}", f"must be at least {minimum}")
+            values[key] = value
+        fetch = FetchSettings(**values)
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
-                    smtp=smtp, digest=digest)
+                    smtp=smtp, digest=digest, fetch=fetch)
 
 
 def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:
@@ -395,6 +410,6 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             path=(base / raw_path) if raw_path is not None else None,
             mission=mission, country=country.upper() if country else None, lang=lang,
             topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
-            selectors=selectors,
+            selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
         ))
     return tuple(feeds)

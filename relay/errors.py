@@ -58,13 +58,14 @@ class CollectError(RelayError):
 
     def __init__(
         self, message: str, *, feed_id: str = "", url: str = "", status: int | None = None,
-        hint: str = "",
+        hint: str = "", retry_after: float | None = None,
     ) -> None:
         where = " ".join(p for p in (f"feed={feed_id}" if feed_id else "", url) if p)
         super().__init__(message, where=where, hint=hint)
         self.feed_id = feed_id
         self.url = url
         self.status = status
+        self.retry_after = retry_after      # seconds the server asked us to wait (429/503)
 
 
 class FetchError(CollectError):

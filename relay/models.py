@@ -54,6 +54,15 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    concurrency: int = 10          # requests in flight, all hosts
+    per_host: int = 2              # requests in flight to one host
+    host_delay: float = 1.0        # seconds between two request starts to one host
+    timeout: float = 60.0          # total seconds for one request
+    max_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Settings:
     timezone: str = "Asia/Tokyo"
     database: Path = Path("storage/relay.db")
@@ -61,6 +70,7 @@ class Settings:
     user_agent: str = ""
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class FeedSpec:
     interval: int = 3600                      # seconds
     enabled: bool = True
     selectors: dict[str, str] = field(default_factory=dict)
+    allow_private: bool = False               # may reach loopback/private addresses
 
     @property
     def location(self) -> str:
@@ -120,6 +131,8 @@ class FeedState:
     last_ok_at: datetime | None = None
     error_count: int = 0
     last_error: str | None = None
+    disabled_reason: str | None = None
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,8 @@ class Fetched:
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None
     last_modified: str | None = None
+    max_age: int | None = None                # Cache-Control max-age, seconds
+    moved_to: str | None = None               # final URL when every redirect was permanent
 
     @property
     def not_modified(self) -> bool:

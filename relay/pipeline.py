@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from relay import dedup, schedule
-from relay.collect.feeds import parse_feed
+from relay.collect.feeds import parse_feed_document
 from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
 from relay.collect.pages import parse_page
 from relay.collect.reports import read_reports
@@ -75,16 +75,26 @@ def taxonomy_for(config: Config) -> Taxonomy:
 
 def feeds_to_collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
                      everything: bool = False) -> list[FeedSpec]:
+    """Named feeds (even disabled ones: that is how a source is tried), else the enabled
+    feeds that are due (or all of them), less those the archive disabled (410 Gone)."""
     if feed_ids:
         unknown = [f for f in feed_ids if config.feed(f) is None]
         if unknown:
             raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
                              hint="`relay feeds` lists the configured feeds")
         return [f for f in config.feeds if f.id in feed_ids]
-    feeds = [f for f in config.feeds if f.enabled]
+    disabled = store.disabled_feeds()
+    feeds = [f for f in config.feeds if f.enabled and f.id not in disabled]
     if everything:
         return feeds
     return [f for f in feeds if schedule.is_due(store.feed_state(f.id).next_fetch_at, now)]
+
+
+def limits_for(config: Config) -> Limits:
+    f = config.settings.fetch
+    return Limits(concurrency=f.concurrency, per_host=f.per_host, host_delay=f.host_delay,
+                  total_timeout=f.timeout, read_timeout=min(20.0, f.timeout),
+                  connect_timeout=min(10.0, f.timeout), max_bytes=f.max_bytes)
 
 
 def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
@@ -98,7 +108,9 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
     requests = []
     for f in http:
         state = store.feed_state(f.id)
-        requests.append(FetchRequest(f.id, f.url or "", state.etag, state.last_modified))
+        requests.append(FetchRequest(f.id, f.url or "", state.etag, state.last_modified,
+                                     f.allow_private))
+    limits = limits or limits_for(config)
     results: dict[str, Fetched | CollectError] = dict(
         zip([f.id for f in http], fetch_all(requests, limits, config.settings.user_agent),
             strict=True))
@@ -108,15 +120,22 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             break
         report = reports[feed.id]
         try:
-            entries, fetched, partial = _entries_for(feed, results.get(feed.id))
+            entries, fetched, ttl, partial = _entries_for(feed, results.get(feed.id), limits)
             if fetched is not None and fetched.not_modified:
                 report.not_modified = True
             report.fetched = len(entries)
             report.new, report.duplicates = ingest(feed, entries, store, taxonomy, now,
                                                   should_stop)
+            # A publisher's <ttl> or max-age may lengthen the interval, never shorten it.
+            wait = max(feed.interval, min(max(ttl or 0, fetched.max_age or 0 if fetched else 0),
+                                          86400))
+            moved = fetched.moved_to if fetched else None
+            if moved:
+                report.extra["moved_to"] = moved
             store.record_fetch_ok(
-                feed.id, now, schedule.next_fetch_after_success(now, feed.interval),
-                fetched.etag if fetched else None, fetched.last_modified if fetched else None)
+                feed.id, now, schedule.next_fetch_after_success(now, wait),
+                fetched.etag if fetched else None, fetched.last_modified if fetched else None,
+                fetched.status if fetched else None, moved)
             log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
                      report.new, report.duplicates, report.not_modified)
             if partial:
@@ -125,41 +144,40 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
         except CollectError as exc:
             report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
             failures = store.feed_state(feed.id).error_count + 1
-            store.record_fetch_error(
-                feed.id, now, schedule.next_fetch_after_failure(now, feed.interval, failures),
-                report.error)
+            next_at = schedule.next_fetch_after_failure(now, feed.interval, failures)
+            if exc.retry_after is not None:   # 429/503: the server said when (RFC 9110)
+                next_at = max(next_at, now + timedelta(seconds=min(exc.retry_after, 7 * 86400)))
+            disabled = None
+            if exc.status == 410:
+                disabled = "410 Gone: the publisher removed this feed"
+                report.extra["disabled"] = disabled
+            store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
             log.warning("failed feed=%s error=%r", feed.id, report.error)
     return [reports[f.id] for f in feeds]
 
 
 def _entries_for(
-    feed: FeedSpec, result: Fetched | CollectError | None
-) -> tuple[list[Entry], Fetched | None, list[CollectError]]:
-    """The entries of one source, its fetch answer, and errors that spared the rest."""
+    feed: FeedSpec, result: Fetched | CollectError | None, limits: Limits
+) -> tuple[list[Entry], Fetched | None, int | None, list[CollectError]]:
+    """The entries of one source, its fetch answer, its <ttl>, and errors that spared
+    the rest of the source (unreadable report files)."""
     if feed.kind is FeedKind.REPORTS:
         if feed.path is None:
             raise CollectError("a reports feed needs path: (a folder)", feed_id=feed.id)
         entries, errors = read_reports(feed.id, feed.path)
-        return entries, None, list(errors)
-    if feed.kind is FeedKind.PAGE:
-        fetched = result if isinstance(result, Fetched) else None
-        if result is None and feed.path is not None:
-            fetched = read_file(feed.id, feed.path)
-        if isinstance(result, CollectError):
-            raise result
-        assert fetched is not None
-        if fetched.not_modified:
-            return [], fetched, []
-        return parse_page(fetched, feed.selectors), fetched, []
+        return entries, None, None, list(errors)
     if isinstance(result, CollectError):
         raise result
     fetched = result
     if fetched is None:
         assert feed.path is not None
-        fetched = read_file(feed.id, feed.path)
+        fetched = read_file(feed.id, feed.path, limits.max_bytes)
     if fetched.not_modified:
-        return [], fetched, []
-    return parse_feed(fetched, feed.lang), fetched, []
+        return [], fetched, None, []
+    if feed.kind is FeedKind.PAGE:
+        return parse_page(fetched, feed.selectors), fetched, None, []
+    entries, ttl = parse_feed_document(fetched, feed.lang)
+    return entries, fetched, ttl, []
 
 
 # -- ingest ---------------------------------------------------------------------------------------

@@ -86,6 +86,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX deliveries_status ON deliveries(status, next_try_at);
     """,
+    # 2: where a feed moved (301/308), and the last HTTP status
+    """
+    ALTER TABLE feeds ADD COLUMN moved_to TEXT;
+    ALTER TABLE feeds ADD COLUMN last_status INTEGER;
+    """,
 ]
 
 
@@ -187,6 +192,11 @@ class Store:
         """Make the feeds table list the configured feeds (health columns are kept)."""
         with self.transaction():
             for f in feeds:
+                # A changed URL is a new source: its validators, move and disabling go.
+                self.conn.execute(
+                    "UPDATE feeds SET etag = NULL, last_modified = NULL, moved_to = NULL,"
+                    " disabled_reason = NULL, next_fetch_at = NULL WHERE id = ? AND url != ?",
+                    (f.id, f.location))
                 self.conn.execute(
                     "INSERT INTO feeds (id, name, url, kind, mission, country, lang) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
@@ -204,6 +214,7 @@ class Store:
             feed_id=feed_id, etag=r["etag"], last_modified=r["last_modified"],
             next_fetch_at=from_ts(r["next_fetch_at"]), last_ok_at=from_ts(r["last_ok_at"]),
             error_count=r["error_count"], last_error=r["last_error"],
+            disabled_reason=r["disabled_reason"], moved_to=r["moved_to"],
         )
 
     def feed_rows(self) -> list[dict[str, Any]]:
@@ -214,22 +225,30 @@ class Store:
         )
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
-                        etag: str | None, last_modified: str | None) -> None:
+                        etag: str | None, last_modified: str | None,
+                        status: int | None = None, moved_to: str | None = None) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
-                " next_fetch_at = ?, error_count = 0, last_error = NULL WHERE id = ?",
-                (etag, last_modified, ts(now), ts(now), ts(next_at), feed_id),
+                " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
+                " moved_to = COALESCE(?, moved_to) WHERE id = ?",
+                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
-                           error: str) -> None:
+                           error: str, status: int | None = None,
+                           disabled_reason: str | None = None) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET last_attempt_at = ?, next_fetch_at = ?,"
-                " error_count = error_count + 1, last_error = ? WHERE id = ?",
-                (ts(now), ts(next_at), error, feed_id),
+                " error_count = error_count + 1, last_error = ?, last_status = ?,"
+                " disabled_reason = COALESCE(?, disabled_reason) WHERE id = ?",
+                (ts(now), ts(next_at), error, status, disabled_reason, feed_id),
             )
+
+    def disabled_feeds(self) -> dict[str, str]:
+        return dict(self.conn.execute(
+            "SELECT id, disabled_reason FROM feeds WHERE disabled_reason IS NOT NULL"))
 
     # -- items ----------------------------------------------------------------------------------
 

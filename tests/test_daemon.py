@@ -56,9 +56,11 @@ def test_daemon_collects_refuses_a_second_and_stops_on_sigterm(tmp_path, http_se
 settings:
   database: relay.db
   smtp: {{url: "{smtp_server.url}", sender: "relay@example.org"}}
+  fetch: {{host_delay: 0}}
 feeds:
   - id: mission
     url: {url}
+    allow_private: true
     lang: ja
     interval: 1h
 """, encoding="utf-8")

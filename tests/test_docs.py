@@ -54,6 +54,7 @@ def _key_paths() -> list[str]:
         ("settings.", config.SETTINGS_KEYS),
         ("smtp.", config.SMTP_KEYS),
         ("digest.", config.DIGEST_KEYS),
+        ("settings.fetch.", config.FETCH_KEYS),
         ("topics[].", config.TOPIC_KEYS),
         ("feeds[].", config.FEED_KEYS),
         ("selectors.", config.SELECTOR_KEYS),

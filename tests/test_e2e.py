@@ -83,10 +83,12 @@ settings:
   digests_dir: digests
   smtp: {{url: "{smtp_server.url}", sender: "relay@example.org"}}
   digest: {{weekly: "mon 08:00", daily: "08:00", max_age_days: 14}}
+  fetch: {{host_delay: 0}}          # every test feed is on 127.0.0.1
 feeds:
   - id: boston-cg
     name: 在ボストン総領事館
     url: {urls['boston']}
+    allow_private: true   # the test server is on 127.0.0.1
     kind: rss
     mission: boston
     country: US
@@ -94,13 +96,16 @@ feeds:
   - id: tech-wire
     name: Tech Wire
     url: {urls['wire']}
+    allow_private: true   # the test server is on 127.0.0.1
     country: US
   - id: aggregator
     name: Aggregator
     url: {urls['agg']}
+    allow_private: true   # the test server is on 127.0.0.1
   - id: broken
     name: Broken source
     url: {urls['broken']}
+    allow_private: true   # the test server is on 127.0.0.1
 """, encoding="utf-8")
     return {"config": config, "http": http_server, "smtp": smtp_server, "dir": tmp_path}
 

@@ -96,6 +96,12 @@ def discover_feed_links(html: str, base_url: str) -> list[str]:
 
 def parse_feed(fetched: Fetched, lang_hint: str | None = None) -> list[Entry]:
     """The entries of one fetched feed document."""
+    return parse_feed_document(fetched, lang_hint)[0]
+
+
+def parse_feed_document(fetched: Fetched,
+                        lang_hint: str | None = None) -> tuple[list[Entry], int | None]:
+    """The entries of one feed document and its RSS <ttl> in seconds (None if absent)."""
     body, _codec = as_utf8_document(fetched.body, fetched.headers.get("content-type", ""))
     if not body.strip():
         raise ParseError("empty body", feed_id=fetched.feed_id, url=fetched.url)
@@ -117,7 +123,7 @@ def parse_feed(fetched: Fetched, lang_hint: str | None = None) -> list[Entry]:
             reason = parsed.get("bozo_exception")
             raise ParseError(f"not a readable feed: {reason}", feed_id=fetched.feed_id,
                              url=fetched.url)
-        return []
+        return [], _ttl(parsed)
     feed_link = parsed.get("feed", {}).get("link") or fetched.url
     base = urljoin(fetched.url, feed_link) if fetched.url.startswith("http") else feed_link
     lang = lang_hint or _feed_lang(parsed)
@@ -137,9 +143,15 @@ def parse_feed(fetched: Fetched, lang_hint: str | None = None) -> list[Entry]:
             content_html=_content(e), published_at=published,
             author=e.get("author", "") or "", lang=lang,
         ))
-    return out
+    return out, _ttl(parsed)
 
 
 def _feed_lang(parsed: Any) -> str | None:
     lang = (parsed.get("feed", {}).get("language") or "").lower()[:2]
     return lang if lang in ("ja", "en", "de", "fr") else None
+
+
+def _ttl(parsed: Any) -> int | None:
+    """RSS 2.0 <ttl>: minutes the feed may be cached."""
+    value = str(parsed.get("feed", {}).get("ttl") or "").strip()
+    return int(value) * 60 if value.isdigit() and int(value) > 0 else None
