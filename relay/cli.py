@@ -343,7 +343,7 @@ def subscribers(c: Ctx, as_json: bool) -> None:
         return
     tz = config.settings.timezone
     click.echo(_table(
-        [[s.email, s.name, ",".join(s.topics), s.frequency.value, s.ui_lang,
+        [[s.email, " ".join(s.name.split()), ",".join(s.topics), s.frequency.value, s.ui_lang,
           s.last_digest_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
           if s.last_digest_at else "-"] for s in subs],
         ["email", "name", "topics", "frequency", "lang", "last digest"]))
@@ -381,8 +381,10 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
 
 
 @digest.command("send")
+@click.option("--retry-now", is_flag=True,
+              help="Also send deliveries that wait for a retry (after an SMTP outage).")
 @pass_ctx
-def digest_send(c: Ctx) -> None:
+def digest_send(c: Ctx, retry_now: bool) -> None:
     """Deliver every queued digest over SMTP (settings.smtp.url or RELAY_SMTP_URL).
 
     Exit status 1 when a delivery failed (it stays queued for a retry, or is
@@ -391,13 +393,21 @@ def digest_send(c: Ctx) -> None:
     \b
     Example:
       RELAY_SMTP_URL=smtp://127.0.0.1:1025 relay digest send
+      relay digest send --retry-now      # the server is back: do not wait
     """
+    now = _now()
     with c.open() as (config, store):
-        results = pipeline.send_pending(config, store, _now())
+        results = pipeline.send_pending(config, store, now, retry_now=retry_now)
+        waiting, first = store.waiting_deliveries(now)
+        tz = config.settings.timezone
     for r in results:
         click.echo(f"{r.address}: {r.status}" + (f" ({r.error})" if r.error else ""))
     click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
                f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
+    if waiting and first is not None:
+        click.echo(f"{_n(waiting, 'delivery')} wait for a retry, the first at "
+                   f"{first.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} "
+                   "(--retry-now sends them now)", err=True)
     if any(r.status != "sent" for r in results):
         sys.exit(EXIT_FAILURES)
 
@@ -451,7 +461,8 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
             click.echo("no items found", err=True)
             return
         click.echo(_table([[str(r["id"]), _local(r["published_at"], tz), r["feed_id"],
-                            ",".join(r["topics"]), r["title"][:60]] for r in rows],
+                            ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
+                           for r in rows],
                           ["id", "published", "feed", "topics", "title"]))
 
 

@@ -87,12 +87,20 @@ def _line_of(node: Any, key: str | int | None) -> int | None:
     return None
 
 
+MAX_INTERVAL = 30 * 86400
+ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
 def parse_interval(text: str) -> int:
-    """'30m' -> 1800 seconds; raises ValueError."""
+    """'30m' -> 1800 seconds, at most 30 days; raises ValueError."""
     m = _INTERVAL.match(text.strip().lower())
     if not m or int(m.group(1)) == 0:
         raise ValueError(f"{text!r} is not an interval like 30m, 1h, 6h, 1d")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"{text!r} is longer than 30 days")
+    return seconds
 
 
 def parse_clock(text: str) -> time:
@@ -199,14 +207,14 @@ def _get(
     if not isinstance(value, kind):
         raise ctx.error(
             node, key, f"{path}.{key}",
-            f"must be {_type_name(kind)}, not {type(value).__name__}",
+            f"must be {_type_name(kind)}, not {_type_name(type(value))}",
         )
     return value
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", bool: "true or false", float: "a number",
-             list: "a list", dict: "a mapping"}
+             list: "a list", dict: "a mapping", CommentedSeq: "a list", CommentedMap: "a mapping"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
@@ -256,8 +264,9 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
                             "must start with smtp://, smtps:// or smtp+starttls://")
         sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
         sender = _env(ctx, s, "sender", "settings.smtp", sender, env)
-        if "@" not in sender:
-            raise ctx.error(s, "sender", "settings.smtp.sender", f"{sender!r} is not an address")
+        if not ADDRESS.match(sender):
+            raise ctx.error(s, "sender", "settings.smtp.sender",
+                            f"{sender!r} is not a plain address like relay@example.org")
         timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))
         smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
     if env.get("RELAY_SMTP_URL"):

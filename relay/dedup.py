@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
 
 NUM_PERM = 128
 BANDS = 32
@@ -71,6 +70,9 @@ def features(title_tokens: Sequence[str], body_tokens: Sequence[str]) -> set[str
 
 def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
     """One signature per feature set (None for an empty set), computed in bulk."""
+    # Imported here: datasketch pulls in scipy (0.3 s, ~55 MB), which only ingest needs.
+    from datasketch import MinHash
+
     sets = list(feature_sets)
     encoded = [[f.encode("utf-8") for f in s] for s in sets if s]
     hashes = MinHash.bulk(encoded, num_perm=NUM_PERM, seed=_SEED) if encoded else []

@@ -19,8 +19,10 @@ composes stages and talks to the store.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -55,6 +57,7 @@ from relay.tokens import tokenize
 log = logging.getLogger("relay")
 
 DELIVERY_RETRY = timedelta(minutes=15)
+CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim older than this is a dead sender's
 MAX_DELIVERY_ATTEMPTS = 8
 FUTURE_SLACK = timedelta(days=1)
 
@@ -112,8 +115,8 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                                      f.allow_private))
     limits = limits or limits_for(config)
     results: dict[str, Fetched | CollectError] = dict(
-        zip([f.id for f in http], fetch_all(requests, limits, config.settings.user_agent),
-            strict=True))
+        zip([f.id for f in http],
+            fetch_all(requests, limits, config.settings.user_agent, should_stop), strict=True))
     taxonomy = taxonomy_for(config)
     for feed in feeds:
         if should_stop():
@@ -126,6 +129,11 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             report.fetched = len(entries)
             report.new, report.duplicates = ingest(feed, entries, store, taxonomy, now,
                                                   should_stop)
+            if should_stop():
+                # Stopped between items: what was stored stays, but the feed is not marked
+                # fetched (no validators, no next time), so the next tick reads it whole.
+                report.extra["interrupted"] = True
+                break
             # A publisher's <ttl> or max-age may lengthen the interval, never shorten it.
             wait = max(feed.interval, min(max(ttl or 0, fetched.max_age or 0 if fetched else 0),
                                           86400))
@@ -250,16 +258,19 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
 
 
 def _archived_copy(store: Store, item: Item) -> int | None:
-    """An archived item that is this one: same content, or same URL and same title.
+    """An archived item that is this one: the same content; or the same canonical URL
+    in another feed (the same article through two feeds, retitled or not); or the same
+    URL and title in this feed.
 
-    The URL alone is not enough: aggregators link several different items to one
-    listing page (corpus: gov-online ministries feed).
+    Within one feed the URL alone is not enough: aggregators link several different
+    items to one listing page (corpus: the gov-online ministries feed).
     """
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
     title = fold(item.title)
-    return next((i for i, t in store.items_with_url(item.url) if fold(t) == title), None)
+    return next((i for i, t, feed in store.items_with_url(item.url)
+                 if feed != item.feed_id or fold(t) == title), None)
 
 
 # -- subscribers ----------------------------------------------------------------------------------
@@ -285,6 +296,9 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
     for lang in langs:
         if lang not in ("ja", "en", "de", "fr"):
             raise UsageError(f"unknown language {lang!r}", hint="languages: ja, en, de, fr")
+    for label, value in (("name", name), ("organization", org)):
+        if any(ch in value for ch in "\r\n\t") or len(value) > 200:
+            raise UsageError(f"the {label} must be one line of at most 200 characters")
     if ui_lang not in ("ja", "en"):
         raise UsageError(f"digest language must be ja or en, not {ui_lang!r}")
     try:
@@ -330,20 +344,31 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
     results = []
     max_age = timedelta(days=config.settings.digest.max_age_days)
     for sub in subscribers:
-        if freq_of_period is not None and sub.frequency is not freq_of_period and email is None:
+        if freq_of_period is not None and sub.frequency is not freq_of_period:
+            if email is not None:
+                raise UsageError(f"{sub.email} gets {sub.frequency.value} digests, "
+                                 f"not {freq_of_period.value} ones",
+                                 hint="--period 2026-W48 is a week, 2026-11-27 a day")
+            results.append(DigestResult(sub.email, period or "", f"skipped ({sub.frequency.value})"))
             continue
         p = period or schedule.period_of(now, sub.frequency, tz)
+        start, end = schedule.period_bounds(p, tz)
+        if start > now:
+            raise UsageError(f"period {p} has not begun yet")
         assert sub.id is not None
         if store.digest_exists(sub.id, p):
             results.append(DigestResult(sub.email, p, "exists"))
             continue
-        since = sub.last_digest_at or (now - max_age)
-        rows = store.story_rows(since, now, now - max_age, sub.topics)
+        if now < end:   # the current period: what arrived since the previous digest
+            since, until = sub.last_digest_at or (now - max_age), now
+        else:           # a past period, asked for by name: what arrived within it
+            since, until = start, end
+        rows = store.story_rows(since, until, until - max_age, sub.topics)
         sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
         if not sections:
             results.append(DigestResult(sub.email, p, "empty"))
             continue
-        digest = Digest(subscriber=sub, period=p, since=since, until=now, sections=sections)
+        digest = Digest(subscriber=sub, period=p, since=since, until=until, sections=sections)
         digest = replace(digest, subject=subject(digest, tz))
         sender = config.settings.smtp.sender
         unsubscribe = f"mailto:{sender}?subject=unsubscribe"
@@ -363,7 +388,7 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         Path(paths["text"]).write_text(text, encoding="utf-8")
         Path(paths["eml"]).write_bytes(eml)
         digest_id = store.add_digest(
-            subscriber_id=sub.id, address=sub.email, period=p, now=now, since=since, until=now,
+            subscriber_id=sub.id, address=sub.email, period=p, now=now, since=since, until=until,
             subject=digest.subject, paths=paths, story_ids=digest.story_ids,
             message_id=message_id)
         status = "built" if digest_id is not None else "exists"
@@ -379,16 +404,22 @@ class SendResult:
 
 
 def send_pending(config: Config, store: Store, now: datetime,
-                 should_stop: Callable[[], bool] = lambda: False) -> list[SendResult]:
-    pending = store.due_deliveries(now)
+                 should_stop: Callable[[], bool] = lambda: False,
+                 retry_now: bool = False) -> list[SendResult]:
+    """Send the due deliveries (all queued ones with `retry_now`), each claimed first so
+    that two senders (the daemon and a manual `relay digest send`) never send one twice."""
+    pending = store.due_deliveries(now, ignore_retry_time=retry_now)
     results: list[SendResult] = []
     if not pending:
         return results
     smtp = config.settings.smtp
+    owner = f"{socket.gethostname()}:{os.getpid()}"
     with SmtpSender(smtp.url, smtp.timeout) as sender:
         for d in pending:
             if should_stop():
                 break
+            if not store.claim_delivery(d.id, now, owner, CLAIM_STALE_AFTER):
+                continue  # another sender has it
             try:
                 message = Path(d.eml_path).read_bytes()
             except OSError as exc:

@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN moved_to TEXT;
     ALTER TABLE feeds ADD COLUMN last_status INTEGER;
+    """,
+    # 3: a sender claims a delivery before handing it to SMTP (two senders never both send)
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_at TEXT;
+    ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
     """,
 ]
 
@@ -267,10 +272,10 @@ class Store:
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_url(self, url: str) -> list[tuple[int, str]]:
-        """(id, title) of archived items whose canonical URL is `url`."""
-        return [(int(r[0]), r[1]) for r in self.conn.execute(
-            "SELECT id, title FROM items WHERE url = ? LIMIT 200", (url,))]
+    def items_with_url(self, url: str) -> list[tuple[int, str, str]]:
+        """(id, title, feed id) of archived items whose canonical URL is `url`."""
+        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
+            "SELECT id, title, feed_id FROM items WHERE url = ? LIMIT 200", (url,))]
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
                          since: datetime) -> list[tuple[int, bytes]]:
@@ -503,11 +508,13 @@ class Store:
                 " next_try_at) VALUES (?,?,?,?,?,?)",
                 (digest_id, address, DeliveryStatus.QUEUED.value, message_id, paths["eml"],
                  ts(now)))
+            # Only forward: a digest built for a past period does not reopen newer items.
             self.conn.execute(
-                "UPDATE subscribers SET last_digest_at = ? WHERE id = ?", (ts(until), subscriber_id))
+                "UPDATE subscribers SET last_digest_at = MAX(COALESCE(last_digest_at, ''), ?)"
+                " WHERE id = ?", (ts(until), subscriber_id))
             return digest_id
 
-    def due_deliveries(self, now: datetime) -> list[Delivery]:
+    def due_deliveries(self, now: datetime, ignore_retry_time: bool = False) -> list[Delivery]:
         return [
             Delivery(id=r["id"], digest_id=r["digest_id"], address=r["address"],
                      status=DeliveryStatus(r["status"]), attempts=r["attempts"],
@@ -515,14 +522,36 @@ class Store:
                      last_error=r["last_error"])
             for r in self._rows(
                 "SELECT * FROM deliveries WHERE status = ? AND (next_try_at IS NULL OR"
-                " next_try_at <= ?) ORDER BY id", (DeliveryStatus.QUEUED.value, ts(now)))
+                " next_try_at <= ? OR ?) ORDER BY id",
+                (DeliveryStatus.QUEUED.value, ts(now), ignore_retry_time))
         ]
+
+    def waiting_deliveries(self, now: datetime) -> tuple[int, datetime | None]:
+        """Queued deliveries not yet due for a retry: how many, and the earliest retry."""
+        count, first = self.conn.execute(
+            "SELECT COUNT(*), MIN(next_try_at) FROM deliveries WHERE status = ?"
+            " AND next_try_at > ?", (DeliveryStatus.QUEUED.value, ts(now))).fetchone()
+        return int(count), from_ts(first)
+
+    def claim_delivery(self, delivery_id: int, now: datetime, owner: str,
+                       stale_after: timedelta) -> bool:
+        """Take a queued delivery for this sender; False if another sender holds it.
+
+        A claim older than `stale_after` belongs to a sender that died: it may be taken
+        over (the message in flight then may go twice, with the same Message-ID)."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE deliveries SET claimed_at = ?, claimed_by = ? WHERE id = ? AND status = ?"
+                " AND (claimed_at IS NULL OR claimed_at < ?)",
+                (ts(now), owner, delivery_id, DeliveryStatus.QUEUED.value,
+                 ts(now - stale_after)))
+            return cur.rowcount == 1
 
     def mark_sent(self, delivery_id: int, now: datetime) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE deliveries SET status = ?, attempts = attempts + 1, sent_at = ?,"
-                " last_error = NULL WHERE id = ?",
+                " last_error = NULL, claimed_at = NULL WHERE id = ?",
                 (DeliveryStatus.SENT.value, ts(now), delivery_id))
 
     def mark_failed(self, delivery_id: int, error: str, next_try_at: datetime | None) -> None:
@@ -531,7 +560,7 @@ class Store:
         with self.transaction():
             self.conn.execute(
                 "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
-                " next_try_at = ? WHERE id = ?",
+                " next_try_at = ?, claimed_at = NULL WHERE id = ?",
                 (status.value, error, ts(next_try_at) if next_try_at else None, delivery_id))
 
     # -- status ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -108,6 +109,7 @@ class _Mailbox:
         self.messages: list[Received] = []
         self.reject: dict[str, str] = {}     # recipient -> SMTP reply, e.g. "550 no such user"
         self.sessions: set[int] = set()
+        self.delay = 0.0                      # seconds before answering DATA (a slow server)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           options: Any) -> str:
@@ -117,6 +119,8 @@ class _Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.sessions.add(id(session))
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                       envelope.original_content or envelope.content))

@@ -139,3 +139,35 @@ feeds:
     finally:
         daemon.stop()
     assert not daemon.scheduler.running
+
+
+def test_sigterm_does_not_wait_for_a_host_that_never_answers(tmp_path):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)   # connections are accepted by the kernel, and never answered
+    port = silent.getsockname()[1]
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"""
+settings:
+  database: relay.db
+  fetch: {{host_delay: 0}}
+feeds:
+  - id: silent
+    url: http://127.0.0.1:{port}/feed.xml
+    allow_private: true
+""", encoding="utf-8")
+    daemon = subprocess.Popen(_relay("--config", str(config), "run"), stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path)
+    try:
+        time.sleep(4)   # started, dictionary loaded, the fetch is hanging
+        stopped_at = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, stderr
+        assert time.monotonic() - stopped_at < 5, "waited for the silent host"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        silent.close()

@@ -36,8 +36,9 @@ import ipaddress
 import re
 import socket
 import time
+import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -229,17 +230,9 @@ async def _one_hop(client: httpx.AsyncClient, req: FetchRequest, url: str,
             if declared.isdigit() and int(declared) > limits.max_bytes:
                 raise FetchError(f"body of {declared} bytes is over the {limits.max_bytes} cap",
                                  feed_id=req.feed_id, url=url, status=status)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > limits.max_bytes:
-                    raise FetchError(f"body is over the {limits.max_bytes} byte cap "
-                                     "(decompressed)", feed_id=req.feed_id, url=url,
-                                     status=status)
-                chunks.append(chunk)
+            body = await _read_capped(resp, limits.max_bytes, req.feed_id, url)
             return Fetched(
-                feed_id=req.feed_id, url=url, status=status, body=b"".join(chunks),
+                feed_id=req.feed_id, url=url, status=status, body=body,
                 headers={k.lower(): v for k, v in resp.headers.items()},
                 etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"),
                 max_age=max_age(resp.headers.get("cache-control")),
@@ -257,8 +250,41 @@ async def _one_hop(client: httpx.AsyncClient, req: FetchRequest, url: str,
                          url=url) from exc
 
 
+async def _read_capped(resp: httpx.Response, cap: int, feed_id: str, url: str) -> bytes:
+    """The body, decompressed here in bounded steps: httpx would inflate a whole chunk at
+    once, and 64 KiB of a gzip bomb is 64 MiB of zeros before any cap could look."""
+    encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", "deflate", ""):
+        raise FetchError(f"unsupported Content-Encoding {encoding!r}", feed_id=feed_id, url=url)
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding not in ("identity", "") \
+        else None   # | 32: gzip or zlib header, detected
+    out = bytearray()
+
+    def add(data: bytes) -> None:
+        out.extend(data)
+        if len(out) > cap:
+            raise FetchError(f"body is over the {cap} byte cap (decompressed)",
+                             feed_id=feed_id, url=url, status=resp.status_code)
+
+    try:
+        async for raw in resp.aiter_raw():
+            if inflater is None:
+                add(raw)
+                continue
+            data = raw
+            while data:
+                add(inflater.decompress(data, cap + 1 - len(out)))
+                data = inflater.unconsumed_tail
+        if inflater is not None:
+            add(inflater.flush())
+    except zlib.error as exc:
+        raise FetchError(f"broken {encoding} body: {exc}", feed_id=feed_id, url=url) from exc
+    return bytes(out)
+
+
 async def fetch_all_async(
-    requests: Sequence[FetchRequest], limits: Limits, user_agent: str = ""
+    requests: Sequence[FetchRequest], limits: Limits, user_agent: str = "",
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[Fetched | FetchError]:
     timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
     gate = asyncio.Semaphore(limits.concurrency)
@@ -267,6 +293,7 @@ async def fetch_all_async(
     async with httpx.AsyncClient(
         timeout=timeout, follow_redirects=False, trust_env=False,
         headers={"User-Agent": user_agent or DEFAULT_UA,
+                 "Accept-Encoding": "gzip, deflate",   # what _read_capped can bound
                  "Accept": "application/rss+xml, application/atom+xml, application/rdf+xml,"
                            " application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1"},
         limits=httpx.Limits(max_connections=limits.concurrency,
@@ -279,13 +306,31 @@ async def fetch_all_async(
             except FetchError as exc:
                 return exc
 
-        return list(await asyncio.gather(*(guarded(r) for r in requests)))
+        tasks = [asyncio.create_task(guarded(r)) for r in requests]
+        everything = asyncio.gather(*tasks)
+
+        async def watch() -> None:   # a daemon told to stop does not wait for slow hosts
+            while not should_stop():
+                await asyncio.sleep(0.2)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        watcher.cancel()
+        if not everything.done():
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(everything, return_exceptions=True)
+        return [t.result() if not t.cancelled() else
+                FetchError("stopped before an answer came", feed_id=r.feed_id, url=r.url)
+                for t, r in zip(tasks, requests, strict=True)]
 
 
 def fetch_all(
-    requests: Sequence[FetchRequest], limits: Limits | None = None, user_agent: str = ""
+    requests: Sequence[FetchRequest], limits: Limits | None = None, user_agent: str = "",
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[Fetched | FetchError]:
-    """Fetch every request; one result per request, in order (errors as values)."""
+    """Fetch every request; one result per request, in order (errors as values).
+    When `should_stop()` turns true, requests still open are abandoned."""
     if not requests:
         return []
-    return asyncio.run(fetch_all_async(requests, limits or Limits(), user_agent))
+    return asyncio.run(fetch_all_async(requests, limits or Limits(), user_agent, should_stop))

@@ -56,7 +56,8 @@ _env = Environment(
 def subject(digest: Digest, tz: str) -> str:
     lang = digest.subscriber.ui_lang
     s = STRINGS[lang]
-    start = digest.until.astimezone(ZoneInfo(tz))
+    # The period's last moment names it (a past week's `until` is the next Monday 00:00).
+    start = (digest.until - timedelta(seconds=1)).astimezone(ZoneInfo(tz))
     labels = [sec.topic.label(lang) for sec in digest.sections][:3]
     weekly = digest.subscriber.frequency is Frequency.WEEKLY
     if lang == "ja":
