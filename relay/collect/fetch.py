@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -130,7 +131,7 @@ async def check_address(url: str, allow_private: bool, feed_id: str) -> None:
     host = parts.hostname
     try:
         ips = [host] if _is_ip(host) else [
-            info[4][0] for info in await asyncio.get_running_loop().getaddrinfo(
+            str(info[4][0]) for info in await asyncio.get_running_loop().getaddrinfo(
                 host, parts.port or (443 if parts.scheme == "https" else 80),
                 type=socket.SOCK_STREAM)]
     except OSError as exc:
@@ -314,7 +315,8 @@ async def fetch_all_async(
                 await asyncio.sleep(0.2)
 
         watcher = asyncio.create_task(watch())
-        await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {everything, watcher}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         watcher.cancel()
         if not everything.done():
             for task in tasks:
