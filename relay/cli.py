@@ -204,13 +204,18 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
     if as_json:
         _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
                 "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error}
-               for r in reports])
+               | r.extra for r in reports])
     else:
         for r in reports:
             state = (f"error: {r.error}" if r.error else
                      "not modified" if r.not_modified else
                      f"{r.new} new, {r.duplicates} duplicate")
             click.echo(f"{r.feed_id}: {state}")
+            if r.extra.get("moved_to"):
+                click.echo(f"  moved permanently to {r.extra['moved_to']}: update its url in "
+                           f"{config.path}")
+            if r.extra.get("disabled"):
+                click.echo(f"  disabled: {r.extra['disabled']}")
         new = sum(r.new for r in reports)
         failed = sum(not r.ok for r in reports)
         click.echo(f"{_n(len(reports), 'feed')}, {_n(new, 'new item')}, {failed} failed",
@@ -242,26 +247,34 @@ def run(c: Ctx) -> None:
 @click.option("--json", "as_json", is_flag=True, help="A list of objects keyed by column names.")
 @pass_ctx
 def feeds(c: Ctx, as_json: bool) -> None:
-    """List the feeds with their health (last success, last error, items).
+    """List the feeds with their health: items in the last 7 and 30 days, last success,
+    errors, next fetch, and a state (ok, an error, moved, disabled, silent, off).
 
     \b
     Example:
       relay feeds --json
     """
     with c.open() as (config, store):
-        store.sync_feeds(config.feeds)
-        rows = store.feed_rows()
-    configured = {f.id: f for f in config.feeds}
+        rows = pipeline.feed_health(config, store, _now())
     if as_json:
-        _json([{**r, "enabled": configured[r["id"]].enabled if r["id"] in configured else False}
-               for r in rows])
+        _json(rows)
         return
     tz = config.settings.timezone
-    table = [[r["id"], r["kind"], str(r["items"]), _local(r["last_ok_at"], tz),
-              str(r["error_count"]), _local(r["next_fetch_at"], tz),
-              (r["last_error"] or "")[:50]] for r in rows]
-    click.echo(_table(table, ["feed", "kind", "items", "last ok", "errors", "next fetch",
-                              "last error"]))
+
+    def state(r: dict[str, Any]) -> str:
+        if r["disabled_reason"]:
+            return f"disabled: {r['disabled_reason']}"
+        if r["moved_to"]:
+            return f"moved to {r['moved_to']}"
+        if r["last_error"]:
+            return str(r["last_error"])
+        return "silent" if r["silent"] else ("off" if not r["enabled"] else "ok")
+
+    table = [[str(r["id"]), str(r["items_7d"]), str(r["items_30d"]),
+              _local(r["last_ok_at"], tz), str(r["error_count"]), _local(r["next_fetch_at"], tz),
+              " ".join(state(r).split())[:60]] for r in rows]
+    click.echo(_table(table, ["feed", "7d", "30d", "last ok", "errors", "next fetch",
+                              "state"]))
 
 
 @main.command()

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from relay import dedup, schedule
 from relay.collect.feeds import parse_feed_document
@@ -186,6 +187,24 @@ def _entries_for(
         return parse_page(fetched, feed.selectors), fetched, None, []
     entries, ttl = parse_feed_document(fetched, feed.lang)
     return entries, fetched, ttl, []
+
+
+def feed_health(config: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
+    """The configured feeds with their health: the feeds table's columns, item counts for
+    the last 7 and 30 days, `enabled`, and `silent` (see schedule.is_silent)."""
+    store.sync_feeds(config.feeds)
+    rows = {r["id"]: r for r in store.feed_rows(now)}
+    out: list[dict[str, Any]] = []
+    for feed in config.feeds:
+        row = dict(rows[feed.id])
+        row.pop("etag", None)
+        row.pop("last_modified", None)
+        row["items_7d"] = row["items_7d"] or 0
+        row["items_30d"] = row["items_30d"] or 0
+        row["enabled"] = feed.enabled and not row["disabled_reason"]
+        row["silent"] = schedule.is_silent(store.recent_published(feed.id), now)
+        out.append(row)
+    return out
 
 
 # -- ingest ---------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ which digest period a moment belongs to.
 - A feed is due when it has never been fetched or its `next_fetch_at` has
   passed. After a success the next fetch is `interval` later; after the n-th
   failure in a row it is `interval * 2**(n-1)` later, capped at MAX_BACKOFF.
+- A feed is silent when it used to produce items and its newest is older
+  than SILENT_GAPS of its usual gaps (the median gap between its items).
 - Periods are named in the configured time zone: a weekly period is the ISO
   week (`2026-W48`), a daily one the date (`2026-11-27`).
 Every function takes `now` (aware UTC) as a parameter; nothing reads a clock.
@@ -12,12 +14,15 @@ Every function takes `now` (aware UTC) as a parameter; nothing reads a clock.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from relay.models import Frequency
 
 MAX_BACKOFF = timedelta(days=1)
+SILENT_GAPS = 3
+MIN_GAP = timedelta(hours=1)   # a burst of items minutes apart is not the feed's rhythm
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
@@ -76,3 +81,22 @@ def period_bounds(period: str, tz: str) -> tuple[datetime, datetime]:
 
 def local_time(dt: datetime, tz: str) -> datetime:
     return dt.astimezone(ZoneInfo(tz))
+
+
+def usual_gap(published: Sequence[datetime]) -> timedelta | None:
+    """The median time between a feed's consecutive items (distinct times only), or None
+    when there are too few items to tell."""
+    times = sorted(set(published))
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if len(gaps) < 2:
+        return None
+    return sorted(gaps)[len(gaps) // 2]
+
+
+def is_silent(published: Sequence[datetime], now: datetime, gaps: int = SILENT_GAPS) -> bool:
+    """A feed that used to produce items and has produced none for `gaps` of its usual gaps
+    (a stale feed that still answers 200 is caught here, not by its status)."""
+    gap = usual_gap(published)
+    if gap is None:
+        return False
+    return now - max(published) > gaps * max(gap, MIN_GAP)

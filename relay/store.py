@@ -222,12 +222,21 @@ class Store:
             disabled_reason=r["disabled_reason"], moved_to=r["moved_to"],
         )
 
-    def feed_rows(self) -> list[dict[str, Any]]:
+    def feed_rows(self, now: datetime) -> list[dict[str, Any]]:
+        """Every feed's row with its item counts (all, last 7 and 30 days of collection)."""
+        week, month = ts(now - timedelta(days=7)), ts(now - timedelta(days=30))
         return self._rows(
-            "SELECT f.*, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) AS items,"
-            " (SELECT MAX(collected_at) FROM items i WHERE i.feed_id = f.id) AS last_item_at"
-            " FROM feeds f ORDER BY f.id"
+            "SELECT f.*, COUNT(i.id) AS items,"
+            " SUM(i.collected_at >= ?) AS items_7d, SUM(i.collected_at >= ?) AS items_30d,"
+            " MAX(i.published_at) AS newest_item_at"
+            " FROM feeds f LEFT JOIN items i ON i.feed_id = f.id GROUP BY f.id ORDER BY f.id",
+            (week, month),
         )
+
+    def recent_published(self, feed_id: str, limit: int = 30) -> list[datetime]:
+        return [_dt(r[0]) for r in self.conn.execute(
+            "SELECT published_at FROM items WHERE feed_id = ? ORDER BY published_at DESC"
+            " LIMIT ?", (feed_id, limit))]
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
