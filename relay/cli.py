@@ -28,10 +28,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from relay import __version__, pipeline
+from relay.collect.reports import submit_report
 from relay.config import load_config
 from relay.daemon import Daemon
-from relay.errors import EXIT_FAILURES, RelayError, UsageError
-from relay.models import Config
+from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
+from relay.models import Config, FeedKind
 from relay.search import to_fts
 from relay.store import Store, from_ts
 from relay.tokens import tokenize
@@ -275,6 +276,33 @@ def feeds(c: Ctx, as_json: bool) -> None:
               " ".join(state(r).split())[:60]] for r in rows]
     click.echo(_table(table, ["feed", "7d", "30d", "last ok", "errors", "next fetch",
                               "state"]))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--feed", "feed_id", required=True, help="The reports feed (kind: reports).")
+@pass_ctx
+def submit(c: Ctx, file: Path, feed_id: str) -> None:
+    """Check a mission report's front matter and put it into its feed's inbox.
+
+    The front matter needs a title and a date; topics must be known topic ids.
+
+    \b
+    Example:
+      relay submit report.md --feed boston-reports
+    """
+    config = c.config()
+    feed = config.feed(feed_id)
+    if feed is None or feed.kind is not FeedKind.REPORTS or feed.path is None:
+        raise UsageError(f"{feed_id!r} is not a reports feed", where=str(config.path),
+                         hint="a feed with kind: reports and path: reports/inbox/...")
+    if not file.is_file():
+        raise UsageError("no such file", where=str(file))
+    try:
+        target = submit_report(file, feed.path, {t.id for t in config.topics})
+    except CollectError as exc:
+        raise UsageError(exc.message, where=str(file), hint=exc.hint) from exc
+    click.echo(f"{file} -> {target} (collected on the next `relay collect {feed_id}`)")
 
 
 @main.command()

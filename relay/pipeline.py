@@ -33,7 +33,7 @@ from relay import dedup, schedule
 from relay.collect.feeds import parse_feed_document
 from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
 from relay.collect.pages import parse_page
-from relay.collect.reports import read_reports
+from relay.collect.reports import archive_report, read_reports, reject_report
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.digest.render import render, subject
 from relay.digest.select import select
@@ -147,6 +147,8 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                 fetched.status if fetched else None, moved)
             log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
                      report.new, report.duplicates, report.not_modified)
+            if feed.kind is FeedKind.REPORTS and feed.path is not None:
+                _file_reports(feed.path, entries, partial, now)
             if partial:
                 raise partial[0] if len(partial) == 1 else CollectError(
                     f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
@@ -165,6 +167,22 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
     return [reports[f.id] for f in feeds]
 
 
+def _file_reports(inbox: Path, entries: Sequence[Entry], errors: Sequence[CollectError],
+                  now: datetime) -> None:
+    """After the archive committed them: stored reports to archive/, unreadable ones to
+    rejected/ with their reason. A crash before this leaves them in the inbox, where the
+    next read finds them again (and the guid makes the stored ones duplicates)."""
+    by_name = {p.name: p for p in inbox.iterdir() if p.is_file()}
+    for entry in entries:
+        path = by_name.get(entry.guid.rpartition("#")[0])
+        if path is not None:
+            archive_report(path, inbox, now)
+    for error in errors:
+        path = Path(error.url)
+        if path.exists() and path.parent == inbox:
+            reject_report(path, inbox, error.message)
+
+
 def _entries_for(
     feed: FeedSpec, result: Fetched | CollectError | None, limits: Limits
 ) -> tuple[list[Entry], Fetched | None, int | None, list[CollectError]]:
@@ -173,8 +191,8 @@ def _entries_for(
     if feed.kind is FeedKind.REPORTS:
         if feed.path is None:
             raise CollectError("a reports feed needs path: (a folder)", feed_id=feed.id)
-        entries, errors = read_reports(feed.id, feed.path)
-        return entries, None, None, list(errors)
+        batch = read_reports(feed.id, feed.path)
+        return batch.entries, None, None, list(batch.errors)
     if isinstance(result, CollectError):
         raise result
     fetched = result

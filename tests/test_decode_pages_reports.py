@@ -246,12 +246,13 @@ def reports(tmp_path: Path) -> Read:
         path = folder / name
         path.write_text(text, encoding="utf-8")
         os.utime(path, (MTIME.timestamp(), MTIME.timestamp()))
-    return read_reports("boston-reports", folder)
+    batch = read_reports("boston-reports", folder)
+    return batch.entries, batch.errors
 
 
 def test_reports_read_and_errors_returned(reports: Read) -> None:
     entries, errors = reports
-    assert sorted(e.guid for e in entries) == [
+    assert sorted(e.guid.rpartition("#")[0] for e in entries) == [
         "2026-11-24-quantum.md", "heading.md", "kanji-date.md", "page.html", "plain.txt",
         "timed.markdown"]
     assert sorted(Path(err.url).name for err in errors) == ["broken.md", "not-a-mapping.md"]
@@ -262,7 +263,7 @@ def test_reports_read_and_errors_returned(reports: Read) -> None:
 
 
 def test_report_front_matter(reports: Read) -> None:
-    entry = {e.guid: e for e in reports[0]}["2026-11-24-quantum.md"]
+    entry = {e.guid.rpartition("#")[0]: e for e in reports[0]}["2026-11-24-quantum.md"]
     assert entry.title == "コネチカット州が量子技術に1億2100万ドルを投資"
     assert entry.published_at == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # midnight JST
     assert entry.topics == ("quantum", "research-funding")
@@ -288,7 +289,7 @@ def test_report_front_matter(reports: Read) -> None:
 )
 def test_report_title_and_date(reports: Read, guid: str, title: str,
                                published_at: datetime) -> None:
-    entry = {e.guid: e for e in reports[0]}[guid]
+    entry = {e.guid.rpartition("#")[0]: e for e in reports[0]}[guid]
     assert entry.title == title
     assert entry.published_at == published_at
 
@@ -297,18 +298,18 @@ def test_report_title_is_first_heading_not_first_line(tmp_path: Path) -> None:
     (tmp_path / "r.md").write_text(
         "---\ndate: 2026-11-24\n---\n*Draft, not for circulation*\n\n"
         "# Boston biotech investment falls 22%\n\nBody.\n", encoding="utf-8")
-    entries, _ = read_reports("r", tmp_path)
+    entries = read_reports("r", tmp_path).entries
     assert entries[0].title == "Boston biotech investment falls 22%"
 
 
 def test_report_without_url_gets_a_file_uri(reports: Read) -> None:
-    entry = {e.guid: e for e in reports[0]}["heading.md"]
-    assert entry.url.startswith("file://") and entry.url.endswith("/boston/heading.md")
+    entry = {e.guid.rpartition("#")[0]: e for e in reports[0]}["heading.md"]
+    assert entry.url.startswith("relay-report:boston-reports/heading.md#")  # no web page
     assert entry.topics == ()
 
 
 def test_html_report_body_kept_as_html(reports: Read) -> None:
-    entry = {e.guid: e for e in reports[0]}["page.html"]
+    entry = {e.guid.rpartition("#")[0]: e for e in reports[0]}["page.html"]
     assert entry.content_html.startswith("<h1>HTML report</h1>")
 
 
@@ -319,6 +320,7 @@ def test_reports_folder_missing(tmp_path: Path) -> None:
 
 def test_report_in_shift_jis_is_decoded(tmp_path: Path) -> None:
     (tmp_path / "sjis.txt").write_bytes(f"報告の題名\n\n{JA}\n".encode("cp932"))
-    entries, errors = read_reports("r", tmp_path)
+    batch = read_reports("r", tmp_path)
+    entries, errors = batch.entries, batch.errors
     assert errors == []
     assert entries[0].title == "報告の題名"

@@ -12,7 +12,8 @@ Rules:
 - guid: the entry id, else its link, else a hash of title and date;
 - published: `published`, else `updated`, else `created` (UTC), else None;
   German and French day/month names in RFC 822 dates are understood;
-- content: the longest of the entry's content values and its summary.
+- content: the longest of the entry's content values and its summary;
+- an entry with no title, no link and no content is skipped.
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def parse_feed_document(fetched: Fetched,
     lang = lang_hint or _feed_lang(parsed)
     out: list[Entry] = []
     for e in entries:
+        if not (e.get("title") or e.get("link") or _content(e)).strip():
+            continue  # an empty <item/> (corpus: illegally nested items) is not an entry
         link = (e.get("link") or "").strip()
         if link:
             link = urljoin(base, link)

@@ -9,14 +9,24 @@ A `reports` feed points at a folder (`path: reports/inbox/boston`). Every
   without a date, the file's modification time;
 - Markdown and text bodies are kept as text; HTML bodies are stripped later
   like any feed content;
-- the guid is the file's name, so a report is collected once however often
-  the folder is read.
+- the guid is the file's name and a hash of its bytes: the same file is
+  collected once however often the folder is read, and a new report that
+  reuses an old name is still new;
+- after the archive has stored it, a report is moved to `<inbox>/archive/
+  <YYYY-MM>/` (never deleted); a file that cannot be read is moved to
+  `<inbox>/rejected/` with a `<name>.reason.txt` beside it, and the other
+  files are read as usual;
+- `submit` checks a file's front matter (title, a readable date, known
+  topics) before it puts the file into an inbox.
 A file that cannot be read or decoded raises `ParseError` naming the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import shutil
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -85,24 +95,92 @@ def read_report(feed_id: str, path: Path) -> Entry:
     topics = meta.get("topics") or []
     if isinstance(topics, str):
         topics = topics.replace(",", " ").split()
+    digest = hashlib.sha1(raw).hexdigest()[:12]
     return Entry(
-        feed_id=feed_id, guid=path.name, url=str(meta.get("url") or path.resolve().as_uri()),
+        feed_id=feed_id, guid=f"{path.name}#{digest}",
+        url=str(meta.get("url") or f"relay-report:{feed_id}/{path.name}#{digest}"),
         title=title, content_html=content, published_at=_date(meta.get("date"), mtime),
         author=str(meta.get("author") or ""), lang=meta.get("lang"),
         topics=tuple(str(t) for t in topics),
     )
 
 
-def read_reports(feed_id: str, folder: Path) -> tuple[list[Entry], list[ParseError | FetchError]]:
+@dataclass
+class ReportBatch:
+    """What one read of an inbox found."""
+
+    entries: list[Entry] = field(default_factory=list)
+    errors: list[ParseError | FetchError] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)    # guid -> file
+
+
+def read_reports(feed_id: str, folder: Path) -> ReportBatch:
     """Every readable report in the folder, and one error per file that is not."""
     if not folder.is_dir():
         raise FetchError("the reports folder does not exist", feed_id=feed_id, url=str(folder))
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
-    entries: list[Entry] = []
-    errors: list[ParseError | FetchError] = []
+    batch = ReportBatch()
     for path in files:
         try:
-            entries.append(read_report(feed_id, path))
+            entry = read_report(feed_id, path)
         except (ParseError, FetchError) as exc:
-            errors.append(exc)
-    return entries, errors
+            batch.errors.append(exc)
+            continue
+        batch.entries.append(entry)
+        batch.paths[entry.guid] = path
+    return batch
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    stem, suffix, n = target.stem, target.suffix, 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stem}-{n}{suffix}"
+    return target
+
+
+def archive_report(path: Path, inbox: Path, now: datetime) -> Path:
+    """Move a stored report out of the inbox, into archive/<YYYY-MM>/."""
+    target = _free_name(inbox / "archive" / f"{now:%Y-%m}", path.name)
+    path.replace(target)
+    return target
+
+
+def reject_report(path: Path, inbox: Path, reason: str) -> Path:
+    """Move an unreadable report aside, with the reason in a file beside it."""
+    target = _free_name(inbox / "rejected", path.name)
+    path.replace(target)
+    target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+    return target
+
+
+def check_report(path: Path, topic_ids: set[str]) -> Entry:
+    """A report as `submit` accepts it: readable, with a title, a date and known topics."""
+    entry = read_report("submit", path)
+    raw_meta = split_front_matter(decode(path.read_bytes())[0].replace("\r\n", "\n"))[0]
+    problems = []
+    if not str(raw_meta.get("title") or "").strip():
+        problems.append("no title: in the front matter")
+    if raw_meta.get("date") is None:
+        problems.append("no date: in the front matter")
+    elif _date(raw_meta.get("date"), datetime.min.replace(tzinfo=UTC)).year == 1:
+        problems.append(f"date {raw_meta.get('date')!r} is not a date like 2026-11-24")
+    unknown = [t for t in entry.topics if t not in topic_ids]
+    if unknown:
+        problems.append(f"unknown topics {', '.join(unknown)}")
+    if problems:
+        raise ParseError("; ".join(problems), url=str(path),
+                         hint="front matter: ---, title:, date:, author:, topics: [...], ---")
+    return entry
+
+
+def submit_report(path: Path, inbox: Path, topic_ids: set[str]) -> Path:
+    """Check a report and copy it into an inbox (the original stays where it is)."""
+    check_report(path, topic_ids)
+    if path.suffix.lower() not in SUFFIXES:
+        raise ParseError(f"a report is one of {', '.join(sorted(SUFFIXES))}", url=str(path))
+    target = _free_name(inbox, path.name)
+    shutil.copy2(path, target)
+    return target
