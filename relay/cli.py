@@ -29,7 +29,7 @@ import click
 
 from relay import __version__, pipeline
 from relay.collect.reports import submit_report
-from relay.config import load_config
+from relay.config import append_feed, load_config
 from relay.daemon import Daemon
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.models import Config, FeedKind
@@ -244,17 +244,22 @@ def run(c: Ctx) -> None:
     Daemon(config, c.database(config)).run_forever()
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="A list of objects keyed by column names.")
-@pass_ctx
-def feeds(c: Ctx, as_json: bool) -> None:
+@click.pass_context
+def feeds(ctx: click.Context, as_json: bool) -> None:
     """List the feeds with their health: items in the last 7 and 30 days, last success,
     errors, next fetch, and a state (ok, an error, moved, disabled, silent, off).
 
     \b
     Example:
       relay feeds --json
+      relay feeds check
+      relay feeds add https://www.nsf.gov/rss/rss_www_news.xml --country US
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    c: Ctx = ctx.obj
     with c.open() as (config, store):
         rows = pipeline.feed_health(config, store, _now())
     if as_json:
@@ -276,6 +281,95 @@ def feeds(c: Ctx, as_json: bool) -> None:
               " ".join(state(r).split())[:60]] for r in rows]
     click.echo(_table(table, ["feed", "7d", "30d", "last ok", "errors", "next fetch",
                               "state"]))
+
+
+@feeds.command("check")
+@click.argument("feed_ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One object per feed.")
+@pass_ctx
+def feeds_check(c: Ctx, feed_ids: tuple[str, ...], as_json: bool) -> None:
+    """Fetch every feed (or the named ones) once and report, storing nothing.
+
+    Exit status 1 when any feed failed.
+
+    \b
+    Example:
+      relay feeds check
+      relay feeds check nsf-news --json
+    """
+    config = c.config()
+    unknown = [f for f in feed_ids if config.feed(f) is None]
+    if unknown:
+        raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path))
+    checks = pipeline.check_feeds(config, _now(), feed_ids)
+    tz = config.settings.timezone
+    if as_json:
+        _json([{"feed": k.feed_id, "url": k.url, "ok": k.ok, "status": k.status,
+                "entries": k.entries, "newest": k.newest.isoformat() if k.newest else None,
+                "moved_to": k.moved_to, "error": k.error} for k in checks])
+    else:
+        click.echo(_table(
+            [[k.feed_id, "ok" if k.ok else "FAIL", str(k.entries),
+              k.newest.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d") if k.newest else "-",
+              " ".join((k.error or (f"moved to {k.moved_to}" if k.moved_to else "")).split())[:70]]
+             for k in checks], ["feed", "", "entries", "newest", "note"]))
+    if any(not k.ok for k in checks):
+        sys.exit(EXIT_FAILURES)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--id", "feed_id", help="The feed id (default: from the feed's title).")
+@click.option("--name", help="Display name (default: the feed's title).")
+@click.option("--mission", help="The mission whose area it covers (e.g. boston).")
+@click.option("--country", help="ISO country code (e.g. US).")
+@click.option("--interval", default="1h", show_default=True)
+@click.option("--allow-private", is_flag=True, help="The feed is on an internal address.")
+@pass_ctx
+def feeds_add(c: Ctx, url: str, feed_id: str | None, name: str | None, mission: str | None,
+              country: str | None, interval: str, allow_private: bool) -> None:
+    """Find the feed at URL (a feed, or a page that links one), check it, and append it
+    to feeds.yaml, keeping the file's comments and order.
+
+    \b
+    Example:
+      relay feeds add https://www.jst.go.jp/ --country JP
+    """
+    config = c.config()
+    probe = pipeline.probe_url(config, url, allow_private)
+    new_id = feed_id or pipeline.slug(probe.title) or pipeline.slug(
+        url.split("//")[-1].split("/")[0])
+    feed: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
+                            "url": probe.url, "kind": "rss"}
+    for key, value in (("mission", mission), ("country", country), ("lang", probe.lang)):
+        if value:
+            feed[key] = value
+    feed["interval"] = interval
+    if allow_private:
+        feed["allow_private"] = True
+    newest = probe.newest.date().isoformat() if probe.newest else "no dates"
+    comment = (f"{feed['name']}: added by `relay feeds add` on {_now():%Y-%m-%d} "
+               f"({probe.entries} entries, newest {newest})")
+    load_config_path = config.path
+    append_feed(load_config_path, feed, comment, env=os.environ)
+    click.echo(f"added {new_id}: {probe.url} ({probe.entries} entries, newest {newest}) "
+               f"to {load_config_path}")
+
+
+@feeds.command("mail")
+@pass_ctx
+def feeds_mail(c: Ctx) -> None:
+    """Send the feed-health report to settings.admin_email now (the daemon sends it weekly).
+
+    \b
+    Example:
+      relay feeds mail
+    """
+    with c.open() as (config, store):
+        if not config.settings.admin_email:
+            raise UsageError("settings.admin_email is not set", where=str(config.path))
+        address = pipeline.send_health_mail(config, store, _now())
+    click.echo(f"sent the feed-health report to {address}")
 
 
 @main.command()

@@ -17,6 +17,7 @@ The environment is passed in (`env`), so loading is pure given its inputs.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Mapping
 from datetime import time
@@ -49,7 +50,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch"}
+SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch",
+                 "admin_email"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 SMTP_KEYS = {"url", "sender", "timeout"}
 DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
@@ -252,6 +254,10 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
     database = (base / _get(ctx, node, "database", "settings", str, "storage/relay.db")).resolve()
     digests = (base / _get(ctx, node, "digests_dir", "settings", str, "digests")).resolve()
     user_agent = _get(ctx, node, "user_agent", "settings", str, "")
+    admin_email = _get(ctx, node, "admin_email", "settings", str, "")
+    if admin_email and not ADDRESS.match(admin_email):
+        raise ctx.error(node, "admin_email", "settings.admin_email",
+                        f"{admin_email!r} is not a plain address like ops@example.org")
 
     smtp = SmtpSettings()
     if node.get("smtp") is not None:
@@ -307,7 +313,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
             values[key] = value
         fetch = FetchSettings(**values)
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
-                    smtp=smtp, digest=digest, fetch=fetch)
+                    smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email)
 
 
 def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:
@@ -422,3 +428,38 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
         ))
     return tuple(feeds)
+
+
+def append_feed(path: Path, feed: dict[str, Any], comment: str,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Add one feed at the end of the file's `feeds:` list, keeping every comment and the
+    order of the rest (ruamel.yaml round trip). The new text is validated as a whole
+    before it replaces the file; a duplicate id or URL is a ConfigError."""
+    text = path.read_text(encoding="utf-8")
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    yaml.preserve_quotes = True
+    _load_yaml(text, path)          # a file that does not parse gets the usual error
+    doc = yaml.load(text)
+    if doc is None:
+        doc = CommentedMap()
+    feeds = doc.get("feeds")
+    if feeds is None:
+        feeds = doc["feeds"] = CommentedSeq()
+    for existing in feeds:
+        if isinstance(existing, CommentedMap) and (
+                existing.get("id") == feed["id"] or existing.get("url") == feed.get("url")):
+            raise ConfigError(f"feed {existing.get('id')!r} already has this id or URL",
+                              where=str(path))
+    entry = CommentedMap(feed)
+    feeds.append(entry)
+    feeds.yaml_set_comment_before_after_key(len(feeds) - 1, before=comment, indent=2)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    new_text = out.getvalue()
+    config = parse_config(new_text, path, env or {})
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    tmp.replace(path)
+    return config

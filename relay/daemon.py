@@ -9,7 +9,8 @@
   feed's `next_fetch_at` from the archive (a restart fetches nothing early);
   a feed in backoff is skipped until due. Weekly digests at
   `settings.digest.weekly`, daily ones at `settings.digest.daily`, in
-  `settings.timezone`; each build is followed by a send. Queued deliveries
+  `settings.timezone`; each build is followed by a send, and the weekly one
+  by the feed-health mail to `settings.admin_email`. Queued deliveries
   that wait for a retry are sent every few minutes.
 - SIGTERM and SIGINT stop it cleanly: the running job stops between items
   (every item it stored is complete), then the scheduler shuts down.
@@ -122,6 +123,11 @@ class Daemon:
             log.info("digests period=%s built=%d", period,
                      sum(r.status == "built" for r in results))
             pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
+            if frequency is Frequency.WEEKLY and self.config.settings.admin_email:
+                try:
+                    pipeline.send_health_mail(self.config, store, now)
+                except RelayError as exc:
+                    log.error("health mail error=%r", str(exc))
         return job
 
     def _send(self, store: Store, now: datetime) -> None:

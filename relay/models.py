@@ -71,6 +71,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    admin_email: str = ""          # who gets the weekly feed-health mail
 
 
 @dataclass(frozen=True)

@@ -158,3 +158,18 @@ def _ttl(parsed: Any) -> int | None:
     """RSS 2.0 <ttl>: minutes the feed may be cached."""
     value = str(parsed.get("feed", {}).get("ttl") or "").strip()
     return int(value) * 60 if value.isdigit() and int(value) > 0 else None
+
+
+def feed_info(fetched: Fetched) -> dict[str, str]:
+    """The feed's own title, language and site link (for `relay feeds add`)."""
+    body, _codec = as_utf8_document(fetched.body, fetched.headers.get("content-type", ""))
+    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    feed = parsed.get("feed", {})
+    return {"title": feed.get("title", "") or "", "language": feed.get("language", "") or "",
+            "link": feed.get("link", "") or ""}
+
+
+def looks_like_html(body: bytes) -> bool:
+    head = body[:4096].decode("utf-8", "replace")
+    return bool(re.search(r"<html|<!doctype html", head, re.IGNORECASE)) and not re.search(
+        r"<(rss|feed|rdf:RDF)[\s>]", head)

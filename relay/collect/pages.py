@@ -42,15 +42,14 @@ def parse_japanese_date(text: str) -> datetime | None:
         return (iso if iso.tzinfo else iso.replace(tzinfo=JST)).astimezone(UTC)
     except ValueError:
         pass
-    m = _ERA_DATE.search(text)
-    if m:
-        year = 1 if m.group(2) == "元" else int(m.group(2))
-        y, mo, d = _ERAS[m.group(1)] + year, int(m.group(3)), int(m.group(4))
+    era, western = _ERA_DATE.search(text), _DATE.search(text)
+    if era and (not western or era.start() < western.start()):   # the first date wins
+        year = 1 if era.group(2) == "元" else int(era.group(2))
+        y, mo, d = _ERAS[era.group(1)] + year, int(era.group(3)), int(era.group(4))
+    elif western:
+        y, mo, d = int(western.group(1)), int(western.group(2)), int(western.group(3))
     else:
-        m = _DATE.search(text)
-        if not m:
-            return None
-        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return None
     try:
         return datetime(y, mo, d, tzinfo=JST).astimezone(UTC)
     except ValueError:
