@@ -3,6 +3,7 @@ server, against bare httpx GETs of the same URLs at the same concurrency, measur
 side in one run (PERFORMANCE.md: compare only figures from one run).
 
     python benchmarks/collect.py [--feeds 1000] [--items 50] [--concurrency 10] [--repeat 1]
+    python benchmarks/collect.py --feeds 200 --repeat 3     # quick mode, about a minute
 
 A server in a separate process (its CPU does not share the measured client's GIL) serves
 `--feeds` RSS 2.0 feeds of `--items` items each from memory on 127.0.0.1, with an ETag and a

@@ -58,7 +58,7 @@ DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
-    "interval", "enabled", "selectors", "allow_private",
+    "interval", "enabled", "selectors", "allow_private", "fulltext",
 }
 SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 TOP_KEYS = {"settings", "topics", "feeds"}
@@ -426,6 +426,7 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             mission=mission, country=country.upper() if country else None, lang=lang,
             topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
+            fulltext=_get(ctx, f, "fulltext", p, bool, False),
         ))
     return tuple(feeds)
 

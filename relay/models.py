@@ -100,6 +100,7 @@ class FeedSpec:
     enabled: bool = True
     selectors: dict[str, str] = field(default_factory=dict)
     allow_private: bool = False               # may reach loopback/private addresses
+    fulltext: bool = False                    # fetch each new item's page for its text
 
     @property
     def location(self) -> str:

@@ -34,6 +34,7 @@ from relay import dedup, schedule
 from relay.collect.decode import decode
 from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html, parse_feed_document
 from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
+from relay.collect.fulltext import MAX_PAGES_PER_FEED, as_content, extract_article
 from relay.collect.pages import parse_page
 from relay.collect.reports import archive_report, read_reports, reject_report
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
@@ -130,6 +131,8 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             if fetched is not None and fetched.not_modified:
                 report.not_modified = True
             report.fetched = len(entries)
+            if feed.fulltext and entries:
+                entries = _with_full_text(feed, entries, store, limits, config, should_stop)
             report.new, report.duplicates = ingest(feed, entries, store, taxonomy, now,
                                                   should_stop)
             if should_stop():
@@ -167,6 +170,28 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
             log.warning("failed feed=%s error=%r", feed.id, report.error)
     return [reports[f.id] for f in feeds]
+
+
+def _with_full_text(feed: FeedSpec, entries: list[Entry], store: Store, limits: Limits,
+                    config: Config, should_stop: Callable[[], bool]) -> list[Entry]:
+    """The entries, the new ones (at most MAX_PAGES_PER_FEED) with their article's text
+    in place of the feed's summary where the page gave more."""
+    known = store.known_guids(feed.id, [e.guid for e in entries])
+    new = [e for e in entries if e.guid not in known and e.url.startswith("http")]
+    new = new[:MAX_PAGES_PER_FEED]
+    if not new:
+        return entries
+    pages = fetch_all([FetchRequest(feed.id, e.url, allow_private=feed.allow_private)
+                       for e in new], limits, config.settings.user_agent, should_stop)
+    better: dict[str, Entry] = {}
+    for entry, page in zip(new, pages, strict=True):
+        if isinstance(page, CollectError):
+            log.info("fulltext feed=%s url=%s error=%r", feed.id, entry.url, page.message)
+            continue
+        text = extract_article(page)
+        if text and len(text) > len(html_to_text(entry.content_html)):
+            better[entry.guid] = replace(entry, content_html=as_content(text))
+    return [better.get(e.guid, e) for e in entries]
 
 
 def _file_reports(inbox: Path, entries: Sequence[Entry], errors: Sequence[CollectError],
