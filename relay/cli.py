@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -551,8 +552,12 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
 @click.argument("query", required=False)
 @click.option("--topic", "topics", multiple=True, help="Only items on this topic (repeatable).")
 @click.option("--feed", "feeds_", multiple=True, help="Only items of this feed (repeatable).")
-@click.option("--mission", "missions", multiple=True, help="Only items of this mission.")
-@click.option("--lang", "langs", multiple=True, help="Only items in this language.")
+@click.option("--mission", "missions", multiple=True,
+              help="Only items of this mission (repeatable).")
+@click.option("--lang", "langs", multiple=True, help="Only items in this language (repeatable).")
+@click.option("--country", "countries", multiple=True,
+              help="Only items of feeds of this country, e.g. US (repeatable).")
+@click.option("--story", type=int, help="Only the items of this story (all its sources).")
 @click.option("--since", help="Published on or after (2026-11-01, or 7d for the last 7 days).")
 @click.option("--until", help="Published before (2026-11-30).")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
@@ -561,7 +566,8 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
               show_default=True)
 @pass_ctx
 def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str, ...],
-           missions: tuple[str, ...], langs: tuple[str, ...], since: str | None,
+           missions: tuple[str, ...], langs: tuple[str, ...], countries: tuple[str, ...],
+           story: int | None, since: str | None,
            until: str | None, limit: int, order: str, fmt: str) -> None:
     """Search the archive (Japanese and English; words, "phrases", OR, NOT, prefix*).
 
@@ -578,6 +584,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                                  hint=", ".join(x.id for x in config.topics))
         match = to_fts(query, tokenize) if query else None
         rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
+                            countries=countries, story=story,
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
                             limit=limit, order=order)
     keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
@@ -599,6 +606,25 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                             ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
                            for r in rows],
                           ["id", "published", "feed", "topics", "title"]))
+
+
+@main.command()
+@pass_ctx
+def retag(c: Ctx) -> None:
+    """Apply the (edited) taxonomy to the whole archive again.
+
+    Uses the tokens the search index holds, so it does not re-read or re-tokenize
+    anything; topics a report's author gave are kept.
+
+    \b
+    Example:
+      relay retag
+    """
+    started = time.monotonic()
+    with c.open(create=False) as (config, store):
+        items, changed = pipeline.retag(config, store)
+    click.echo(f"retagged {_n(items, 'item')} in {time.monotonic() - started:.1f}s: "
+               f"{changed} changed")
 
 
 @main.command()

@@ -402,7 +402,7 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     title_tokens = tokenize(title, lang)
     text_tokens = tokenize(text, lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
-    tags = tag(title_tokens, text_tokens, taxonomy, (*feed.topics, *own))
+    tags = tag(title_tokens, text_tokens, taxonomy, feed.topics, own)
     published = entry.published_at or now
     if published > now + FUTURE_SLACK:
         published = now   # publishers post future dates (SOURCES.md hazard 5)
@@ -467,6 +467,26 @@ def _archived_copy(store: Store, item: Item) -> int | None:
     title = fold(item.title)
     return next((i for i, t, feed in store.items_with_url(item.url)
                  if feed != item.feed_id or fold(t) == title), None)
+
+
+def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
+    """Apply the configured taxonomy to the whole archive again, from the tokens the index
+    already holds (no re-tokenizing); topics a report's author gave are kept. Returns
+    (items, items whose topics changed)."""
+    taxonomy = taxonomy_for(config)
+    feed_topics = {f.id: f.topics for f in config.feeds}
+    items = changed = 0
+    for rows in store.items_for_retag(batch):
+        new_tags = {}
+        for r in rows:
+            tags = tag(r["title_tokens"].split(), r["body_tokens"].split(), taxonomy,
+                       feed_topics.get(r["feed_id"], ()), r["report_topics"])
+            if {t.topic for t in tags} != set(r["topics"]):
+                changed += 1
+            new_tags[r["id"]] = tags
+        store.replace_tags(new_tags)
+        items += len(rows)
+    return items, changed
 
 
 # -- subscribers ----------------------------------------------------------------------------------

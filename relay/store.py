@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from relay.models import (
     Frequency,
     Item,
     Subscriber,
+    Tag,
 )
 
 MIGRATIONS: list[str] = [
@@ -340,6 +341,42 @@ class Store:
             )
         return item_id
 
+    def items_for_retag(self, batch: int) -> Iterator[list[dict[str, Any]]]:
+        """Items in batches with their indexed tokens, topics, and author-given topics."""
+        last = 0
+        while True:
+            rows = self._rows(
+                "SELECT i.id, i.feed_id, x.title AS title_tokens, x.body AS body_tokens"
+                " FROM items i JOIN items_fts x ON x.rowid = i.id WHERE i.id > ?"
+                " ORDER BY i.id LIMIT ?", (last, batch))
+            if not rows:
+                return
+            ids = [r["id"] for r in rows]
+            tags: dict[int, list[tuple[str, list[str]]]] = {i: [] for i in ids}
+            for item_id, topic, terms in self.conn.execute(
+                    f"SELECT item_id, topic, terms FROM item_tags WHERE item_id IN "
+                    f"({','.join('?' * len(ids))})", ids):
+                tags[item_id].append((topic, json.loads(terms)))
+            for r in rows:
+                r["topics"] = [t for t, _ in tags[r["id"]]]
+                r["report_topics"] = [t for t, terms in tags[r["id"]] if "report" in terms]
+            yield rows
+            last = ids[-1]
+
+    def replace_tags(self, tags: Mapping[int, Sequence[Tag]]) -> None:
+        """Each item's tags replaced by the given ones, in one transaction."""
+        with self.transaction():
+            ids = list(tags)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                self.conn.execute(
+                    f"DELETE FROM item_tags WHERE item_id IN ({','.join('?' * len(chunk))})",
+                    chunk)
+            self.conn.executemany(
+                "INSERT INTO item_tags (item_id, topic, score, terms) VALUES (?,?,?,?)",
+                [(item_id, t.topic, t.score, json.dumps(list(t.terms), ensure_ascii=False))
+                 for item_id, item_tags in tags.items() for t in item_tags])
+
     def item(self, item_id: int) -> dict[str, Any] | None:
         rows = self._rows(
             "SELECT i.*, f.name AS feed_name, f.mission, f.country FROM items i"
@@ -357,7 +394,8 @@ class Store:
 
     def search(self, match: str | None, *, topics: Sequence[str] = (),
                feeds: Sequence[str] = (), missions: Sequence[str] = (),
-               langs: Sequence[str] = (), since: datetime | None = None,
+               langs: Sequence[str] = (), countries: Sequence[str] = (),
+               story: int | None = None, since: datetime | None = None,
                until: datetime | None = None, limit: int = 20,
                order: str = "rank") -> list[dict[str, Any]]:
         """Items matching an FTS5 expression (None: all) and the filters."""
@@ -371,7 +409,11 @@ class Store:
             where.append("items_fts MATCH ?")
             params.append(match)
             rank = "bm25(items_fts, 3.0, 1.0)"
-        for column, values in (("f.id", feeds), ("f.mission", missions), ("i.lang", langs)):
+        if story is not None:
+            where.append("i.story_id = ?")
+            params.append(story)
+        for column, values in (("f.id", feeds), ("f.mission", missions), ("i.lang", langs),
+                               ("f.country", [c.upper() for c in countries])):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)

@@ -14,7 +14,8 @@ Rules:
 - a hit in the title weighs TITLE_WEIGHT, in the body 1 per occurrence, at
   most MAX_HITS_PER_TERM occurrences of one term counted; a topic is tagged
   when its score reaches THRESHOLD;
-- the feed's topics are always added (terms: "feed").
+- the feed's topics are always added (terms: "feed"), and so are the topics a
+  report's author gave (terms: "report").
 Pure: no I/O, no clock.
 """
 
@@ -31,6 +32,7 @@ BODY_WEIGHT = 1.0
 THRESHOLD = 2.0
 MAX_HITS_PER_TERM = 3
 FEED_TERM = "feed"
+SOURCE_TERM = "report"     # topics a report's author gave in its front matter
 
 Tokenizer = Callable[[str, str], list[str]]
 
@@ -100,6 +102,7 @@ def tag(
     body_tokens: Sequence[str],
     taxonomy: Taxonomy,
     feed_topics: Iterable[str] = (),
+    source_topics: Iterable[str] = (),
 ) -> tuple[Tag, ...]:
     """The topics of one item, best score first."""
     scores: dict[str, float] = defaultdict(float)
@@ -114,11 +117,12 @@ def tag(
         for topic, score in scores.items()
         if score >= THRESHOLD
     }
-    for topic in feed_topics:
-        old = tags.get(topic)
-        if old is None:
-            tags[topic] = Tag(topic, THRESHOLD, (FEED_TERM,))
-        elif FEED_TERM not in old.terms:
-            tags[topic] = Tag(topic, old.score, (*old.terms, FEED_TERM))
+    for given, term in ((feed_topics, FEED_TERM), (source_topics, SOURCE_TERM)):
+        for topic in given:
+            old = tags.get(topic)
+            if old is None:
+                tags[topic] = Tag(topic, THRESHOLD, (term,))
+            elif term not in old.terms:
+                tags[topic] = Tag(topic, old.score, (*old.terms, term))
     order = {t: i for i, t in enumerate(taxonomy.topic_ids)}
     return tuple(sorted(tags.values(), key=lambda t: (-t.score, order.get(t.topic, 99))))
