@@ -40,7 +40,7 @@ from relay.collect.reports import archive_report, read_reports, reject_report
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.digest.render import render, subject
 from relay.digest.select import select
-from relay.errors import CollectError, DeliveryError, RelayError, UsageError
+from relay.errors import CollectError, DeliveryError, UsageError
 from relay.models import (
     Config,
     Digest,
@@ -397,8 +397,11 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
     title = " ".join(html_to_text(entry.title).split()) or "(untitled)"   # one line
     text = html_to_text(entry.content_html)
-    lang = entry.lang or feed.lang or detect_lang(f"{title}\n{text}")
-    lang = detect_lang(f"{title}\n{text}", hint=lang) if lang == "ja" or not feed.lang else lang
+    # A declared en/de/fr is trusted unless the text is plainly Japanese; a declared ja
+    # is checked too (Japanese sites carry English items).
+    hint = entry.lang or feed.lang
+    detected = detect_lang(f"{title}\n{text}", hint=hint)
+    lang = hint if hint in ("en", "de", "fr") and detected != "ja" else detected
     title_tokens = tokenize(title, lang)
     text_tokens = tokenize(text, lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
@@ -656,13 +659,3 @@ def send_pending(config: Config, store: Store, now: datetime,
             store.mark_sent(d.id, now)
             results.append(SendResult(d.address, "sent"))
     return results
-
-
-def check_period(period: str) -> None:
-    try:
-        schedule.parse_period(period)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-__all__ = ["RelayError", "build_digests", "collect", "ingest", "send_pending"]
