@@ -10,7 +10,7 @@ A server in a separate process (its CPU does not share the measured client's GIL
 Last-Modified, and answers 304 to a matching If-None-Match. Each repetition measures:
 - bare: plain `httpx.AsyncClient` GETs of every URL, at most `--concurrency` in flight;
 - relay's first collect of every feed into a fresh SQLite archive (all items new), wall
-  time, and its fetch phase alone (`relay.pipeline.fetch_all`, timed by a wrapper);
+  time, and its fetch phase alone (`relay.pipeline.collecting.fetch_all`, timed by a wrapper);
 - relay's second collect (every feed answers 304), wall time and fetch phase.
 Prints the medians: the fetch phase as a ratio of bare (target: at most 1.3x), the first
 collect in items/s, and how many times faster the 304 pass is (target: at least 10x).
@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape
 import httpx
 
 import relay.pipeline
+import relay.pipeline.collecting
 from relay.config import load_config
 from relay.models import Config, FeedReport
 from relay.store import Store
@@ -288,7 +289,7 @@ def write_config(folder: Path, port: int, feeds: int, concurrency: int) -> Path:
 
 
 class _Timed:
-    """Stands in for `relay.pipeline.fetch_all`, keeping the time of each call."""
+    """Stands in for `relay.pipeline.collecting.fetch_all`, keeping the time of each call."""
 
     def __init__(self, real: Callable[..., Any]) -> None:
         self.real = real
@@ -348,8 +349,8 @@ def main() -> None:
     try:
         port, total_bytes = parent.recv()
         urls = [f"http://127.0.0.1:{port}/feeds/{n}.xml" for n in range(args.feeds)]
-        timed = _Timed(relay.pipeline.fetch_all)
-        relay.pipeline.fetch_all = timed   # collect looks it up in its module at call time
+        timed = _Timed(relay.pipeline.collecting.fetch_all)
+        relay.pipeline.collecting.fetch_all = timed   # collect looks it up at call time
         warm_up()
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

@@ -1,0 +1,187 @@
+"""Collecting: pick the due (or named) feeds, fetch them all at once, read them
+(feeds, listing pages, report inboxes, article pages for full text), ingest, and
+record each feed's health. One failing feed is a report row, never the end of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from relay import schedule
+from relay.collect.feeds import parse_feed_document
+from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
+from relay.collect.fulltext import MAX_PAGES_PER_FEED, as_content, extract_article
+from relay.collect.pages import parse_page
+from relay.collect.reports import archive_report, read_reports, reject_report
+from relay.errors import CollectError, UsageError
+from relay.models import (
+    Config,
+    Entry,
+    FeedKind,
+    FeedReport,
+    FeedSpec,
+    Fetched,
+)
+from relay.pipeline.ingesting import ingest, taxonomy_for
+from relay.store import Store
+from relay.text import html_to_text
+
+log = logging.getLogger("relay")
+
+
+def feeds_to_collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
+                     everything: bool = False) -> list[FeedSpec]:
+    """Named feeds (even disabled ones: that is how a source is tried), else the enabled
+    feeds that are due (or all of them), less those the archive disabled (410 Gone)."""
+    if feed_ids:
+        unknown = [f for f in feed_ids if config.feed(f) is None]
+        if unknown:
+            raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
+                             hint="`relay feeds` lists the configured feeds")
+        return [f for f in config.feeds if f.id in feed_ids]
+    disabled = store.disabled_feeds()
+    feeds = [f for f in config.feeds if f.enabled and f.id not in disabled]
+    if everything:
+        return feeds
+    return [f for f in feeds if schedule.is_due(store.feed_state(f.id).next_fetch_at, now)]
+
+
+def limits_for(config: Config) -> Limits:
+    f = config.settings.fetch
+    return Limits(concurrency=f.concurrency, per_host=f.per_host, host_delay=f.host_delay,
+                  total_timeout=f.timeout, read_timeout=min(20.0, f.timeout),
+                  connect_timeout=min(10.0, f.timeout), max_bytes=f.max_bytes)
+
+
+def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
+            everything: bool = False, limits: Limits | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> list[FeedReport]:
+    """One tick: fetch and ingest the due (or named, or all) feeds."""
+    store.sync_feeds(config.feeds)
+    feeds = feeds_to_collect(config, store, now, feed_ids, everything)
+    reports = {f.id: FeedReport(f.id) for f in feeds}
+    http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
+    requests = []
+    for f in http:
+        state = store.feed_state(f.id)
+        requests.append(FetchRequest(f.id, f.url or "", state.etag, state.last_modified,
+                                     f.allow_private))
+    limits = limits or limits_for(config)
+    results: dict[str, Fetched | CollectError] = dict(
+        zip([f.id for f in http],
+            fetch_all(requests, limits, config.settings.user_agent, should_stop), strict=True))
+    taxonomy = taxonomy_for(config)
+    for feed in feeds:
+        if should_stop():
+            break
+        report = reports[feed.id]
+        try:
+            entries, fetched, ttl, partial = entries_for(feed, results.get(feed.id), limits)
+            if fetched is not None and fetched.not_modified:
+                report.not_modified = True
+            report.fetched = len(entries)
+            if feed.fulltext and entries:
+                entries = _with_full_text(feed, entries, store, limits, config, should_stop)
+            report.new, report.duplicates = ingest(feed, entries, store, taxonomy, now,
+                                                  should_stop)
+            if should_stop():
+                # Stopped between items: what was stored stays, but the feed is not marked
+                # fetched (no validators, no next time), so the next tick reads it whole.
+                report.extra["interrupted"] = True
+                break
+            # A publisher's <ttl> or max-age may lengthen the interval, never shorten it.
+            wait = max(feed.interval, min(max(ttl or 0, fetched.max_age or 0 if fetched else 0),
+                                          86400))
+            moved = fetched.moved_to if fetched else None
+            if moved:
+                report.extra["moved_to"] = moved
+            store.record_fetch_ok(
+                feed.id, now, schedule.next_fetch_after_success(now, wait),
+                fetched.etag if fetched else None, fetched.last_modified if fetched else None,
+                fetched.status if fetched else None, moved)
+            log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
+                     report.new, report.duplicates, report.not_modified)
+            if feed.kind is FeedKind.REPORTS and feed.path is not None:
+                _file_reports(feed.path, entries, partial, now)
+            if partial:
+                raise partial[0] if len(partial) == 1 else CollectError(
+                    f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
+        except CollectError as exc:
+            report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
+            failures = store.feed_state(feed.id).error_count + 1
+            next_at = schedule.next_fetch_after_failure(now, feed.interval, failures)
+            if exc.retry_after is not None:   # 429/503: the server said when (RFC 9110)
+                next_at = max(next_at, now + timedelta(seconds=min(exc.retry_after, 7 * 86400)))
+            disabled = None
+            if exc.status == 410:
+                disabled = "410 Gone: the publisher removed this feed"
+                report.extra["disabled"] = disabled
+            store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
+            log.warning("failed feed=%s error=%r", feed.id, report.error)
+    return [reports[f.id] for f in feeds]
+
+
+def _with_full_text(feed: FeedSpec, entries: list[Entry], store: Store, limits: Limits,
+                    config: Config, should_stop: Callable[[], bool]) -> list[Entry]:
+    """The entries, the new ones (at most MAX_PAGES_PER_FEED) with their article's text
+    in place of the feed's summary where the page gave more."""
+    known = store.known_guids(feed.id, [e.guid for e in entries])
+    new = [e for e in entries if e.guid not in known and e.url.startswith("http")]
+    new = new[:MAX_PAGES_PER_FEED]
+    if not new:
+        return entries
+    pages = fetch_all([FetchRequest(feed.id, e.url, allow_private=feed.allow_private)
+                       for e in new], limits, config.settings.user_agent, should_stop)
+    better: dict[str, Entry] = {}
+    for entry, page in zip(new, pages, strict=True):
+        if isinstance(page, CollectError):
+            log.info("fulltext feed=%s url=%s error=%r", feed.id, entry.url, page.message)
+            continue
+        text = extract_article(page)
+        if text and len(text) > len(html_to_text(entry.content_html)):
+            better[entry.guid] = replace(entry, content_html=as_content(text))
+    return [better.get(e.guid, e) for e in entries]
+
+
+def _file_reports(inbox: Path, entries: Sequence[Entry], errors: Sequence[CollectError],
+                  now: datetime) -> None:
+    """After the archive committed them: stored reports to archive/, unreadable ones to
+    rejected/ with their reason. A crash before this leaves them in the inbox, where the
+    next read finds them again (and the guid makes the stored ones duplicates)."""
+    by_name = {p.name: p for p in inbox.iterdir() if p.is_file()}
+    for entry in entries:
+        path = by_name.get(entry.guid.rpartition("#")[0])
+        if path is not None:
+            archive_report(path, inbox, now)
+    for error in errors:
+        path = Path(error.url)
+        if path.exists() and path.parent == inbox:
+            reject_report(path, inbox, error.message)
+
+
+def entries_for(
+    feed: FeedSpec, result: Fetched | CollectError | None, limits: Limits
+) -> tuple[list[Entry], Fetched | None, int | None, list[CollectError]]:
+    """The entries of one source, its fetch answer, its <ttl>, and errors that spared
+    the rest of the source (unreadable report files)."""
+    if feed.kind is FeedKind.REPORTS:
+        if feed.path is None:
+            raise CollectError("a reports feed needs path: (a folder)", feed_id=feed.id)
+        batch = read_reports(feed.id, feed.path)
+        return batch.entries, None, None, list(batch.errors)
+    if isinstance(result, CollectError):
+        raise result
+    fetched = result
+    if fetched is None:
+        assert feed.path is not None
+        fetched = read_file(feed.id, feed.path, limits.max_bytes)
+    if fetched.not_modified:
+        return [], fetched, None, []
+    if feed.kind is FeedKind.PAGE:
+        return parse_page(fetched, feed.selectors), fetched, None, []
+    entries, ttl = parse_feed_document(fetched, feed.lang)
+    return entries, fetched, ttl, []

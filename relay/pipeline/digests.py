@@ -1,0 +1,203 @@
+"""Subscribers and digests: validate a subscriber, build each subscriber's digest
+for a period (files first, then the digest row and its queued delivery in one
+transaction), and send what is queued (claiming each delivery first).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from relay import schedule
+from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
+from relay.digest.render import render, subject
+from relay.digest.select import select
+from relay.errors import DeliveryError, UsageError
+from relay.models import (
+    Config,
+    Digest,
+    Frequency,
+    Subscriber,
+)
+from relay.store import Store
+
+log = logging.getLogger("relay")
+
+
+DELIVERY_RETRY = timedelta(minutes=15)
+CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim older than this is a dead sender's
+MAX_DELIVERY_ATTEMPTS = 8
+
+
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
+                    frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
+                    missions: Sequence[str] = (), name: str = "", org: str = "") -> Subscriber:
+    """A validated subscriber (UsageError names what is wrong)."""
+    email = email.strip()
+    if not _EMAIL.match(email):
+        raise UsageError(f"{email!r} is not a valid e-mail address")
+    if not topics:
+        raise UsageError("a subscriber needs at least one topic", hint="--topics quantum,ai")
+    known = [t.id for t in config.topics]
+    for t in topics:
+        if t not in known:
+            raise UsageError(f"unknown topic {t!r}", where=str(config.path),
+                             hint=f"known topics: {', '.join(known)}")
+    for lang in langs:
+        if lang not in ("ja", "en", "de", "fr"):
+            raise UsageError(f"unknown language {lang!r}", hint="languages: ja, en, de, fr")
+    for label, value in (("name", name), ("organization", org)):
+        if any(ch in value for ch in "\r\n\t") or len(value) > 200:
+            raise UsageError(f"the {label} must be one line of at most 200 characters")
+    if ui_lang not in ("ja", "en"):
+        raise UsageError(f"digest language must be ja or en, not {ui_lang!r}")
+    try:
+        freq = Frequency(frequency)
+    except ValueError:
+        raise UsageError(f"frequency must be weekly or daily, not {frequency!r}") from None
+    return Subscriber(email=email, topics=tuple(dict.fromkeys(topics)), frequency=freq,
+                      ui_lang=ui_lang, langs=tuple(langs), missions=tuple(missions),
+                      name=name, org=org, token=secrets.token_urlsafe(18))
+
+
+# -- digests --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    email: str
+    period: str
+    status: str               # built | exists | empty
+    stories: int = 0
+    path: str = ""
+
+
+def _safe_name(email: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._-]", "_", email)
+
+
+def build_digests(config: Config, store: Store, now: datetime, period: str | None = None,
+                  email: str | None = None) -> list[DigestResult]:
+    tz = config.settings.timezone
+    freq_of_period = None
+    if period is not None:
+        try:
+            freq_of_period = schedule.parse_period(period)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="--period 2026-W48 or --period 2026-11-27") from None
+    subscribers = store.subscribers()
+    if email is not None:
+        subscribers = [s for s in subscribers if s.email == email.strip()]
+        if not subscribers:
+            raise UsageError(f"no active subscriber {email!r}",
+                             hint="`relay subscribers` lists them")
+    results = []
+    max_age = timedelta(days=config.settings.digest.max_age_days)
+    for sub in subscribers:
+        if freq_of_period is not None and sub.frequency is not freq_of_period:
+            if email is not None:
+                raise UsageError(f"{sub.email} gets {sub.frequency.value} digests, "
+                                 f"not {freq_of_period.value} ones",
+                                 hint="--period 2026-W48 is a week, 2026-11-27 a day")
+            results.append(DigestResult(sub.email, period or "", f"skipped ({sub.frequency.value})"))
+            continue
+        p = period or schedule.period_of(now, sub.frequency, tz)
+        start, end = schedule.period_bounds(p, tz)
+        if start > now:
+            raise UsageError(f"period {p} has not begun yet")
+        assert sub.id is not None
+        if store.digest_exists(sub.id, p):
+            results.append(DigestResult(sub.email, p, "exists"))
+            continue
+        if now < end:   # the current period: what arrived since the previous digest
+            since, until = sub.last_digest_at or (now - max_age), now
+        else:           # a past period, asked for by name: what arrived within it
+            since, until = start, end
+        rows = store.story_rows(since, until, until - max_age, sub.topics)
+        sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
+        if not sections:
+            results.append(DigestResult(sub.email, p, "empty"))
+            continue
+        digest = Digest(subscriber=sub, period=p, since=since, until=until, sections=sections)
+        digest = replace(digest, subject=subject(digest, tz))
+        sender = config.settings.smtp.sender
+        unsubscribe = f"mailto:{sender}?subject=unsubscribe"
+        html, text = render(digest, tz, unsubscribe, config.topics)
+        message_id = new_message_id(sender)
+        eml = build_message(
+            sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
+            text=text, html=html, message_id=message_id, date=format_date(now),
+            list_id=f"{p.lower()}.digests.{sender.rpartition('@')[2]}")
+        folder = config.settings.digests_dir / p
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / _safe_name(sub.email)
+        paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
+        # Files first (rewritten identically on a retry), then one transaction for the
+        # digest row and its queued delivery: a crash in between queues nothing.
+        Path(paths["html"]).write_text(html, encoding="utf-8")
+        Path(paths["text"]).write_text(text, encoding="utf-8")
+        Path(paths["eml"]).write_bytes(eml)
+        digest_id = store.add_digest(
+            subscriber_id=sub.id, address=sub.email, period=p, now=now, since=since, until=until,
+            subject=digest.subject, paths=paths, story_ids=digest.story_ids,
+            message_id=message_id)
+        status = "built" if digest_id is not None else "exists"
+        results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"]))
+    return results
+
+
+@dataclass(frozen=True)
+class SendResult:
+    address: str
+    status: str              # sent | retry | failed
+    error: str = ""
+
+
+def send_pending(config: Config, store: Store, now: datetime,
+                 should_stop: Callable[[], bool] = lambda: False,
+                 retry_now: bool = False) -> list[SendResult]:
+    """Send the due deliveries (all queued ones with `retry_now`), each claimed first so
+    that two senders (the daemon and a manual `relay digest send`) never send one twice."""
+    pending = store.due_deliveries(now, ignore_retry_time=retry_now)
+    results: list[SendResult] = []
+    if not pending:
+        return results
+    smtp = config.settings.smtp
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    with SmtpSender(smtp.url, smtp.timeout) as sender:
+        for d in pending:
+            if should_stop():
+                break
+            if not store.claim_delivery(d.id, now, owner, CLAIM_STALE_AFTER):
+                continue  # another sender has it
+            try:
+                message = Path(d.eml_path).read_bytes()
+            except OSError as exc:
+                store.mark_failed(d.id, f"message file missing: {exc}", None)
+                results.append(SendResult(d.address, "failed", str(exc)))
+                continue
+            try:
+                sender.send(smtp.sender, d.address, message)
+            except DeliveryError as exc:
+                retry = exc.temporary and d.attempts + 1 < MAX_DELIVERY_ATTEMPTS
+                next_try = now + DELIVERY_RETRY * (2 ** d.attempts) if retry else None
+                store.mark_failed(d.id, exc.message, next_try)
+                results.append(SendResult(d.address, "retry" if retry else "failed",
+                                          exc.message))
+                log.warning("delivery address=%s error=%r retry=%s", d.address, exc.message,
+                            retry)
+                continue
+            store.mark_sent(d.id, now)
+            results.append(SendResult(d.address, "sent"))
+    return results

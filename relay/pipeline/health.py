@@ -1,0 +1,180 @@
+"""Feed health for the operator: the health table, `feeds check` (fetch once,
+store nothing), `feeds add` (probe a URL for its feed), and the health mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from relay import schedule
+from relay.collect.decode import decode
+from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html, parse_feed_document
+from relay.collect.fetch import FetchRequest, fetch_all
+from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
+from relay.errors import CollectError, UsageError
+from relay.models import (
+    Config,
+    FeedKind,
+    Fetched,
+)
+from relay.pipeline.collecting import entries_for, limits_for
+from relay.store import Store
+from relay.text import detect_lang, html_to_text
+
+log = logging.getLogger("relay")
+
+
+def feed_health(config: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
+    """The configured feeds with their health: the feeds table's columns, item counts for
+    the last 7 and 30 days, `enabled`, and `silent` (see schedule.is_silent)."""
+    store.sync_feeds(config.feeds)
+    rows = {r["id"]: r for r in store.feed_rows(now)}
+    out: list[dict[str, Any]] = []
+    for feed in config.feeds:
+        row = dict(rows[feed.id])
+        row.pop("etag", None)
+        row.pop("last_modified", None)
+        row["items_7d"] = row["items_7d"] or 0
+        row["items_30d"] = row["items_30d"] or 0
+        row["enabled"] = feed.enabled and not row["disabled_reason"]
+        row["silent"] = schedule.is_silent(store.recent_published(feed.id), now)
+        out.append(row)
+    return out
+
+
+@dataclass
+class FeedCheck:
+    """What one fetch of one source showed, without storing anything."""
+
+    feed_id: str
+    url: str
+    ok: bool
+    status: int | None = None
+    entries: int = 0
+    newest: datetime | None = None
+    moved_to: str | None = None
+    error: str | None = None
+    title: str = ""
+    lang: str | None = None
+
+
+def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> list[FeedCheck]:
+    """Fetch every configured (or named) source once, unconditionally, parse it, and say
+    how it is: nothing is stored and no validators are used or kept."""
+    feeds = [f for f in config.feeds if not feed_ids or f.id in feed_ids]
+    limits = limits_for(config)
+    http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
+    answers = dict(zip([f.id for f in http], fetch_all(
+        [FetchRequest(f.id, f.url or "", allow_private=f.allow_private) for f in http],
+        limits, config.settings.user_agent), strict=True))
+    out = []
+    for feed in feeds:
+        try:
+            entries, fetched, _ttl, errors = entries_for(feed, answers.get(feed.id), limits)
+            newest = max((e.published_at for e in entries if e.published_at), default=None)
+            error = str(errors[0]) if errors else None
+            out.append(FeedCheck(feed.id, feed.location, error is None,
+                                 fetched.status if fetched else None, len(entries), newest,
+                                 fetched.moved_to if fetched else None, error))
+        except CollectError as exc:
+            out.append(FeedCheck(feed.id, feed.location, False, exc.status, error=exc.message
+                                 + (f" ({exc.hint})" if exc.hint else "")))
+    return out
+
+
+def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedCheck:
+    """What `relay feeds add` needs to know of a URL: the feed it is, or the feed the page
+    announces (<link rel="alternate">), checked by fetching and parsing it."""
+    limits = limits_for(config)
+
+    def get(target: str) -> Fetched:
+        (answer,) = fetch_all([FetchRequest("new", target, allow_private=allow_private)],
+                              limits, config.settings.user_agent)
+        if isinstance(answer, CollectError):
+            raise UsageError(f"cannot fetch it: {answer.message}", where=target,
+                             hint=answer.hint)
+        return answer
+
+    fetched = get(url)
+    if looks_like_html(fetched.body):
+        text, _codec = decode(fetched.body, fetched.headers.get("content-type", ""))
+        links = discover_feed_links(text, fetched.url)
+        if not links:
+            raise UsageError("the page is HTML and names no feed", where=url,
+                             hint="add it as kind: page with CSS selectors instead")
+        fetched = get(links[0])
+    try:
+        entries, _ttl = parse_feed_document(fetched)
+    except CollectError as exc:
+        raise UsageError(f"not a feed relay can read: {exc.message}", where=fetched.url) from exc
+    info = feed_info(fetched)
+    lang = (info["language"] or "").lower()[:2]
+    if lang not in ("ja", "en", "de", "fr"):
+        sample = " ".join(html_to_text(e.title) for e in entries[:10])
+        lang = detect_lang(sample) if sample else ""
+    newest = max((e.published_at for e in entries if e.published_at), default=None)
+    return FeedCheck("new", fetched.moved_to or fetched.url, True, fetched.status, len(entries),
+                     newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None)
+
+
+def slug(text: str) -> str:
+    """A feed id from a title or host name: lower-case ASCII words joined by hyphens."""
+    words = re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKD", text).lower())
+    return "-".join(words)[:40].strip("-")
+
+
+def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str]:
+    """(subject, text) of the operator's feed-health mail: failing, disabled, moved and
+    silent feeds, so that no source dies unnoticed."""
+    rows = feed_health(config, store, now)
+    tz = config.settings.timezone
+    groups = {
+        "Failing (the last fetch failed)": [r for r in rows if r["error_count"]
+                                            and not r["disabled_reason"]],
+        "Disabled (410 Gone; change the url to enable)": [r for r in rows
+                                                         if r["disabled_reason"]],
+        "Moved (a permanent redirect; update feeds.yaml)": [r for r in rows if r["moved_to"]],
+        "Silent (no item for three of their usual gaps)": [r for r in rows if r["silent"]],
+    }
+    sick = sum(len(v) for v in groups.values())
+    lines = [f"relay feed health, {schedule.local_time(now, tz):%Y-%m-%d %H:%M} ({tz})",
+             f"{len(rows)} feeds configured, {sum(bool(r['enabled']) for r in rows)} enabled,"
+             f" {sick} need attention.", ""]
+    for title, items in groups.items():
+        if not items:
+            continue
+        lines += [f"{title}: {len(items)}"]
+        for r in items:
+            detail = (r["disabled_reason"] or (f"moved to {r['moved_to']}" if r["moved_to"]
+                      and "Moved" in title else None) or r["last_error"]
+                      or f"newest item {r['newest_item_at'] or '-'}")
+            lines.append(f"  - {r['id']}: {' '.join(str(detail).split())[:160]}")
+            lines.append(f"    {r['url']}")
+        lines.append("")
+    if not sick:
+        lines.append("Every feed is well.")
+    subject = f"relay feed health: {sick} of {len(rows)} feeds need attention"
+    return subject, "\n".join(lines) + "\n"
+
+
+def send_health_mail(config: Config, store: Store, now: datetime) -> str | None:
+    """Mail the health report to settings.admin_email; the address, or None when unset."""
+    admin = config.settings.admin_email
+    if not admin:
+        return None
+    subject_line, text = health_report(config, store, now)
+    smtp = config.settings.smtp
+    html = "<pre>" + text.replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
+    message = build_message(sender=smtp.sender, to_address=admin, to_name="relay operator",
+                            subject=subject_line, text=text, html=html,
+                            message_id=new_message_id(smtp.sender), date=format_date(now),
+                            list_id=f"health.{smtp.sender.rpartition('@')[2]}")
+    with SmtpSender(smtp.url, smtp.timeout) as sender:
+        sender.send(smtp.sender, admin, message)
+    return admin
