@@ -34,9 +34,9 @@ from relay.config import append_feed, load_config
 from relay.daemon import Daemon
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.models import Config, FeedKind
-from relay.search import to_fts
+from relay.search import highlight, query_tokens, to_fts
 from relay.store import Store, from_ts
-from relay.tokens import tokenize
+from relay.tokens import spans, tokenize
 
 
 @dataclass
@@ -583,14 +583,18 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                 raise UsageError(f"unknown topic {t!r}",
                                  hint=", ".join(x.id for x in config.topics))
         match = to_fts(query, tokenize) if query else None
+        wanted = query_tokens(query, tokenize) if query else set()
         rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
                             countries=countries, story=story,
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
                             limit=limit, order=order)
     keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
             "story_id"]
+    for r in rows:
+        r["snippet"] = highlight(spans(r["summary"], r["lang"]), wanted) if wanted else ""
     if fmt == "json":
-        _json([{k: r[k] for k in keys} | {"summary": r["summary"]} for r in rows])
+        _json([{k: r[k] for k in keys} | {"summary": r["summary"], "snippet": r["snippet"]}
+               for r in rows])
     elif fmt == "csv":
         out = io.StringIO()
         w = csv.writer(out)
@@ -606,6 +610,11 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                             ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
                            for r in rows],
                           ["id", "published", "feed", "topics", "title"]))
+        if wanted:
+            click.echo("")
+            for r in rows:
+                if r["snippet"]:
+                    click.echo(f"{r['id']}: {r['snippet']}")
 
 
 @main.command()

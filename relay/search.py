@@ -11,13 +11,15 @@ query is tokenized the same way: 量子コンピュータ finds 量子コンピ�
 Every word becomes a quoted FTS5 phrase of its tokens, so no user input is
 ever FTS5 syntax. A query that is empty, has unbalanced quotes or
 parentheses, or puts an operator where a word belongs is a `QueryError`.
+`highlight` marks, in a result's original text, the words whose tokens the query
+looked for (so 量子コンピュータ is marked when the query said 量子コンピューター).
 Pure: the tokenizer is passed in.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from relay.errors import QueryError
 
@@ -61,6 +63,47 @@ def _lex(query: str) -> list[tuple[str, str]]:
             out.append(("OP", word) if word in ("AND", "OR", "NOT") else ("WORD", word))
         pos = m.end()
     return out
+
+
+def query_tokens(query: str, tokenize: Tokenizer) -> set[str]:
+    """The tokens a query looks for (not those after NOT), for highlighting."""
+    found: set[str] = set()
+    negated = False
+    for kind, value in _lex(query):
+        if kind == "OP":
+            negated = value == "NOT"
+            continue
+        if kind in ("WORD", "PHRASE") and not negated:
+            text = value.rstrip("*")
+            found.update(tokenize(text, "ja" if _JA.search(text) else "en"))
+        negated = False
+    return found
+
+
+def highlight(pieces: Sequence[tuple[str, Sequence[str]]], wanted: set[str],
+              width: int = 160, mark: tuple[str, str] = ("[", "]")) -> str:
+    """A snippet of about `width` characters around the first matched word, each matched
+    word between `mark`s. `pieces` come from `tokens.spans`."""
+    hits = [i for i, (_, toks) in enumerate(pieces) if wanted & set(toks)]
+    start = 0
+    if hits:
+        # Back up a little from the first hit so that the snippet reads as context.
+        chars = 0
+        start = hits[0]
+        while start > 0 and chars < width // 4:
+            start -= 1
+            chars += len(pieces[start][0])
+    out: list[str] = []
+    length = 0
+    for i in range(start, len(pieces)):
+        text = pieces[i][0]
+        if length + len(text) > width and out:
+            out.append("…")
+            break
+        out.append(f"{mark[0]}{text}{mark[1]}" if i in hits else text)
+        length += len(text)
+    snippet = " ".join("".join(out).split()).replace(mark[1] + mark[0], "")  # [量子][計算]
+    return ("…" + snippet) if start > 0 else snippet
 
 
 def to_fts(query: str, tokenize: Tokenizer) -> str:

@@ -111,6 +111,31 @@ def japanese_tokens(text: str) -> list[str]:
     return out
 
 
+_LATIN_PIECE = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿŒœÆæß'’.-]+|[^0-9A-Za-zÀ-ÖØ-öø-ÿŒœÆæß'’.-]+")
+
+
+def spans(text: str, lang: str) -> list[tuple[str, list[str]]]:
+    """The text cut into pieces that cover it in order, each with its tokens (none for
+    spaces and punctuation): what a highlighter needs to mark the words a query matched."""
+    if lang != "ja":
+        return [(piece, latin_tokens(piece, lang)) for piece in _LATIN_PIECE.findall(text)]
+    out: list[tuple[str, list[str]]] = []
+    tokenizer = _sudachi()
+    for piece in _chunks(text):
+        with _lock:
+            morphemes = [(m.surface(), m.normalized_form(), m.part_of_speech()[0])
+                         for m in tokenizer.tokenize(piece)]
+        for surface, normalized, pos in morphemes:
+            folded = unicodedata.normalize("NFKC", surface)
+            if pos in _SKIP_POS or not surface.strip():
+                out.append((surface, []))
+            elif folded.isascii() and _HAS_LATIN.search(folded) and not normalized.isdigit():
+                out.append((surface, latin_tokens(folded, "en")))
+            else:
+                out.append((surface, [normalized.casefold()]))
+    return out
+
+
 def tokenize(text: str, lang: str) -> list[str]:
     """Normalized tokens of `text` written in `lang` (see the module rules)."""
     if not text:

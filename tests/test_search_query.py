@@ -113,3 +113,32 @@ def test_malformed_query(query: str, fragment: str) -> None:
     with pytest.raises(QueryError) as info:
         to_fts(query, tokenize)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "lang", "expected"),
+    [
+        ("量子コンピューター", "州は量子コンピュータの研究拠点を整備する。", "ja",
+         "州は[量子コンピュータ]の研究拠点を整備する。"),
+        ("computers", "The lab builds quantum computing prototypes.", "en",
+         "The lab builds quantum [computing] prototypes."),
+        ("qubit NOT leap", "A leap in qubit counts.", "en", "A leap in [qubit] counts."),
+        ("missing", "Nothing matches here.", "en", "Nothing matches here."),
+    ],
+    ids=["ja-variant", "en-stem", "not-is-not-marked", "no-hit"],
+)
+def test_highlight_marks_what_the_query_found(query, text, lang, expected):
+    from relay.search import highlight, query_tokens
+    from relay.tokens import spans
+
+    assert highlight(spans(text, lang), query_tokens(query, tokenize)) == expected
+
+
+def test_highlight_cuts_long_text_around_the_first_hit():
+    from relay.search import highlight, query_tokens
+    from relay.tokens import spans
+
+    text = "Filler sentence here. " * 20 + "The qubit record was set. " + "More filler. " * 20
+    snippet = highlight(spans(text, "en"), query_tokens("qubit", tokenize), width=80)
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert "[qubit]" in snippet and len(snippet) < 100
