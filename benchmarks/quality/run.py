@@ -46,8 +46,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from relay import dedup
-from relay import pipeline
+from relay import dedup, pipeline
 from relay.config import builtin_topics, load_config
 from relay.models import Entry, FeedKind, FeedSpec, Tag
 from relay.store import Store
@@ -422,9 +421,9 @@ def similarity_sweep(items: Sequence[Gold], out: dict[str, Outcome],
         sa, sb = sigs[a.id], sigs[b.id]
         sim = dedup.similarity(sa, sb) if sa is not None and sb is not None else 0.0
         pairs.append((sim, a, b))
+    band_sets = {k: set(dedup.bands(v)) for k, v in sigs.items() if v is not None}
     banded = {(a.id, b.id) for _, a, b in pairs
-              if sigs[a.id] is not None and sigs[b.id] is not None
-              and set(dedup.bands(sigs[a.id])) & set(dedup.bands(sigs[b.id]))}
+              if band_sets.get(a.id, set()) & band_sets.get(b.id, set())}
     lines = [f"{'sim >=':<8} {'same-language P/R/F1':>24} {'FP':>4}   {'cross-language P/R/F1':>24}"
              f" {'FP':>4}  same-lang R if a shared band is also required (current bands)"]
     for t in thresholds:
@@ -446,12 +445,12 @@ def similarity_sweep(items: Sequence[Gold], out: dict[str, Outcome],
         lines.append(row + f"{band_r:>8.3f}")
     different = sorted(((sim, a, b) for sim, a, b in pairs if a.story != b.story),
                        key=lambda x: -x[0])[:closest]
-    lines.append(f"closest gold-different pairs (first false merges if the threshold drops):")
+    lines.append("closest gold-different pairs (first false merges if the threshold drops):")
     for sim, a, b in different:
         lines.append(f"  {sim:.2f} {a.id}~{b.id} {a.lang}/{b.lang} {a.story} / {b.story}")
     same = sorted(((sim, a, b) for sim, a, b in pairs
                    if a.story == b.story and a.lang == b.lang), key=lambda x: x[0])[:closest]
-    lines.append(f"least similar gold-same same-language pairs:")
+    lines.append("least similar gold-same same-language pairs:")
     for sim, a, b in same:
         lines.append(f"  {sim:.2f} {a.id}~{b.id} {a.lang} {a.story}")
     return lines
@@ -485,9 +484,9 @@ def corpus_docs(root: Path) -> list[Doc]:
     index = root / "livedoor_news_titles_index.tsv"
     if index.is_file():
         with index.open(encoding="utf-8", errors="replace", newline="") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                if row.get("title"):
-                    docs.append(Doc("livedoor title index", row["title"], ""))
+            for record in csv.DictReader(f, delimiter="\t"):
+                if record.get("title"):
+                    docs.append(Doc("livedoor title index", record["title"], ""))
     for path in sorted(root.glob("jp_*_news_items.csv")):
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
             for row in csv.reader(f):
@@ -541,9 +540,9 @@ def corpus_report(root: Path, taxonomy: Taxonomy, topic_ids: Sequence[str],
     picked: list[tuple[Doc, tuple[Tag, ...]]] = []
     seen: set[int] = set()
     while len(picked) < samples and any(pools.values()):
-        for t in topic_ids:
-            while pools.get(t):
-                d, tags = pools[t].pop()
+        for topic in topic_ids:
+            while pools.get(topic):
+                d, tags = pools[topic].pop()
                 if id(d) not in seen:
                     seen.add(id(d))
                     picked.append((d, tags))
