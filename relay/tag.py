@@ -11,6 +11,8 @@ Rules:
   writes "AI" or "CHIPS Act" matches the English terms);
 - a match inside a span matched by one of the topic's `exclude` phrases
   does not count ("quantum leap", "fusion cuisine");
+- one mention counts once per topic: of overlapping matches of one topic the
+  longest wins (生成AI, not 生成AI and AI);
 - a hit in the title weighs TITLE_WEIGHT, in the body 1 per occurrence, at
   most MAX_HITS_PER_TERM occurrences of one term counted; a topic is tagged
   when its score reaches THRESHOLD;
@@ -89,10 +91,16 @@ def _hits(tokens: Sequence[str], taxonomy: Taxonomy) -> dict[str, dict[str, int]
     for phrase, start in _matches(tokens, taxonomy.excludes):
         blocked[phrase.topic].append((start, start + len(phrase.tokens)))
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for phrase, start in _matches(tokens, taxonomy.terms):
+    taken: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    # Longest first: one mention counts once for a topic (生成AI is not also AI).
+    found = sorted(_matches(tokens, taxonomy.terms), key=lambda m: (-len(m[0].tokens), m[1]))
+    for phrase, start in found:
         end = start + len(phrase.tokens)
         if any(s < end and start < e for s, e in blocked.get(phrase.topic, ())):
             continue
+        if any(s < end and start < e for s, e in taken[phrase.topic]):
+            continue
+        taken[phrase.topic].append((start, end))
         out[phrase.topic][phrase.term] += 1
     return out
 

@@ -51,15 +51,49 @@ def _sudachi() -> Any:
     return dictionary.create(mode=SplitMode.A)
 
 
+_SCALES = {"thousand": 10**3, "k": 10**3, "million": 10**6, "millions": 10**6, "m": 10**6,
+           "mn": 10**6, "mio": 10**6, "millionen": 10**6, "billion": 10**9, "billions": 10**9,
+           "bn": 10**9, "b": 10**9, "milliard": 10**9, "milliards": 10**9, "mrd": 10**9,
+           "milliarde": 10**9, "milliarden": 10**9, "trillion": 10**12, "billionen": 10**12}
+_SHORT_SCALES = {"k", "m", "mn", "b", "bn"}
+_CURRENCY = set("$€£¥")
+_AMOUNT = re.compile(
+    r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:[.,]\d+)?)\s*(" + "|".join(sorted(_SCALES, key=len,
+                                                                          reverse=True))
+    + r")?(?![\w.]*\d)(?![a-z])", re.IGNORECASE)
+
+
+def _amount(m: re.Match[str], lang: str) -> str:
+    """'$121 million', '121M', '1,800', '9.1 billion' -> one integer token, the form
+    Sudachi gives Japanese figures (1億2100万 -> 121000000)."""
+    digits, scale = m.group(1), (m.group(2) or "").lower()
+    before = m.string[max(0, m.start() - 1):m.start()]
+    if scale in _SHORT_SCALES and before not in _CURRENCY:
+        return m.group(0)   # "3m" is three metres unless money is meant: "$3m"
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", digits):
+        digits = digits.replace(",", "")
+    elif lang in ("de", "fr"):
+        digits = digits.replace(".", "").replace(",", ".") if "," in digits else digits
+    else:
+        digits = digits.replace(",", ".")
+    try:
+        value = float(digits) * _SCALES.get(scale, 1)
+    except ValueError:
+        return m.group(0)
+    return f" {int(round(value))} " if value == int(round(value)) or scale else m.group(0)
+
+
 def latin_tokens(text: str, lang: str = "en") -> list[str]:
     """Stemmed words: hyphenated words give their parts ("98-qubit" -> 98, qubit),
-    French elisions are dropped ("j'ai" -> ai is not the AI term), "U.S." -> "us"."""
+    French elisions are dropped ("j'ai" -> ai is not the AI term), "U.S." -> "us",
+    amounts become one integer ("$121 million" -> 121000000)."""
     folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    folded = _AMOUNT.sub(lambda m: _amount(m, lang), folded)
     words: list[str] = []
     for raw in _LATIN_WORD.findall(folded):
         word = raw.strip("'.-")
-        if "." in word and len(word) <= 8:
-            word = word.replace(".", "")                   # U.S., e.g.
+        if "." in word and len(word) <= 8 and not word.replace(".", "").isdigit():
+            word = word.replace(".", "")                   # U.S., e.g. (not 2.1)
         for part in word.split("-"):
             if "'" in part:
                 head, _, tail = part.partition("'")
