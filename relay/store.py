@@ -97,6 +97,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE deliveries ADD COLUMN claimed_at TEXT;
     ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
     """,
+    # 4: signatures of 126 permutations in 42 bands of 3 rows (were 128 in 32 of 4): the
+    # old ones cannot be compared with the new, so recent items stop being candidates
+    """
+    DELETE FROM lsh_bands;
+    UPDATE items SET minhash = NULL;
+    """,
 ]
 
 

@@ -24,13 +24,28 @@ from relay.store import Store
 NOW = datetime.now(UTC)
 
 
+STORIES = [
+    ("Quantum computing lab opens in Hartford",
+     "A superconducting qubit lab funded by the state opened near the capitol."),
+    ("Boston startup unveils trapped-ion quantum computer",
+     "The 40-qubit machine will be rented to pharmaceutical researchers next spring."),
+    ("Denver university hires quantum sensing faculty",
+     "Six professors join a new department for navigation and medical imaging sensors."),
+    ("Seattle cloud firm offers quantum annealing time to schools",
+     "High schools get free hours on the annealer for optimisation classes."),
+    ("Austin consortium publishes quantum error correction roadmap",
+     "Members agree on shared benchmarks for logical qubits by 2030."),
+]
+
+
 def feed(n: int, prefix: str = "q", days_ago: float = 0.5) -> str:
+    """n quantum items; the first five tell five different stories."""
     date = format_datetime(NOW - timedelta(days=days_ago))
     items = "".join(
-        f"<item><title>Quantum computing lab {prefix}{i} opens</title>"
+        f"<item><title>{STORIES[i % 5][0]}{f' ({i})' if i >= 5 else ''}</title>"
         f"<link>https://{prefix}.example/{i}</link><guid>{prefix}-{i}</guid>"
-        f"<pubDate>{date}</pubDate><description>Qubit research {prefix} number {i}, funded with"
-        f" ${i} million.</description></item>" for i in range(n))
+        f"<pubDate>{date}</pubDate><description>{STORIES[i % 5][1]} Item {prefix}{i}."
+        f"</description></item>" for i in range(n))
     return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{prefix}</title>'
             f"<link>https://{prefix}.example/</link>{items}</channel></rss>")
 
