@@ -99,12 +99,19 @@ def similarity(a: Signature, b: Signature) -> float:
 
 
 def choose_story(
-    sig: Signature, candidates: Iterable[tuple[int, Signature]]
+    sig: Signature, candidates: Sequence[tuple[int, bytes]]
 ) -> tuple[int, float] | None:
-    """The (story id, similarity) of the most similar candidate above the threshold."""
-    best: tuple[int, float] | None = None
-    for story_id, other in candidates:
-        score = similarity(sig, other)
-        if score >= STORY_THRESHOLD and (best is None or score > best[1]):
-            best = (story_id, score)
-    return best
+    """The (story id, similarity) of the most similar candidate above the threshold.
+    Candidates are (story id, stored signature bytes), compared in one array operation."""
+    if not candidates:
+        return None
+    blobs = [blob for _, blob in candidates if len(blob) == NUM_PERM * 4]
+    if not blobs:
+        return None
+    stories = [sid for sid, blob in candidates if len(blob) == NUM_PERM * 4]
+    matrix = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), NUM_PERM)
+    scores = np.count_nonzero(matrix == sig.values.astype("<u4"), axis=1) / NUM_PERM
+    best = int(np.argmax(scores))
+    if scores[best] < STORY_THRESHOLD:
+        return None
+    return stories[best], float(scores[best])

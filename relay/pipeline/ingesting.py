@@ -102,9 +102,7 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
             band_keys = dedup.bands(sig) if sig is not None else []
             story = None
             if sig is not None:
-                candidates = [(sid, dedup.Signature.from_bytes(blob))
-                              for sid, blob in store.story_candidates(band_keys, window)]
-                chosen = dedup.choose_story(sig, candidates)
+                chosen = dedup.choose_story(sig, store.story_candidates(band_keys, window))
                 story = chosen[0] if chosen else None
             store.insert_item(item, sig.to_bytes() if sig is not None else None, band_keys, story)
             new += 1
