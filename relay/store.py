@@ -103,6 +103,10 @@ MIGRATIONS: list[str] = [
     DELETE FROM lsh_bands;
     UPDATE items SET minhash = NULL;
     """,
+    # 5: bands are only needed inside the story window: pruned by item id range
+    """
+    CREATE INDEX lsh_bands_item ON lsh_bands(item_id);
+    """,
 ]
 
 
@@ -310,6 +314,21 @@ class Store:
             [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def prune_bands(self, before: datetime) -> int:
+        """Forget the LSH bands of items collected before `before` (outside the story
+        window they are never candidates), so the band table stays the window's size."""
+        row = self.conn.execute(
+            "SELECT MIN(id) FROM items WHERE collected_at >= ?", (ts(before),)).fetchone()
+        limit = row[0] if row and row[0] is not None else None
+        with self.transaction():
+            if limit is None:
+                cur = self.conn.execute(
+                    "DELETE FROM lsh_bands WHERE item_id IN (SELECT id FROM items"
+                    " WHERE collected_at < ?)", (ts(before),))
+            else:
+                cur = self.conn.execute("DELETE FROM lsh_bands WHERE item_id < ?", (limit,))
+        return cur.rowcount
 
     def insert_item(self, item: Item, minhash: bytes | None,
                     band_keys: Sequence[tuple[int, int]], story_id: int | None) -> int:

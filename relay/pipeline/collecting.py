@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from relay import schedule
+from relay import dedup, schedule
 from relay.collect.feeds import parse_feed_document
 from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
 from relay.collect.fulltext import MAX_PAGES_PER_FEED, as_content, extract_article
@@ -122,6 +122,8 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                 report.extra["disabled"] = disabled
             store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
             log.warning("failed feed=%s error=%r", feed.id, report.error)
+    if any(r.new for r in reports.values()):
+        store.prune_bands(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
     return [reports[f.id] for f in feeds]
 
 
