@@ -11,7 +11,8 @@ Pure functions, no I/O.
   no fragment, no tracking parameters (utm_*, fbclid, gclid, ...), remaining
   query parameters sorted, no trailing slash on a non-root path.
 - `detect_lang`: kana -> ja; kanji -> ja unless Latin letters dominate
-  (or the hint is ja); otherwise the language whose common
+  (or the hint is ja); otherwise, without an en/de/fr hint, py3langid when it is
+  confident (>= 0.8); otherwise the language whose common
   words occur most (en, de, fr), falling back to the hint or "en".
 - `content_hash`: SHA-1 of the NFKC-folded, case-folded title and text with
   all whitespace and punctuation removed: the same story copied by two feeds
@@ -25,6 +26,9 @@ import hashlib
 import html
 import re
 import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ftfy
@@ -128,6 +132,19 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """py3langid's model (langid.py, trained on 97 languages), limited to en/de/fr; loaded
+    once, and only when a text of unknown language needs it (~1 s)."""
+    import py3langid.langid as langid
+
+    model = langid.MODEL_FILE if Path(langid.MODEL_FILE).is_absolute() else (
+        Path(langid.MODEL_DIR) / langid.MODEL_FILE)
+    identifier = langid.LanguageIdentifier.from_modelpath(model, norm_probs=True)
+    identifier.set_languages(["en", "de", "fr"])
+    return identifier
+
+
 def detect_lang(text: str, hint: str | None = None) -> str:
     """'ja', 'en', 'de' or 'fr' (see the module rules)."""
     sample = text[:2000]
@@ -138,6 +155,10 @@ def detect_lang(text: str, hint: str | None = None) -> str:
         return "ja"
     if not words:
         return hint or "en"
+    if hint not in _STOPWORDS and len(words) >= 4:
+        lang, confidence = _identifier().classify(" ".join(words))
+        if confidence >= 0.8:
+            return str(lang)
     counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
     best = max(counts, key=lambda k: counts[k])
     if counts[best] == 0:

@@ -173,3 +173,18 @@ def test_excerpt_respects_limit() -> None:
     out = excerpt(text, 100)
     assert len(out) <= 101  # the cut plus the ellipsis
     assert out.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Fraunhofer baut eine Pilotlinie für Chiplets in Dresden auf", "de"),
+        ("Le CNRS ouvre un laboratoire commun sur les technologies quantiques", "fr"),
+        ("The state opens a shared fabrication facility for chipmakers", "en"),
+        # No stopword of any language: only the statistical detector can tell.
+        ("Bundesförderung Quantencomputing Pilotlinie Halbleiterfertigung", "de"),
+    ],
+    ids=["de", "fr", "en", "de-without-stopwords"],
+)
+def test_detect_lang_without_a_hint(text, expected):
+    assert detect_lang(text) == expected
