@@ -19,6 +19,7 @@ Pure: no I/O; the store keeps bands and signatures.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ ROWS = NUM_PERM // BANDS      # 3 rows: a pair at 0.35 is a candidate 85% of the
 STORY_THRESHOLD = 0.35       # benchmarks/quality: same-language story F1 0.971, no false
                               # merge; the closest different stories score 0.29
 STORY_WINDOW_DAYS = 7
+_DIGIT = re.compile(r"\d")
 _SEED = 1
 
 # Function words carry no story identity; dropping them makes similarity honest.
@@ -62,7 +64,7 @@ def features(title_tokens: Sequence[str], body_tokens: Sequence[str]) -> set[str
         if tok in _STOP or (len(tok) < 2 and not tok.isdigit()):
             continue
         feats.add(tok)
-        if any(ch.isdigit() for ch in tok):
+        if _DIGIT.search(tok):
             feats.update((f"{tok}#1", f"{tok}#2"))   # figures identify a story
         elif len(tok) >= 8:
             feats.add(f"{tok}#1")                   # long words are rarer than short ones

@@ -47,6 +47,7 @@ _TRACKING = re.compile(
 )
 _JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _STOPWORDS = {
     "en": {"the", "and", "of", "to", "in", "is", "for", "on", "that", "with", "by", "as", "at",
@@ -169,6 +170,5 @@ def detect_lang(text: str, hint: str | None = None) -> str:
 
 
 def content_hash(title: str, text: str) -> str:
-    folded = fold(f"{title}\n{text}")
-    squeezed = "".join(ch for ch in folded if ch.isalnum())
+    squeezed = _NOT_ALNUM.sub("", fold(f"{title}\n{text}"))
     return hashlib.sha1(squeezed.encode("utf-8")).hexdigest()
