@@ -117,3 +117,61 @@ def choose_story(
     if scores[best] < STORY_THRESHOLD:
         return None
     return stories[best], float(scores[best])
+
+
+# -- across languages ------------------------------------------------------------------------
+# A Japanese report and an English article on one event share almost no tokens, but they
+# share its figures (1億2100万 and $121 million are both 121000000) and the names the
+# Japanese text writes in Latin letters (Nutmeg Quantum Consortium, UConn, TSMC).
+
+CROSS_THRESHOLD = 0.5      # share of the Japanese side's anchors found in the other text
+MIN_FIGURE = 10_000        # smaller numbers (years, counts) say little about an event
+_LATIN = re.compile(r"^[a-z][a-z0-9]{2,}$")
+
+
+def figures(tokens: Iterable[str]) -> set[str]:
+    """Numbers large enough to identify an event (amounts, not years)."""
+    return {t for t in tokens if t.isdigit() and int(t) >= MIN_FIGURE}
+
+
+def anchors(tokens: Iterable[str]) -> set[str]:
+    """What a Japanese text shares with any language: its figures and Latin-letter names."""
+    toks = set(tokens)
+    return figures(toks) | {t for t in toks if _LATIN.match(t) and t not in _STOP}
+
+
+def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
+                other: tuple[Sequence[str], Sequence[str]]) -> float:
+    """How much of the Japanese text's anchors the other text has, each given as (title
+    tokens, body tokens). 0 unless the other text has most of its figures (two at least,
+    when it has two) and three anchors, and, when either headline has a figure, the
+    headlines share one: an article that only cites the amount in passing ("the state
+    committed $121 million last week") tells another story."""
+    ja_all, other_all = [*japanese[0], *japanese[1]], {*other[0], *other[1]}
+    a = anchors(ja_all)
+    shared = a & other_all
+    mine, common = figures(a), figures(shared)
+    if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 3:
+        return 0.0
+    head_a, head_b = figures(japanese[0]), figures(other[0])
+    if (head_a or head_b) and not head_a & head_b:
+        return 0.0
+    return len(shared) / len(a)
+
+
+def choose_cross_story(
+    lang: str, title: Sequence[str], body: Sequence[str],
+    candidates: Sequence[tuple[int, str, str, str]],
+) -> tuple[int, float] | None:
+    """(story id, score) of the best candidate in another language, one side Japanese.
+    Candidates are (story id, language, indexed title tokens, indexed body tokens)."""
+    mine = (title, body)
+    best: tuple[int, float] | None = None
+    for story_id, other_lang, other_title, other_body in candidates:
+        if other_lang == lang or "ja" not in (lang, other_lang):
+            continue
+        theirs = (other_title.split(), other_body.split())
+        score = cross_score(mine, theirs) if lang == "ja" else cross_score(theirs, mine)
+        if score >= CROSS_THRESHOLD and (best is None or score > best[1]):
+            best = (story_id, score)
+    return best

@@ -107,6 +107,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX lsh_bands_item ON lsh_bands(item_id);
     """,
+    # 6: the figures of recent items, to find the same event told in another language
+    """
+    CREATE TABLE figures (value TEXT NOT NULL, item_id INTEGER NOT NULL);
+    CREATE INDEX figures_value ON figures(value);
+    CREATE INDEX figures_item ON figures(item_id);
+    """,
 ]
 
 
@@ -323,15 +329,32 @@ class Store:
         limit = row[0] if row and row[0] is not None else None
         with self.transaction():
             if limit is None:
-                cur = self.conn.execute(
-                    "DELETE FROM lsh_bands WHERE item_id IN (SELECT id FROM items"
-                    " WHERE collected_at < ?)", (ts(before),))
+                old = "SELECT id FROM items WHERE collected_at < ?"
+                self.conn.execute(f"DELETE FROM figures WHERE item_id IN ({old})", (ts(before),))
+                cur = self.conn.execute(f"DELETE FROM lsh_bands WHERE item_id IN ({old})",
+                                        (ts(before),))
             else:
+                self.conn.execute("DELETE FROM figures WHERE item_id < ?", (limit,))
                 cur = self.conn.execute("DELETE FROM lsh_bands WHERE item_id < ?", (limit,))
         return cur.rowcount
 
+    def cross_candidates(self, values: Iterable[str], lang: str, since: datetime,
+                         limit: int = 50) -> list[tuple[int, str, str, str]]:
+        """(story id, language, indexed title, indexed body) of recent items in other
+        languages that share one of these figures."""
+        values = list(values)
+        if not values:
+            return []
+        rows = self.conn.execute(
+            f"SELECT DISTINCT i.story_id, i.lang, x.title, x.body FROM figures g"
+            f" JOIN items i ON i.id = g.item_id JOIN items_fts x ON x.rowid = i.id"
+            f" WHERE g.value IN ({','.join('?' * len(values))}) AND i.lang != ?"
+            f" AND i.collected_at >= ? LIMIT ?", [*values, lang, ts(since), limit]).fetchall()
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
     def insert_item(self, item: Item, minhash: bytes | None,
-                    band_keys: Sequence[tuple[int, int]], story_id: int | None) -> int:
+                    band_keys: Sequence[tuple[int, int]], story_id: int | None,
+                    figures: Iterable[str] = ()) -> int:
         """Store one item with its tags, bands, story and index row; returns its id."""
         with self.transaction():
             cur = self.conn.execute(
@@ -364,6 +387,8 @@ class Store:
                 "INSERT INTO items_fts (rowid, title, body) VALUES (?,?,?)",
                 (item_id, item.index_title, item.index_text),
             )
+            self.conn.executemany("INSERT INTO figures (value, item_id) VALUES (?,?)",
+                                  [(v, item_id) for v in sorted(figures)])
         return item_id
 
     def items_for_retag(self, batch: int) -> Iterator[list[dict[str, Any]]]:

@@ -31,6 +31,8 @@ def test_demo_runs_the_whole_pipeline_offline(tmp_path):
     assert ja["Subject"].startswith("海外現地情報 週報")
     body = ja.get_body(("plain",)).get_content()
     assert "コネチカット州が量子技術に1億2100万ドルを投資" in body
+    # The Japanese report and the local English article are one story across languages.
+    assert "ほかの報道: Connecticut Tech Wire" in body
     en = messages["intl-office@university.example"]
     text = en.get_body(("plain",)).get_content()
     assert "fusion cuisine" not in text.lower()

@@ -104,7 +104,15 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
             if sig is not None:
                 chosen = dedup.choose_story(sig, store.story_candidates(band_keys, window))
                 story = chosen[0] if chosen else None
-            store.insert_item(item, sig.to_bytes() if sig is not None else None, band_keys, story)
+            title_tokens, body_tokens = item.index_title.split(), item.index_text.split()
+            figures = dedup.figures([*title_tokens, *body_tokens])
+            if story is None and figures:   # the same event told in another language?
+                crossed = dedup.choose_cross_story(
+                    item.lang, title_tokens, body_tokens,
+                    store.cross_candidates(figures, item.lang, window))
+                story = crossed[0] if crossed else None
+            store.insert_item(item, sig.to_bytes() if sig is not None else None, band_keys, story,
+                              figures)
             new += 1
     return new, duplicates
 
