@@ -42,10 +42,17 @@ def _stemmer(lang: str) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _sudachi() -> Any:
-    from sudachipy import Dictionary, SplitMode
+def _dictionary() -> Any:
+    from sudachipy import Dictionary
 
-    dictionary = Dictionary(dict="core")
+    return Dictionary(dict="core")
+
+
+@lru_cache(maxsize=1)
+def _sudachi() -> Any:
+    from sudachipy import SplitMode
+
+    dictionary = _dictionary()
     if hasattr(dictionary, "tokenizer"):  # SudachiPy >= 0.7; create() is deprecated there
         return dictionary.tokenizer(mode=SplitMode.A)
     return dictionary.create(mode=SplitMode.A)
@@ -130,19 +137,27 @@ def japanese_tokens(text: str) -> list[str]:
     tokenizer = _sudachi()
     for piece in _chunks(text):
         with _lock:  # a Sudachi tokenizer object is not safe to share between threads
-            morphemes = [
-                (m.surface(), m.normalized_form(), m.part_of_speech()[0])
-                for m in tokenizer.tokenize(piece)
-            ]
-        for surface, normalized, pos in morphemes:
-            if pos in _SKIP_POS or not surface.strip():
-                continue
-            folded = unicodedata.normalize("NFKC", surface)
-            if folded.isascii() and _HAS_LATIN.search(folded) and not normalized.isdigit():
-                out.extend(latin_tokens(folded, "en"))
-            else:
-                out.append(normalized.casefold())
+            morphemes = [(m.surface(), m.normalized_form(), m.part_of_speech_id())
+                         for m in tokenizer.tokenize(piece)]
+        for surface, normalized, pos_id in morphemes:
+            out.extend(_morpheme_tokens(surface, normalized, pos_id))
     return out
+
+
+@lru_cache(maxsize=200_000)
+def _morpheme_tokens(surface: str, normalized: str, pos_id: int) -> tuple[str, ...]:
+    """The tokens of one morpheme; cached, since news repeats its words."""
+    if _skipped_pos(pos_id) or not surface.strip():
+        return ()
+    folded = unicodedata.normalize("NFKC", surface)
+    if folded.isascii() and _HAS_LATIN.search(folded) and not normalized.isdigit():
+        return tuple(latin_tokens(folded, "en"))
+    return (normalized.casefold(),)
+
+
+@lru_cache(maxsize=4096)
+def _skipped_pos(pos_id: int) -> bool:
+    return _dictionary().pos_of(pos_id)[0] in _SKIP_POS
 
 
 _LATIN_PIECE = re.compile(r"[0-9A-Za-zÀ-ÖØ-öø-ÿŒœÆæß'’.-]+|[^0-9A-Za-zÀ-ÖØ-öø-ÿŒœÆæß'’.-]+")
@@ -157,16 +172,10 @@ def spans(text: str, lang: str) -> list[tuple[str, list[str]]]:
     tokenizer = _sudachi()
     for piece in _chunks(text):
         with _lock:
-            morphemes = [(m.surface(), m.normalized_form(), m.part_of_speech()[0])
+            morphemes = [(m.surface(), m.normalized_form(), m.part_of_speech_id())
                          for m in tokenizer.tokenize(piece)]
-        for surface, normalized, pos in morphemes:
-            folded = unicodedata.normalize("NFKC", surface)
-            if pos in _SKIP_POS or not surface.strip():
-                out.append((surface, []))
-            elif folded.isascii() and _HAS_LATIN.search(folded) and not normalized.isdigit():
-                out.append((surface, latin_tokens(folded, "en")))
-            else:
-                out.append((surface, [normalized.casefold()]))
+        for surface, normalized, pos_id in morphemes:
+            out.append((surface, list(_morpheme_tokens(surface, normalized, pos_id))))
     return out
 
 
