@@ -104,8 +104,12 @@ def main() -> None:
     ap.add_argument("--lang", default="ja,en,mixed",
                     help="feeds to measure: ja / en (declared), mixed (undeclared, detected)")
     ap.add_argument("--chars", type=int, default=600, help="at least this many per body")
+    ap.add_argument("--corpus", type=Path, help="also the real feeds of this folder "
+                    "(e.g. ../shared/corpus/feeds), each file as one feed")
     args = ap.parse_args()
     warm_up()
+    if args.corpus:
+        corpus(args.corpus, args.repeat)
     print(f"items per feed: {args.items}, bodies of at least {args.chars} characters, "
           f"median of {args.repeat}")
     print(f"{'feed':>6}  {'MB':>5}  {'bare items/s':>12}  {'relay items/s':>13}  "
@@ -121,6 +125,41 @@ def main() -> None:
         n = args.items
         print(f"{lang:>6}  {len(body) / 1e6:5.1f}  {n / b:12.0f}  {n / r:13.0f}  "
               f"{1000 * b / n:7.2f}  {1000 * r / n:8.2f}  {r / b:9.2f}x")
+
+
+def corpus(folder: Path, repeat: int) -> None:
+    """Relay's ingest of every real feed in `folder` against bare parse + tokenize of the
+    same files (tokenized as ja when the text has kana or kanji, else en)."""
+    bodies = [p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()]
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    bare_times, relay_times, items = [], [], 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for body in bodies:
+            parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+            for e in parsed.entries:
+                text = f"{e.get('title', '')} {e.get('summary', '')}"
+                ja = any("\u3040" <= ch <= "\u9fff" for ch in text)
+                tokenize(text, "ja" if ja else "en")
+        bare_times.append(time.perf_counter() - started)
+        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "c.db") as store:
+            feeds = [FeedSpec(id=f"c{i}", name="c", kind=FeedKind.RSS, url="https://c.example/")
+                     for i in range(len(bodies))]
+            store.sync_feeds(feeds)
+            started = time.perf_counter()
+            items = 0
+            for feed, body in zip(feeds, bodies, strict=True):
+                try:
+                    entries = parse_feed(Fetched(feed.id, "https://c.example/", 200, body))
+                except Exception:  # the corpus's one truncated file is not a feed
+                    continue
+                new, dups = ingest(feed, entries, store, taxonomy, datetime.now(UTC))
+                items += new + dups
+            relay_times.append(time.perf_counter() - started)
+    b, r = statistics.median(bare_times), statistics.median(relay_times)
+    print(f"real feeds from {folder}: {len(bodies)} files, {items} items, median of {repeat}")
+    print(f"  bare parse + tokenize {1000 * b / items:6.2f} ms/item; relay ingest "
+          f"{1000 * r / items:6.2f} ms/item; relay / bare {r / b:.2f}x")
 
 
 if __name__ == "__main__":
