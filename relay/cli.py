@@ -411,10 +411,12 @@ def submit(c: Ctx, file: Path, feed_id: str) -> None:
 @click.option("--missions", help="Only items from these missions (e.g. boston). Default: all.")
 @click.option("--name", help="The subscriber's name.")
 @click.option("--org", help="The subscriber's organization.")
+@click.option("--groups", help="Need-to-know groups (e.g. government): feeds with an "
+              "audience reach only subscribers in one of its groups.")
 @pass_ctx
 def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
               ui_lang: str | None, langs: str | None, missions: str | None, name: str | None,
-              org: str | None) -> None:
+              org: str | None, groups: str | None) -> None:
     """Add a subscriber, or change one (options not given keep their values).
 
     \b
@@ -436,7 +438,8 @@ def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
             missions=(_split(missions) if missions is not None
                       else list(old.missions if old else ())),
             name=name if name is not None else (old.name if old else ""),
-            org=org if org is not None else (old.org if old else ""))
+            org=org if org is not None else (old.org if old else ""),
+            groups=_split(groups) if groups is not None else list(old.groups if old else ()))
         created = store.upsert_subscriber(sub, _now())
     click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
                f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")
@@ -458,22 +461,26 @@ def unsubscribe(c: Ctx, email: str) -> None:
     click.echo(f"unsubscribed {email}")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="A list of objects.")
-@pass_ctx
-def subscribers(c: Ctx, as_json: bool) -> None:
+@click.pass_context
+def subscribers(ctx: click.Context, as_json: bool) -> None:
     """List the active subscribers.
 
     \b
     Example:
       relay subscribers --json
+      relay subscribers import desks.csv
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    c: Ctx = ctx.obj
     with c.open() as (config, store):
         subs = store.subscribers()
     if as_json:
         _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
                 "frequency": s.frequency.value, "ui_lang": s.ui_lang, "langs": list(s.langs),
-                "missions": list(s.missions),
+                "missions": list(s.missions), "groups": list(s.groups),
                 "last_digest_at": s.last_digest_at.isoformat() if s.last_digest_at else None}
                for s in subs])
         return
@@ -483,6 +490,33 @@ def subscribers(c: Ctx, as_json: bool) -> None:
           s.last_digest_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
           if s.last_digest_at else "-"] for s in subs],
         ["email", "name", "topics", "frequency", "lang", "last digest"]))
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_ctx
+def subscribers_import(c: Ctx, file: Path) -> None:
+    """Add or update subscribers from a CSV file (idempotent).
+
+    Columns: email,name,organization,topics,frequency,ui_lang,groups (topics and
+    groups space-separated). A bad row changes nothing and is reported with its
+    line; the others are applied. Exit status 2 when a row was bad.
+
+    \b
+    Example:
+      relay subscribers import desks.csv
+    """
+    with c.open() as (config, store):
+        report = pipeline.import_subscribers(config, store, file, _now())
+    for label, emails in (("added", report.added), ("updated", report.updated)):
+        for email in emails:
+            click.echo(f"{label} {email}")
+    click.echo(f"{len(report.added)} added, {len(report.updated)} updated, "
+               f"{len(report.unchanged)} unchanged, {len(report.bad)} bad", err=True)
+    for problem in report.bad:
+        click.echo(f"Error: {problem} ({file})", err=True)
+    if report.bad:
+        sys.exit(2)
 
 
 @main.group()

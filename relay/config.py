@@ -58,7 +58,7 @@ DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
-    "interval", "enabled", "selectors", "allow_private", "fulltext",
+    "interval", "enabled", "selectors", "allow_private", "fulltext", "audience",
 }
 SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 TOP_KEYS = {"settings", "topics", "feeds"}
@@ -361,6 +361,15 @@ def _topics(ctx: _Ctx, node: Any, path: str) -> tuple[Topic, ...]:
     return tuple(topics)
 
 
+def _groups(ctx: _Ctx, f: CommentedMap, p: str) -> tuple[str, ...]:
+    groups = _str_list(ctx, f, "audience", p)
+    for j, g in enumerate(groups):
+        if not SLUG.match(g):
+            raise ctx.error(f["audience"], j, f"{p}.audience[{j}]",
+                            f"{g!r} is not a lower-case group slug")
+    return groups
+
+
 def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedSpec, ...]:
     if not isinstance(node, CommentedSeq):
         raise ctx.error(node, None, "feeds", "must be a list of feeds")
@@ -427,6 +436,7 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
             fulltext=_get(ctx, f, "fulltext", p, bool, False),
+            audience=_groups(ctx, f, p),
         ))
     return tuple(feeds)
 

@@ -100,6 +100,7 @@ class FeedSpec:
     enabled: bool = True
     selectors: dict[str, str] = field(default_factory=dict)
     allow_private: bool = False               # may reach loopback/private addresses
+    audience: tuple[str, ...] = ()            # subscriber groups that may see it; () = all
     fulltext: bool = False                    # fetch each new item's page for its text
 
     @property
@@ -208,6 +209,7 @@ class Subscriber:
     missions: tuple[str, ...] = ()            # empty: every mission
     name: str = ""
     org: str = ""
+    groups: tuple[str, ...] = ()              # need-to-know groups (feeds' audience)
     id: int | None = None
     active: bool = True
     token: str = ""

@@ -113,6 +113,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX figures_value ON figures(value);
     CREATE INDEX figures_item ON figures(item_id);
     """,
+    # 7: need-to-know: a feed's audience (subscriber groups), a subscriber's groups
+    """
+    ALTER TABLE feeds ADD COLUMN audience TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE subscribers ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 
@@ -220,11 +225,13 @@ class Store:
                     " disabled_reason = NULL, next_fetch_at = NULL WHERE id = ? AND url != ?",
                     (f.id, f.location))
                 self.conn.execute(
-                    "INSERT INTO feeds (id, name, url, kind, mission, country, lang) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
-                    " url=excluded.url, kind=excluded.kind, mission=excluded.mission,"
-                    " country=excluded.country, lang=excluded.lang",
-                    (f.id, f.name, f.location, f.kind.value, f.mission, f.country, f.lang),
+                    "INSERT INTO feeds (id, name, url, kind, mission, country, lang, audience) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                    " name=excluded.name, url=excluded.url, kind=excluded.kind,"
+                    " mission=excluded.mission, country=excluded.country, lang=excluded.lang,"
+                    " audience=excluded.audience",
+                    (f.id, f.name, f.location, f.kind.value, f.mission, f.country, f.lang,
+                     json.dumps(list(f.audience))),
                 )
 
     def feed_state(self, feed_id: str) -> FeedState:
@@ -523,7 +530,8 @@ class Store:
         marks = ",".join("?" * len(topics))
         rows = self._rows(
             "SELECT i.id, i.story_id, i.feed_id, f.name AS feed_name, f.kind AS feed_kind,"
-            " f.mission, i.url, i.title, i.summary, i.lang, i.published_at, i.collected_at"
+            " f.mission, f.audience, i.url, i.title, i.summary, i.lang, i.published_at,"
+            " i.collected_at"
             " FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ("
             "  SELECT DISTINCT n.story_id FROM items n JOIN item_tags t ON t.item_id = n.id"
             f"  WHERE n.collected_at > ? AND n.collected_at <= ? AND t.topic IN ({marks})"
@@ -543,6 +551,7 @@ class Store:
             r["tags"] = tags[r["id"]]
             r["published_at"] = _dt(r["published_at"])
             r["collected_at"] = _dt(r["collected_at"])
+            r["audience"] = tuple(json.loads(r["audience"] or "[]"))
         return rows
 
     # -- subscribers ----------------------------------------------------------------------------
@@ -553,15 +562,17 @@ class Store:
             existing = self.conn.execute(
                 "SELECT id FROM subscribers WHERE email = ?", (s.email,)).fetchone()
             values = (s.name, s.org, json.dumps(list(s.topics)), json.dumps(list(s.langs)),
-                      json.dumps(list(s.missions)), s.frequency.value, s.ui_lang)
+                      json.dumps(list(s.missions)), s.frequency.value, s.ui_lang,
+                      json.dumps(list(s.groups)))
             if existing:
                 self.conn.execute(
                     "UPDATE subscribers SET name=?, org=?, topics=?, langs=?, missions=?,"
-                    " frequency=?, ui_lang=?, active=1 WHERE id=?", (*values, existing[0]))
+                    " frequency=?, ui_lang=?, groups=?, active=1 WHERE id=?",
+                    (*values, existing[0]))
                 return False
             self.conn.execute(
                 "INSERT INTO subscribers (name, org, topics, langs, missions, frequency, ui_lang,"
-                " email, token, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " groups, email, token, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (*values, s.email, s.token, ts(now)))
             return True
 
@@ -578,6 +589,7 @@ class Store:
                 id=r["id"], email=r["email"], name=r["name"], org=r["org"],
                 topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
                 missions=tuple(json.loads(r["missions"])), frequency=Frequency(r["frequency"]),
+                groups=tuple(json.loads(r["groups"])),
                 ui_lang=r["ui_lang"], token=r["token"], active=bool(r["active"]),
                 last_digest_at=from_ts(r["last_digest_at"]), created_at=from_ts(r["created_at"]),
             )

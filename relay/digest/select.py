@@ -3,10 +3,15 @@
 Input: the archive's rows for every story that has an item collected in the
 window (from `store.story_rows`), the subscriber, the topics, the feeds.
 Rules:
-- an item is visible to the subscriber when its language is one of the
-  subscriber's `langs` and its feed's mission one of their `missions` (an
-  empty list admits all); a story is shown when at least one of its items
-  that is on the subscriber's topics is visible, and shows visible items only;
+- need-to-know first: an item of a feed with an `audience` exists for the
+  subscriber only when one of their `groups` is in it; items they may not see
+  are removed before anything else, so a story told only by restricted
+  sources is invisible to them and a restricted source is never named in
+  their "also" line (a security property, tested as one);
+- an item is visible to the subscriber when it passes that, its language is
+  one of the subscriber's `langs` and its feed's mission one of their
+  `missions` (an empty list admits all); a story is shown when at least one of
+  its visible items is on the subscriber's topics, and shows visible items only;
 - a story appears once, under the first of the subscriber's topics (in the
   subscriber's order) that any of its items is tagged with;
 - its lead (headline) is a mission report if it has one, else an item in
@@ -27,8 +32,14 @@ from typing import Any
 from relay.models import FeedKind, Story, StoryItem, Subscriber, Topic, TopicSection
 
 
+def may_see(row: Mapping[str, Any], sub: Subscriber) -> bool:
+    """Need-to-know: an item of a feed with an audience is only for those groups."""
+    audience = row.get("audience") or ()
+    return not audience or bool(set(audience) & set(sub.groups))
+
+
 def _visible(row: Mapping[str, Any], sub: Subscriber) -> bool:
-    return (not sub.langs or row["lang"] in sub.langs) and (
+    return may_see(row, sub) and (not sub.langs or row["lang"] in sub.langs) and (
         not sub.missions or row["mission"] in sub.missions)
 
 

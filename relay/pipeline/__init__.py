@@ -19,8 +19,10 @@ composes stages and talks to the store.
 from relay.pipeline.collecting import collect, feeds_to_collect, limits_for
 from relay.pipeline.digests import (
     DigestResult,
+    ImportReport,
     SendResult,
     build_digests,
+    import_subscribers,
     make_subscriber,
     send_pending,
 )
@@ -36,7 +38,7 @@ from relay.pipeline.health import (
 from relay.pipeline.ingesting import ingest, prepare, retag, taxonomy_for
 
 __all__ = [
-    "DigestResult", "FeedCheck", "SendResult", "build_digests", "check_feeds", "collect",
+    "DigestResult", "FeedCheck", "ImportReport", "SendResult", "import_subscribers", "build_digests", "check_feeds", "collect",
     "feed_health", "feeds_to_collect", "health_report", "ingest", "limits_for",
     "make_subscriber", "prepare", "probe_url", "retag", "send_health_mail", "send_pending",
     "slug", "taxonomy_for",

@@ -5,13 +5,15 @@ transaction), and send what is queued (claiming each delivery first).
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import re
 import secrets
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -42,7 +44,8 @@ _EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-
 
 def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
                     frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
-                    missions: Sequence[str] = (), name: str = "", org: str = "") -> Subscriber:
+                    missions: Sequence[str] = (), name: str = "", org: str = "",
+                    groups: Sequence[str] = ()) -> Subscriber:
     """A validated subscriber (UsageError names what is wrong)."""
     email = email.strip()
     if not _EMAIL.match(email):
@@ -62,13 +65,83 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
             raise UsageError(f"the {label} must be one line of at most 200 characters")
     if ui_lang not in ("ja", "en"):
         raise UsageError(f"digest language must be ja or en, not {ui_lang!r}")
+    for group in groups:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", group):
+            raise UsageError(f"{group!r} is not a lower-case group slug")
     try:
         freq = Frequency(frequency)
     except ValueError:
         raise UsageError(f"frequency must be weekly or daily, not {frequency!r}") from None
     return Subscriber(email=email, topics=tuple(dict.fromkeys(topics)), frequency=freq,
                       ui_lang=ui_lang, langs=tuple(langs), missions=tuple(missions),
-                      name=name, org=org, token=secrets.token_urlsafe(18))
+                      name=name, org=org, groups=tuple(dict.fromkeys(groups)),
+                      token=secrets.token_urlsafe(18))
+
+
+@dataclass
+class ImportReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)       # "line N: what is wrong"
+
+
+IMPORT_COLUMNS = ("email", "name", "organization", "topics", "frequency", "ui_lang", "groups")
+
+
+def import_subscribers(config: Config, store: Store, path: Path, now: datetime) -> ImportReport:
+    """Add or update the subscribers of a CSV file (columns IMPORT_COLUMNS; topics and
+    groups space-separated). Idempotent; a bad row changes nothing and is reported with
+    its line; the good rows are applied."""
+    report = ImportReport()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the file: {exc}", where=str(path)) from exc
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("email", "topics") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UsageError(f"the header lacks {', '.join(missing)}", where=f"{path}:1",
+                         hint="columns: " + ",".join(IMPORT_COLUMNS))
+    existing = {s.email: s for s in store.subscribers(active_only=False)}
+    for row in reader:
+        line = reader.line_num
+        unknown = [k for k in row if k not in IMPORT_COLUMNS]
+        if unknown and unknown != [None]:
+            report.bad.append(f"line {line}: unknown column {unknown[0]!r}")
+            continue
+        try:
+            sub = make_subscriber(
+                config, row.get("email") or "", (row.get("topics") or "").split(),
+                frequency=(row.get("frequency") or "weekly").strip(),
+                ui_lang=(row.get("ui_lang") or "ja").strip(),
+                name=(row.get("name") or "").strip(), org=(row.get("organization") or "").strip(),
+                groups=(row.get("groups") or "").split())
+        except UsageError as exc:
+            report.bad.append(f"line {line}: {exc.message}")
+            continue
+        old = existing.get(sub.email)
+        if old is not None:   # a column the file does not have keeps its value
+            given = set(reader.fieldnames or ())
+            sub = replace(
+                sub,
+                name=sub.name if "name" in given else old.name,
+                org=sub.org if "organization" in given else old.org,
+                frequency=sub.frequency if "frequency" in given else old.frequency,
+                ui_lang=sub.ui_lang if "ui_lang" in given else old.ui_lang,
+                groups=sub.groups if "groups" in given else old.groups)
+        same = old is not None and old.active and (
+            old.topics, old.frequency, old.ui_lang, old.name, old.org, old.groups) == (
+            sub.topics, sub.frequency, sub.ui_lang, sub.name, sub.org, sub.groups)
+        if same:
+            report.unchanged.append(sub.email)
+            continue
+        if old is not None:   # keep what the file does not say
+            sub = replace(sub, langs=old.langs, missions=old.missions)
+        created = store.upsert_subscriber(sub, now)
+        (report.added if created else report.updated).append(sub.email)
+        existing[sub.email] = sub
+    return report
 
 
 # -- digests --------------------------------------------------------------------------------------
