@@ -32,6 +32,7 @@ from relay import __version__, pipeline
 from relay.collect.reports import submit_report
 from relay.config import append_feed, load_config
 from relay.daemon import Daemon
+from relay.digest.deliver import token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.models import Config, FeedKind
 from relay.search import highlight, query_tokens, to_fts
@@ -447,15 +448,23 @@ def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
 
 @main.command()
 @click.argument("email")
+@click.option("--token", help="The token of an unsubscribe link: refused unless it is the "
+              "one relay signed for this address (settings.secret).")
 @pass_ctx
-def unsubscribe(c: Ctx, email: str) -> None:
+def unsubscribe(c: Ctx, email: str, token: str | None) -> None:
     """Stop sending digests to a subscriber (their history is kept).
 
     \b
     Example:
       relay unsubscribe desk@mext.example
+      relay unsubscribe desk@mext.example --token 3q2-7wL...   # from an unsubscribe link
     """
-    with c.open() as (_config, store):
+    with c.open() as (config, store):
+        if token is not None:
+            if not config.settings.secret:
+                raise UsageError("settings.secret is not set: no token can be checked")
+            if not token_matches(config.settings.secret, email, token):
+                raise UsageError("the token does not match this address", where=email)
         if not store.deactivate_subscriber(email.strip()):
             raise UsageError(f"no active subscriber {email!r}")
     click.echo(f"unsubscribed {email}")

@@ -51,7 +51,7 @@ SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch",
-                 "admin_email"}
+                 "admin_email", "base_url", "secret"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 SMTP_KEYS = {"url", "sender", "timeout"}
 DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
@@ -255,6 +255,20 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
     digests = (base / _get(ctx, node, "digests_dir", "settings", str, "digests")).resolve()
     user_agent = _get(ctx, node, "user_agent", "settings", str, "")
     admin_email = _get(ctx, node, "admin_email", "settings", str, "")
+    base_url = _get(ctx, node, "base_url", "settings", str, "")
+    if base_url and not re.match(r"^https://[^\s/]+", base_url):
+        raise ctx.error(node, "base_url", "settings.base_url", "must be an https:// URL")
+    secret = _get(ctx, node, "secret", "settings", str, "")
+    if secret:
+        if not _ENV_REF.search(secret):
+            raise ctx.error(node, "secret", "settings.secret",
+                            "write it as ${NAME} and keep the value in the environment")
+        secret = _env(ctx, node, "secret", "settings", secret, env)
+        if len(secret) < 16:
+            raise ctx.error(node, "secret", "settings.secret", "must be at least 16 characters")
+    if base_url and not secret:
+        raise ctx.error(node, "base_url", "settings.base_url",
+                        "needs settings.secret (${NAME}) to sign unsubscribe links")
     if admin_email and not ADDRESS.match(admin_email):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
@@ -313,7 +327,8 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
             values[key] = value
         fetch = FetchSettings(**values)
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
-                    smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email)
+                    smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email,
+                    base_url=base_url, secret=secret)
 
 
 def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:

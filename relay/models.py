@@ -72,6 +72,8 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     admin_email: str = ""          # who gets the weekly feed-health mail
+    base_url: str = ""             # https://... where unsubscribe links are served
+    secret: str = ""               # signs unsubscribe links (from the environment)
 
 
 @dataclass(frozen=True)

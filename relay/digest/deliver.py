@@ -20,7 +20,10 @@ the server's reply). smtplib exceptions are translated here into
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import smtplib
 import ssl
 from email.headerregistry import Address
@@ -28,7 +31,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from types import TracebackType
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from relay.errors import DeliveryError
 
@@ -38,9 +41,26 @@ def new_message_id(sender: str) -> str:
     return make_msgid(idstring="relay", domain=domain)
 
 
+def unsubscribe_token(secret: str, address: str) -> str:
+    """An HMAC-SHA256 of the address under the operator's secret: only who holds the
+    secret (relay) can make one, so nobody can unsubscribe someone else."""
+    mac = hmac.new(secret.encode("utf-8"), address.strip().lower().encode("utf-8"),
+                   hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
+
+
+def token_matches(secret: str, address: str, token: str) -> bool:
+    return hmac.compare_digest(unsubscribe_token(secret, address), token.strip())
+
+
+def unsubscribe_url(base_url: str, secret: str, address: str) -> str:
+    query = urlencode({"e": address, "t": unsubscribe_token(secret, address)})
+    return f"{base_url.rstrip('/')}/unsubscribe?{query}"
+
+
 def build_message(
     *, sender: str, to_address: str, to_name: str, subject: str, text: str, html: str,
-    message_id: str, date: str, list_id: str,
+    message_id: str, date: str, list_id: str, unsubscribe_https: str | None = None,
 ) -> bytes:
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = " ".join(subject.split())
@@ -49,13 +69,20 @@ def build_message(
     msg["Date"] = date
     msg["Message-ID"] = message_id
     msg["List-Id"] = f"relay digests <{list_id}>"
-    # Short enough that the header is never RFC 2047-encoded (RFC 2369 wants <mailto:...>
-    # as is); the unsubscribe mail's own From names the subscriber.
-    msg["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg.as_bytes()
+    raw = msg.as_bytes()
+    # List-Unsubscribe (RFC 2369) must reach clients as plain <URI>s, but the email
+    # package would RFC 2047-encode a long URI; the line is written here, folded between
+    # its URIs. With https, List-Unsubscribe-Post makes it one-click (RFC 8058).
+    extra = f"List-Unsubscribe: <mailto:{sender}?subject=unsubscribe>"
+    if unsubscribe_https:
+        if any(ch in unsubscribe_https for ch in "\r\n <>"):
+            raise DeliveryError("bad unsubscribe URL", address=to_address, temporary=False)
+        extra += f",\r\n <{unsubscribe_https}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    end = raw.index(b"\r\n\r\n") + 2
+    return raw[:end] + (extra + "\r\n").encode("ascii") + raw[end:]
 
 
 def format_date(dt: object) -> str:

@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from relay import schedule
-from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
+from relay.digest.deliver import (
+    SmtpSender,
+    build_message,
+    format_date,
+    new_message_id,
+    unsubscribe_url,
+)
 from relay.digest.render import render, subject
 from relay.digest.select import select
 from relay.errors import DeliveryError, UsageError
@@ -205,13 +211,17 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         digest = Digest(subscriber=sub, period=p, since=since, until=until, sections=sections)
         digest = replace(digest, subject=subject(digest, tz))
         sender = config.settings.smtp.sender
-        unsubscribe = f"mailto:{sender}?subject=unsubscribe"
+        settings = config.settings
+        https = (unsubscribe_url(settings.base_url, settings.secret, sub.email)
+                 if settings.base_url else None)
+        unsubscribe = https or f"mailto:{sender}?subject=unsubscribe"
         html, text = render(digest, tz, unsubscribe, config.topics)
         message_id = new_message_id(sender)
         eml = build_message(
             sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
             text=text, html=html, message_id=message_id, date=format_date(now),
-            list_id=f"{p.lower()}.digests.{sender.rpartition('@')[2]}")
+            list_id=f"{p.lower()}.digests.{sender.rpartition('@')[2]}",
+            unsubscribe_https=https)
         folder = config.settings.digests_dir / p
         folder.mkdir(parents=True, exist_ok=True)
         base = folder / _safe_name(sub.email)
