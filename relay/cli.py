@@ -559,6 +559,26 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued", err=True)
 
 
+@digest.command("preview")
+@click.option("--subscriber", "email", required=True, help="The subscriber's address.")
+@pass_ctx
+def digest_preview(c: Ctx, email: str) -> None:
+    """Write the subscriber's next digest as it would be now, and print its path.
+
+    Nothing is queued or recorded: the real digest is unaffected.
+
+    \b
+    Example:
+      relay digest preview --subscriber desk@mext.example
+    """
+    with c.open() as (config, store):
+        path = pipeline.preview_digest(config, store, _now(), email)
+    if path is None:
+        click.echo(f"nothing new on {email}'s topics", err=True)
+        return
+    click.echo(path)
+
+
 @digest.command("send")
 @click.option("--retry-now", is_flag=True,
               help="Also send deliveries that wait for a retry (after an SMTP outage).")

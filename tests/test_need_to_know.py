@@ -8,6 +8,7 @@ import email
 from datetime import UTC, datetime, timedelta
 from email.policy import default
 from email.utils import format_datetime
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -83,6 +84,26 @@ feeds:
     desk = everything_sent_to("desk@gov.example")
     assert SECRET[0] in desk and "Restricted Cable" in desk
     assert "Public Wire" in desk   # the shared story names its other source
+
+    # The topic's Atom feed is public: the shared story, by its public source only.
+    atom = (tmp_path / "digests" / "feeds" / "quantum.xml").read_text(encoding="utf-8")
+    assert "Quantum computing center opens in Hartford" in atom and "Public Wire" in atom
+    for leak in ("Restricted Cable", "cable.example", SECRET[0]):
+        assert leak not in atom, leak
+    parsed = __import__("feedparser").parse(atom.encode("utf-8"))
+    assert not parsed.bozo and len(parsed.entries) == 1
+
+    # A preview shows the next digest without queueing or recording anything.
+    runner.invoke(main, [*args, "subscribe", "late@uni.example", "--topics", "quantum",
+                         "--ui-lang", "en"])
+    preview = runner.invoke(main, [*args, "digest", "preview", "--subscriber",
+                                   "late@uni.example"])
+    assert preview.exit_code == 0, preview.output
+    shown = Path(preview.output.strip()).read_text(encoding="utf-8")
+    assert "Quantum computing center opens in Hartford" in shown
+    assert "Restricted Cable" not in shown
+    status = __import__("json").loads(runner.invoke(main, [*args, "status", "--json"]).stdout)
+    assert status["digests"] == 2 and sum(status["deliveries"].values()) == 2
 
 
 def test_subscribers_import_is_idempotent_and_reports_bad_rows(tmp_path):

@@ -24,6 +24,7 @@ from relay.pipeline.digests import (
     build_digests,
     import_subscribers,
     make_subscriber,
+    preview_digest,
     send_pending,
 )
 from relay.pipeline.health import (
@@ -38,7 +39,7 @@ from relay.pipeline.health import (
 from relay.pipeline.ingesting import ingest, prepare, retag, taxonomy_for
 
 __all__ = [
-    "DigestResult", "FeedCheck", "ImportReport", "SendResult", "import_subscribers", "build_digests", "check_feeds", "collect",
+    "DigestResult", "FeedCheck", "ImportReport", "SendResult", "import_subscribers", "preview_digest", "build_digests", "check_feeds", "collect",
     "feed_health", "feeds_to_collect", "health_report", "ingest", "limits_for",
     "make_subscriber", "prepare", "probe_url", "retag", "send_health_mail", "send_pending",
     "slug", "taxonomy_for",

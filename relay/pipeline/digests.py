@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from relay import schedule
+from relay.digest.atom import topic_feed
 from relay.digest.deliver import (
     SmtpSender,
     build_message,
@@ -203,41 +204,85 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             since, until = sub.last_digest_at or (now - max_age), now
         else:           # a past period, asked for by name: what arrived within it
             since, until = start, end
-        rows = store.story_rows(since, until, until - max_age, sub.topics)
-        sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
-        if not sections:
+        made = _make(config, store, sub, p, since, until, now, config.settings.digests_dir / p)
+        if made is None:
             results.append(DigestResult(sub.email, p, "empty"))
             continue
-        digest = Digest(subscriber=sub, period=p, since=since, until=until, sections=sections)
-        digest = replace(digest, subject=subject(digest, tz))
-        sender = config.settings.smtp.sender
-        settings = config.settings
-        https = (unsubscribe_url(settings.base_url, settings.secret, sub.email)
-                 if settings.base_url else None)
-        unsubscribe = https or f"mailto:{sender}?subject=unsubscribe"
-        html, text = render(digest, tz, unsubscribe, config.topics)
-        message_id = new_message_id(sender)
-        eml = build_message(
-            sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
-            text=text, html=html, message_id=message_id, date=format_date(now),
-            list_id=f"{p.lower()}.digests.{sender.rpartition('@')[2]}",
-            unsubscribe_https=https)
-        folder = config.settings.digests_dir / p
-        folder.mkdir(parents=True, exist_ok=True)
-        base = folder / _safe_name(sub.email)
-        paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
+        digest, message_id, paths = made
         # Files first (rewritten identically on a retry), then one transaction for the
         # digest row and its queued delivery: a crash in between queues nothing.
-        Path(paths["html"]).write_text(html, encoding="utf-8")
-        Path(paths["text"]).write_text(text, encoding="utf-8")
-        Path(paths["eml"]).write_bytes(eml)
         digest_id = store.add_digest(
             subscriber_id=sub.id, address=sub.email, period=p, now=now, since=since, until=until,
             subject=digest.subject, paths=paths, story_ids=digest.story_ids,
             message_id=message_id)
         status = "built" if digest_id is not None else "exists"
         results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"]))
+    publish_topic_feeds(config, store, now)
     return results
+
+
+def _make(config: Config, store: Store, sub: Subscriber, period: str, since: datetime,
+          until: datetime, now: datetime, folder: Path,
+          ) -> tuple[Digest, str, dict[str, str]] | None:
+    """Select, render and write one digest's .html, .txt and .eml; None when empty."""
+    tz = config.settings.timezone
+    max_age = timedelta(days=config.settings.digest.max_age_days)
+    rows = store.story_rows(since, until, until - max_age, sub.topics)
+    sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
+    if not sections:
+        return None
+    digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections)
+    digest = replace(digest, subject=subject(digest, tz))
+    settings = config.settings
+    sender = settings.smtp.sender
+    https = (unsubscribe_url(settings.base_url, settings.secret, sub.email)
+             if settings.base_url else None)
+    unsubscribe = https or f"mailto:{sender}?subject=unsubscribe"
+    html, text = render(digest, tz, unsubscribe, config.topics)
+    message_id = new_message_id(sender)
+    eml = build_message(
+        sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
+        text=text, html=html, message_id=message_id, date=format_date(now),
+        list_id=f"{period.lower()}.digests.{sender.rpartition('@')[2]}",
+        unsubscribe_https=https)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / _safe_name(sub.email)
+    paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
+    Path(paths["html"]).write_text(html, encoding="utf-8")
+    Path(paths["text"]).write_text(text, encoding="utf-8")
+    Path(paths["eml"]).write_bytes(eml)
+    return digest, message_id, paths
+
+
+def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
+    """Write digests/feeds/<topic>.xml for every topic: its stories of the last
+    max_age_days, public sources only. Returns the paths written."""
+    folder = config.settings.digests_dir / "feeds"
+    folder.mkdir(parents=True, exist_ok=True)
+    max_age = timedelta(days=config.settings.digest.max_age_days)
+    base_id = f"tag:{config.settings.smtp.sender.rpartition('@')[2]},2026:relay"
+    written = []
+    for topic in config.topics:
+        rows = store.story_rows(now - max_age, now, now - max_age, [topic.id])
+        path = folder / f"{topic.id}.xml"
+        tmp = path.with_suffix(".xml.tmp")
+        tmp.write_bytes(topic_feed(topic, rows, now, base_id))
+        tmp.replace(path)
+        written.append(str(path))
+    return written
+
+
+def preview_digest(config: Config, store: Store, now: datetime, email: str) -> str | None:
+    """Write what the subscriber's next digest would be under digests/preview/, queueing
+    and recording nothing; the .html path, or None when there is nothing to show."""
+    sub = next((s for s in store.subscribers() if s.email == email.strip()), None)
+    if sub is None:
+        raise UsageError(f"no active subscriber {email!r}", hint="`relay subscribers` lists them")
+    max_age = timedelta(days=config.settings.digest.max_age_days)
+    period = schedule.period_of(now, sub.frequency, config.settings.timezone)
+    made = _make(config, store, sub, period, sub.last_digest_at or (now - max_age), now, now,
+                 config.settings.digests_dir / "preview")
+    return made[2]["html"] if made else None
 
 
 @dataclass(frozen=True)
