@@ -646,6 +646,20 @@ class Store:
             " AND next_try_at > ?", (DeliveryStatus.QUEUED.value, ts(now))).fetchone()
         return int(count), from_ts(first)
 
+    def claim_owners(self) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT claimed_by FROM deliveries WHERE status = ? AND claimed_at IS NOT"
+            " NULL", (DeliveryStatus.QUEUED.value,))]
+
+    def release_claims(self, owner: str) -> int:
+        """Free the deliveries a dead sender had claimed (its message in flight may go twice,
+        with the same Message-ID)."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE deliveries SET claimed_at = NULL, claimed_by = NULL WHERE claimed_by = ?"
+                " AND status = ?", (owner, DeliveryStatus.QUEUED.value))
+            return cur.rowcount
+
     def claim_delivery(self, delivery_id: int, now: datetime, owner: str,
                        stale_after: timedelta) -> bool:
         """Take a queued delivery for this sender; False if another sender holds it.

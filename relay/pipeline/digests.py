@@ -285,6 +285,16 @@ def preview_digest(config: Config, store: Store, now: datetime, email: str) -> s
     return made[2]["html"] if made else None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class SendResult:
     address: str
@@ -302,7 +312,12 @@ def send_pending(config: Config, store: Store, now: datetime,
     if not pending:
         return results
     smtp = config.settings.smtp
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    host = socket.gethostname()
+    owner = f"{host}:{os.getpid()}"
+    for other in store.claim_owners():   # a sender on this host that was killed
+        other_host, _, pid = other.rpartition(":")
+        if other_host == host and pid.isdigit() and not _alive(int(pid)):
+            store.release_claims(other)
     with SmtpSender(smtp.url, smtp.timeout) as sender:
         for d in pending:
             if should_stop():
