@@ -48,7 +48,7 @@ def _story_item(row: Mapping[str, Any]) -> StoryItem:
         item_id=row["id"], feed_id=row["feed_id"], feed_name=row["feed_name"],
         mission=row["mission"], url=row["url"], title=row["title"], summary=row["summary"],
         lang=row["lang"], published_at=row["published_at"],
-        is_report=row["feed_kind"] == FeedKind.REPORTS.value or bool(row["mission"]),
+        is_report=_is_report(row),
     )
 
 
@@ -67,38 +67,40 @@ def select(
         if _visible(row, subscriber):
             by_story[row["story_id"]].append(row)
 
-    placed: dict[str, list[Story]] = defaultdict(list)
+    # Rank on cheap keys first; build the shown stories only (a week can hold thousands).
+    placed: dict[str, list[tuple[tuple[float, int, bool, float], int, dict[str, float]]]] = (
+        defaultdict(list))
     for story_id, items in by_story.items():
-        scores: dict[str, float] = defaultdict(float)
+        scores: dict[str, float] = {}
         for row in items:
             for topic, score in row["tags"].items():
-                scores[topic] = max(scores[topic], score)
+                if score > scores.get(topic, 0.0):
+                    scores[topic] = score
         home = next((tid for tid in wanted_ids if tid in scores), None)
         if home is None:
             continue
-        ordered = sorted(
-            items,
-            key=lambda r: (not _story_item(r).is_report, r["lang"] != subscriber.ui_lang,
-                           r["published_at"]),
-        )
-        story_items = tuple(_story_item(r) for r in ordered)
-        story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
-            sorted(t for t in scores if t not in wanted_ids))
-        placed[home].append(Story(id=story_id, items=story_items, topics=story_topics,
-                                  score=scores[home]))
+        key = (-scores[home], -len({r["feed_id"] for r in items}),
+               not any(_is_report(r) for r in items),
+               -max(r["published_at"] for r in items).timestamp())
+        placed[home].append((key, story_id, scores))
 
     sections = []
     for topic in wanted:
-        stories = sorted(
-            placed.get(topic.id, []),
-            key=lambda s: (-s.score, -len({i.feed_id for i in s.items}),
-                           not s.lead.is_report, _neg_time(s)),
-        )
-        if stories:
-            sections.append(TopicSection(topic=topic, stories=tuple(stories[:max_per_topic]),
-                                         more=max(0, len(stories) - max_per_topic)))
+        ranked = sorted(placed.get(topic.id, []), key=lambda entry: entry[0])
+        if not ranked:
+            continue
+        stories = []
+        for _key, story_id, scores in ranked[:max_per_topic]:
+            ordered = sorted(by_story[story_id], key=lambda r: (
+                not _is_report(r), r["lang"] != subscriber.ui_lang, r["published_at"]))
+            story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
+                sorted(t for t in scores if t not in wanted_ids))
+            stories.append(Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
+                                 topics=story_topics, score=scores[topic.id]))
+        sections.append(TopicSection(topic=topic, stories=tuple(stories),
+                                     more=max(0, len(ranked) - max_per_topic)))
     return tuple(sections)
 
 
-def _neg_time(story: Story) -> float:
-    return -max(i.published_at for i in story.items).timestamp()
+def _is_report(row: Mapping[str, Any]) -> bool:
+    return row["feed_kind"] == FeedKind.REPORTS.value or bool(row["mission"])

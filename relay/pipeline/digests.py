@@ -12,10 +12,12 @@ import os
 import re
 import secrets
 import socket
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from relay import schedule
 from relay.digest.atom import topic_feed
@@ -184,6 +186,7 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
                              hint="`relay subscribers` lists them")
     results = []
     max_age = timedelta(days=config.settings.digest.max_age_days)
+    window = _Window(config, store)
     for sub in subscribers:
         if freq_of_period is not None and sub.frequency is not freq_of_period:
             if email is not None:
@@ -204,7 +207,8 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             since, until = sub.last_digest_at or (now - max_age), now
         else:           # a past period, asked for by name: what arrived within it
             since, until = start, end
-        made = _make(config, store, sub, p, since, until, now, config.settings.digests_dir / p)
+        made = _make(config, store, sub, p, since, until, now, config.settings.digests_dir / p,
+                     window)
         if made is None:
             results.append(DigestResult(sub.email, p, "empty"))
             continue
@@ -221,13 +225,42 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
     return results
 
 
+class _Window:
+    """The archive rows of one digest window, read once for every subscriber who shares
+    the window (most do) and indexed by topic, so a subscriber's rows are a lookup."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config, self.store = config, store
+        self.cache: dict[tuple[datetime, datetime], tuple[
+            dict[str, set[int]], dict[int, list[dict[str, Any]]]]] = {}
+
+    def rows(self, since: datetime, until: datetime, topics: Sequence[str]
+             ) -> list[dict[str, Any]]:
+        key = (since, until)
+        if key not in self.cache:
+            max_age = timedelta(days=self.config.settings.digest.max_age_days)
+            all_rows = self.store.story_rows(since, until, until - max_age,
+                                             [t.id for t in self.config.topics])
+            by_story: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            by_topic: dict[str, set[int]] = defaultdict(set)
+            for row in all_rows:
+                by_story[row["story_id"]].append(row)
+                if since < row["collected_at"] <= until and row["published_at"] >= (
+                        until - max_age):
+                    for topic in row["tags"]:
+                        by_topic[topic].add(row["story_id"])
+            self.cache[key] = (by_topic, by_story)
+        by_topic, by_story = self.cache[key]
+        story_ids = set().union(*(by_topic.get(t, set()) for t in topics))
+        return [row for sid in story_ids for row in by_story[sid]]
+
+
 def _make(config: Config, store: Store, sub: Subscriber, period: str, since: datetime,
-          until: datetime, now: datetime, folder: Path,
+          until: datetime, now: datetime, folder: Path, window: _Window | None = None,
           ) -> tuple[Digest, str, dict[str, str]] | None:
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
     tz = config.settings.timezone
-    max_age = timedelta(days=config.settings.digest.max_age_days)
-    rows = store.story_rows(since, until, until - max_age, sub.topics)
+    rows = (window or _Window(config, store)).rows(since, until, sub.topics)
     sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
     if not sections:
         return None
