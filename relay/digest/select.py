@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from relay.models import FeedKind, Story, StoryItem, Subscriber, Topic, TopicSection
@@ -104,3 +105,91 @@ def select(
 
 def _is_report(row: Mapping[str, Any]) -> bool:
     return row["feed_kind"] == FeedKind.REPORTS.value or bool(row["mission"])
+
+
+@dataclass
+class RankedWindow:
+    """Every story of one digest window ranked per topic once, for all the subscribers who
+    see every item of it (no language or mission filter, every audience in their groups):
+    their digests are then a walk down these lists instead of a ranking each."""
+
+    members: dict[str, set[int]]                       # topic -> stories in the window
+    ranked: dict[str, list[int]]                       # topic -> stories, best first
+    scores: dict[int, dict[str, float]]
+    rows: dict[int, Sequence[Mapping[str, Any]]]
+    audiences: set[str] = field(default_factory=set)   # groups any item is restricted to
+    restricted: bool = False
+
+
+def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
+                members: Mapping[str, set[int]]) -> RankedWindow:
+    scores: dict[int, dict[str, float]] = {}
+    keys: dict[int, tuple[int, bool, float]] = {}
+    audiences: set[str] = set()
+    restricted = False
+    for story_id, items in rows_by_story.items():
+        s: dict[str, float] = {}
+        for row in items:
+            for topic, score in row["tags"].items():
+                if score > s.get(topic, 0.0):
+                    s[topic] = score
+            if row.get("audience"):
+                restricted = True
+                audiences.update(row["audience"])
+        scores[story_id] = s
+        keys[story_id] = (-len({r["feed_id"] for r in items}),
+                          not any(_is_report(r) for r in items),
+                          -max(r["published_at"] for r in items).timestamp())
+    having: dict[str, list[int]] = defaultdict(list)   # topic -> stories tagged with it
+    for story_id, s_scores in scores.items():
+        for topic in s_scores:
+            having[topic].append(story_id)
+    ranked = {topic: sorted(ids, key=lambda sid: (-scores[sid][topic], *keys[sid]))
+              for topic, ids in having.items()}
+    return RankedWindow(dict(members), ranked, scores, dict(rows_by_story), audiences,
+                        restricted)
+
+
+def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence[Topic],
+                  max_per_topic: int) -> tuple[TopicSection, ...] | None:
+    """The same sections as `select`, from a ranked window; None when the subscriber
+    filters or may not see every item (then `select` must decide item by item)."""
+    if subscriber.langs or subscriber.missions or (
+            window.restricted and not window.audiences <= set(subscriber.groups)):
+        return None
+    if window.restricted and any(
+            row.get("audience") and not may_see(row, subscriber)
+            for items in window.rows.values() for row in items):
+        return None
+    wanted = [t for t in (next((x for x in topics if x.id == tid), None)
+                          for tid in subscriber.topics) if t is not None]
+    wanted_ids = [t.id for t in wanted]
+    candidates = set().union(*(window.members.get(t, set()) for t in wanted_ids))
+    homes: dict[str, int] = defaultdict(int)          # topic -> stories placed under it
+    home_of: dict[int, str] = {}
+    for story_id in candidates:
+        home = next(t for t in wanted_ids if t in window.scores[story_id])
+        home_of[story_id] = home
+        homes[home] += 1
+    sections = []
+    for topic in wanted:
+        if not homes.get(topic.id):
+            continue
+        shown = []
+        for story_id in window.ranked.get(topic.id, []):
+            if home_of.get(story_id) == topic.id:
+                shown.append(story_id)
+                if len(shown) == max_per_topic:
+                    break
+        stories = []
+        for story_id in shown:
+            scores = window.scores[story_id]
+            ordered = sorted(window.rows[story_id], key=lambda r: (
+                not _is_report(r), r["lang"] != subscriber.ui_lang, r["published_at"]))
+            story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
+                sorted(t for t in scores if t not in wanted_ids))
+            stories.append(Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
+                                 topics=story_topics, score=scores[topic.id]))
+        sections.append(TopicSection(topic=topic, stories=tuple(stories),
+                                     more=homes[topic.id] - len(shown)))
+    return tuple(sections)

@@ -29,13 +29,14 @@ from relay.digest.deliver import (
     unsubscribe_url,
 )
 from relay.digest.render import render, subject
-from relay.digest.select import select
+from relay.digest.select import RankedWindow, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
 from relay.models import (
     Config,
     Digest,
     Frequency,
     Subscriber,
+    TopicSection,
 )
 from relay.store import Store
 
@@ -233,6 +234,14 @@ class _Window:
         self.config, self.store = config, store
         self.cache: dict[tuple[datetime, datetime], tuple[
             dict[str, set[int]], dict[int, list[dict[str, Any]]]]] = {}
+        self.ranked: dict[tuple[datetime, datetime], RankedWindow] = {}
+
+    def sections(self, since: datetime, until: datetime, sub: Subscriber
+                 ) -> tuple[TopicSection, ...]:
+        rows = self.rows(since, until, sub.topics)
+        per_topic = self.config.settings.digest.max_per_topic
+        fast = select_ranked(self.ranked[(since, until)], sub, self.config.topics, per_topic)
+        return fast if fast is not None else select(rows, sub, self.config.topics, per_topic)
 
     def rows(self, since: datetime, until: datetime, topics: Sequence[str]
              ) -> list[dict[str, Any]]:
@@ -250,6 +259,7 @@ class _Window:
                     for topic in row["tags"]:
                         by_topic[topic].add(row["story_id"])
             self.cache[key] = (by_topic, by_story)
+            self.ranked[key] = rank_window(by_story, by_topic)
         by_topic, by_story = self.cache[key]
         story_ids = set().union(*(by_topic.get(t, set()) for t in topics))
         return [row for sid in story_ids for row in by_story[sid]]
@@ -260,8 +270,7 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
           ) -> tuple[Digest, str, dict[str, str]] | None:
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
     tz = config.settings.timezone
-    rows = (window or _Window(config, store)).rows(since, until, sub.topics)
-    sections = select(rows, sub, config.topics, config.settings.digest.max_per_topic)
+    sections = (window or _Window(config, store)).sections(since, until, sub)
     if not sections:
         return None
     digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections)
