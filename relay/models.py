@@ -252,6 +252,7 @@ class TopicSection:
     topic: Topic
     stories: tuple[Story, ...]
     more: int = 0                             # stories beyond max_per_topic
+    trend: tuple[int, ...] = ()               # items per week, oldest first (8 weeks)
 
 
 @dataclass(frozen=True)

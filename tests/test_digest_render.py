@@ -406,3 +406,15 @@ def test_new_message_id_uses_sender_domain() -> None:
     b = new_message_id("relay@mission.example.org")
     assert a != b
     assert re.fullmatch(r"<[^<>@\s]+@mission\.example\.org>", a)
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [([0, 0, 0, 0, 0, 0, 0, 4], "▁▁▁▁▁▁▁█"), ([1, 2, 3, 4, 5, 6, 7, 8], "▂▃▄▅▅▆▇█"),
+     ([0] * 8, "▁▁▁▁▁▁▁▁"), ([], "")],
+    ids=["one-week", "rising", "empty-weeks", "no-data"],
+)
+def test_sparkline(counts, expected):
+    from relay.digest.render import sparkline
+
+    assert sparkline(counts) == expected

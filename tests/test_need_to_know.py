@@ -93,6 +93,13 @@ feeds:
     parsed = __import__("feedparser").parse(atom.encode("utf-8"))
     assert not parsed.bozo and len(parsed.entries) == 1
 
+    # The 8-week trend counts public items only: 1 shared + 0 secret on the Wire.
+    assert "▁▁▁▁▁▁▁█" in office
+    from relay.store import Store
+    with Store(tmp_path / "relay.db") as store:
+        counts = store.weekly_topic_counts(datetime.now(UTC))
+    assert counts["quantum"] == [0, 0, 0, 0, 0, 0, 0, 1]
+
     # A preview shows the next digest without queueing or recording anything.
     runner.invoke(main, [*args, "subscribe", "late@uni.example", "--topics", "quantum",
                          "--ui-lang", "en"])

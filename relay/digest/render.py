@@ -32,6 +32,7 @@ STRINGS = {
         "weekly": "週報", "daily": "日報", "brand": "海外現地情報",
         "intro": "{name}様　ご登録のトピックについて、{since}〜{until}に届いた現地情報です。",
         "also": "ほかの報道", "more": "ほか {n} 件", "source": "出典", "topics": "トピック",
+        "trend": "過去8週の件数",
         "empty": "この期間、ご登録のトピックに新しい情報はありませんでした。",
         "footer": "このメールは relay が配信しています。配信停止: {unsubscribe}",
         "search": "一覧",
@@ -40,6 +41,7 @@ STRINGS = {
         "weekly": "weekly digest", "daily": "daily digest", "brand": "Relay",
         "intro": "Dear {name}, here is what arrived on your topics from {since} to {until}.",
         "also": "also", "more": "and {n} more", "source": "Source", "topics": "Topics",
+        "trend": "items in the last 8 weeks",
         "empty": "Nothing new on your topics in this period.",
         "footer": "Sent by relay. To unsubscribe: {unsubscribe}",
         "search": "list them",
@@ -117,6 +119,17 @@ def _wrap(text: str, indent: str = "", width: int = 72) -> str:
     return "\n".join(lines)
 
 
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Sequence[int]) -> str:
+    """Eight weeks as eight characters, the tallest week full height ('▁▃▅█…')."""
+    if not counts:
+        return ""
+    peak = max(counts) or 1
+    return "".join(_SPARKS[min(7, round(7 * n / peak))] for n in counts)
+
+
 def _safe_url(url: str) -> str:
     """Only web links become hrefs: a feed's javascript: or data: URL is dropped."""
     return url if url.lower().startswith(("https://", "http://")) else ""
@@ -145,8 +158,12 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
                 "topics": [labels.get(t, t) for t in story.topics],
             })
         search = f"relay search --topic {sec.topic.id} --since {digest.since:%Y-%m-%d}"
+        peak = max(sec.trend, default=0) or 1
         sections.append({"label": sec.topic.label(lang), "id": sec.topic.id, "count":
                          len(sec.stories) + sec.more, "stories": stories,
+                         "spark": sparkline(sec.trend),
+                         "bars": [max(2, round(28 * n / peak)) for n in sec.trend],
+                         "trend": list(sec.trend),
                          "more": s["more"].format(n=sec.more) if sec.more else "",
                          "search": search})
     name = sub.name or sub.email

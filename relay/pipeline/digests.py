@@ -235,13 +235,20 @@ class _Window:
         self.cache: dict[tuple[datetime, datetime], tuple[
             dict[str, set[int]], dict[int, list[dict[str, Any]]]]] = {}
         self.ranked: dict[tuple[datetime, datetime], RankedWindow] = {}
+        self.trends: dict[datetime, dict[str, list[int]]] = {}
 
     def sections(self, since: datetime, until: datetime, sub: Subscriber
                  ) -> tuple[TopicSection, ...]:
         rows = self.rows(since, until, sub.topics)
         per_topic = self.config.settings.digest.max_per_topic
         fast = select_ranked(self.ranked[(since, until)], sub, self.config.topics, per_topic)
-        return fast if fast is not None else select(rows, sub, self.config.topics, per_topic)
+        sections = fast if fast is not None else select(rows, sub, self.config.topics,
+                                                         per_topic)
+        if until not in self.trends:
+            self.trends[until] = self.store.weekly_topic_counts(until)
+        counts = self.trends[until]
+        return tuple(replace(s, trend=tuple(counts.get(s.topic.id, [0] * 8)))
+                     for s in sections)
 
     def rows(self, since: datetime, until: datetime, topics: Sequence[str]
              ) -> list[dict[str, Any]]:
