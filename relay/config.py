@@ -54,7 +54,7 @@ SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "d
                  "admin_email", "base_url", "secret"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 SMTP_KEYS = {"url", "sender", "timeout"}
-DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic"}
+DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
@@ -312,7 +312,8 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         for key, value in (("max_age_days", max_age), ("max_per_topic", per_topic)):
             if value < 1:
                 raise ctx.error(d, key, f"settings.digest.{key}", "must be at least 1")
-        digest = DigestSettings(day, wtime, dtime, max_age, per_topic)
+        send_empty = _get(ctx, d, "send_empty", "settings.digest", bool, False)
+        digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty)
     fetch = FetchSettings()
     if node.get("fetch") is not None:
         fn = _mapping(ctx, node, "fetch", "settings.fetch")

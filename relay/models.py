@@ -51,6 +51,7 @@ class DigestSettings:
     daily_time: time = time(8, 0)
     max_age_days: int = 14
     max_per_topic: int = 10
+    send_empty: bool = False       # a short "nothing new on your topics" digest, or none
 
 
 @dataclass(frozen=True)

@@ -166,3 +166,35 @@ def test_subscriber_names_are_one_line(tmp_path, http_server, smtp_server, bad):
     result = CliRunner().invoke(main, ["--config", str(config), "subscribe", "e@uni.example",
                                        "--topics", "quantum", "--name", bad])
     assert result.exit_code == 2 and "one line" in result.stderr
+
+
+@pytest.mark.parametrize("send_empty", [False, True], ids=["nothing-by-default", "short-note"])
+def test_an_empty_period_sends_nothing_or_a_short_note(tmp_path, http_server, smtp_server,
+                                                       send_empty):
+    url = http_server.add("/q.xml", feed(2))
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"""
+settings:
+  database: relay.db
+  smtp: {{url: "{smtp_server.url}", sender: "relay@example.org"}}
+  digest: {{send_empty: {str(send_empty).lower()}}}
+  fetch: {{host_delay: 0}}
+feeds:
+  - id: q
+    url: {url}
+    allow_private: true
+""", encoding="utf-8")
+    runner = CliRunner()
+    args = ["--config", str(config)]
+    runner.invoke(main, [*args, "collect"])
+    runner.invoke(main, [*args, "subscribe", "bio@uni.example", "--topics", "biotech",
+                         "--ui-lang", "en"])
+    built = runner.invoke(main, [*args, "digest", "build"])
+    runner.invoke(main, [*args, "digest", "send"])
+    if not send_empty:
+        assert "empty" in built.output and smtp_server.messages == []
+        return
+    (message,) = smtp_server.messages
+    text = email.message_from_bytes(message.data, policy=default).get_body(
+        ("plain",)).get_content()
+    assert "Nothing new on your topics in this period." in text

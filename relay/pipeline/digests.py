@@ -278,7 +278,7 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
     tz = config.settings.timezone
     sections = (window or _Window(config, store)).sections(since, until, sub)
-    if not sections:
+    if not sections and not config.settings.digest.send_empty:
         return None
     digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections)
     digest = replace(digest, subject=subject(digest, tz))
