@@ -5,7 +5,8 @@ Rules:
   per digest language (ja, en); topic labels in the subscriber's language;
 - every value from a feed is escaped in HTML (autoescape) and excerpted to
   2-3 sentences; links are the items' canonical URLs; no scripts, no remote
-  images; styles are inline so mail clients keep them;
+  images; the template's stylesheet is inlined into style attributes by
+  css-inline, because mail clients drop <style> blocks;
 - times are shown in the configured time zone;
 - the text part wraps at 72 columns;
 - subject: 「海外現地情報 週報 2026年11月第4週 (量子技術・AI)」 or
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from relay.models import Digest, Frequency, Topic
@@ -179,6 +181,6 @@ def render(digest: Digest, tz: str, unsubscribe: str,
            topics: Sequence[Topic] = ()) -> tuple[str, str]:
     """(html, text) of a digest whose subject is already set; `topics` names topic ids."""
     ctx = _context(digest, tz, unsubscribe, topics or [s.topic for s in digest.sections])
-    html = _env.get_template("digest.html.j2").render(**ctx)
+    html = css_inline.inline(_env.get_template("digest.html.j2").render(**ctx))
     text = _env.get_template("digest.txt.j2").render(**ctx)
     return html, text
