@@ -410,6 +410,8 @@ def submit(c: Ctx, file: Path, feed_id: str) -> None:
               help="The digest's language.  [default: ja]")
 @click.option("--langs", help="Only items in these languages (e.g. ja,en). Default: all.")
 @click.option("--missions", help="Only items from these missions (e.g. boston). Default: all.")
+@click.option("--countries", help="Only items of feeds of these countries (e.g. US,DE). "
+              "Default: all.")
 @click.option("--name", help="The subscriber's name.")
 @click.option("--org", help="The subscriber's organization.")
 @click.option("--groups", help="Need-to-know groups (e.g. government): feeds with an "
@@ -417,7 +419,7 @@ def submit(c: Ctx, file: Path, feed_id: str) -> None:
 @pass_ctx
 def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
               ui_lang: str | None, langs: str | None, missions: str | None, name: str | None,
-              org: str | None, groups: str | None) -> None:
+              org: str | None, groups: str | None, countries: str | None) -> None:
     """Add a subscriber, or change one (options not given keep their values).
 
     \b
@@ -440,7 +442,9 @@ def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
                       else list(old.missions if old else ())),
             name=name if name is not None else (old.name if old else ""),
             org=org if org is not None else (old.org if old else ""),
-            groups=_split(groups) if groups is not None else list(old.groups if old else ()))
+            groups=_split(groups) if groups is not None else list(old.groups if old else ()),
+            countries=(_split(countries) if countries is not None
+                       else list(old.countries if old else ())))
         created = store.upsert_subscriber(sub, _now())
     click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
                f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")
@@ -489,7 +493,8 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
                 "frequency": s.frequency.value, "ui_lang": s.ui_lang, "langs": list(s.langs),
-                "missions": list(s.missions), "groups": list(s.groups),
+                "missions": list(s.missions), "countries": list(s.countries),
+                "groups": list(s.groups),
                 "last_digest_at": s.last_digest_at.isoformat() if s.last_digest_at else None}
                for s in subs])
         return

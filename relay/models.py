@@ -210,6 +210,7 @@ class Subscriber:
     ui_lang: str = "ja"
     langs: tuple[str, ...] = ()               # empty: every language
     missions: tuple[str, ...] = ()            # empty: every mission
+    countries: tuple[str, ...] = ()           # empty: every country
     name: str = ""
     org: str = ""
     groups: tuple[str, ...] = ()              # need-to-know groups (feeds' audience)

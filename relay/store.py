@@ -118,6 +118,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE feeds ADD COLUMN audience TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE subscribers ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
     """,
+    # 8: a subscriber may follow some countries only
+    """
+    ALTER TABLE subscribers ADD COLUMN countries TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 
@@ -530,7 +534,7 @@ class Store:
         marks = ",".join("?" * len(topics))
         rows = self._rows(
             "SELECT i.id, i.story_id, i.feed_id, f.name AS feed_name, f.kind AS feed_kind,"
-            " f.mission, f.audience, i.url, i.title, i.summary, i.lang, i.published_at,"
+            " f.mission, f.country, f.audience, i.url, i.title, i.summary, i.lang, i.published_at,"
             " i.collected_at"
             " FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ("
             "  SELECT DISTINCT n.story_id FROM items n JOIN item_tags t ON t.item_id = n.id"
@@ -577,16 +581,16 @@ class Store:
                 "SELECT id FROM subscribers WHERE email = ?", (s.email,)).fetchone()
             values = (s.name, s.org, json.dumps(list(s.topics)), json.dumps(list(s.langs)),
                       json.dumps(list(s.missions)), s.frequency.value, s.ui_lang,
-                      json.dumps(list(s.groups)))
+                      json.dumps(list(s.groups)), json.dumps(list(s.countries)))
             if existing:
                 self.conn.execute(
                     "UPDATE subscribers SET name=?, org=?, topics=?, langs=?, missions=?,"
-                    " frequency=?, ui_lang=?, groups=?, active=1 WHERE id=?",
+                    " frequency=?, ui_lang=?, groups=?, countries=?, active=1 WHERE id=?",
                     (*values, existing[0]))
                 return False
             self.conn.execute(
                 "INSERT INTO subscribers (name, org, topics, langs, missions, frequency, ui_lang,"
-                " groups, email, token, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " groups, countries, email, token, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*values, s.email, s.token, ts(now)))
             return True
 
@@ -603,7 +607,7 @@ class Store:
                 id=r["id"], email=r["email"], name=r["name"], org=r["org"],
                 topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
                 missions=tuple(json.loads(r["missions"])), frequency=Frequency(r["frequency"]),
-                groups=tuple(json.loads(r["groups"])),
+                groups=tuple(json.loads(r["groups"])), countries=tuple(json.loads(r["countries"])),
                 ui_lang=r["ui_lang"], token=r["token"], active=bool(r["active"]),
                 last_digest_at=from_ts(r["last_digest_at"]), created_at=from_ts(r["created_at"]),
             )

@@ -41,7 +41,8 @@ def may_see(row: Mapping[str, Any], sub: Subscriber) -> bool:
 
 def _visible(row: Mapping[str, Any], sub: Subscriber) -> bool:
     return may_see(row, sub) and (not sub.langs or row["lang"] in sub.langs) and (
-        not sub.missions or row["mission"] in sub.missions)
+        not sub.missions or row["mission"] in sub.missions) and (
+        not sub.countries or row.get("country") in sub.countries)
 
 
 def _story_item(row: Mapping[str, Any]) -> StoryItem:
@@ -154,7 +155,7 @@ def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence
                   max_per_topic: int) -> tuple[TopicSection, ...] | None:
     """The same sections as `select`, from a ranked window; None when the subscriber
     filters or may not see every item (then `select` must decide item by item)."""
-    if subscriber.langs or subscriber.missions or (
+    if subscriber.langs or subscriber.missions or subscriber.countries or (
             window.restricted and not window.audiences <= set(subscriber.groups)):
         return None
     if window.restricted and any(

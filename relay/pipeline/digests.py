@@ -55,7 +55,7 @@ _EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-
 def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
                     frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
                     missions: Sequence[str] = (), name: str = "", org: str = "",
-                    groups: Sequence[str] = ()) -> Subscriber:
+                    groups: Sequence[str] = (), countries: Sequence[str] = ()) -> Subscriber:
     """A validated subscriber (UsageError names what is wrong)."""
     email = email.strip()
     if not _EMAIL.match(email):
@@ -85,6 +85,7 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
     return Subscriber(email=email, topics=tuple(dict.fromkeys(topics)), frequency=freq,
                       ui_lang=ui_lang, langs=tuple(langs), missions=tuple(missions),
                       name=name, org=org, groups=tuple(dict.fromkeys(groups)),
+                      countries=tuple(dict.fromkeys(c.upper() for c in countries)),
                       token=secrets.token_urlsafe(18))
 
 
@@ -147,7 +148,7 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
             report.unchanged.append(sub.email)
             continue
         if old is not None:   # keep what the file does not say
-            sub = replace(sub, langs=old.langs, missions=old.missions)
+            sub = replace(sub, langs=old.langs, missions=old.missions, countries=old.countries)
         created = store.upsert_subscriber(sub, now)
         (report.added if created else report.updated).append(sub.email)
         existing[sub.email] = sub
