@@ -91,17 +91,23 @@ def select(
         ranked = sorted(placed.get(topic.id, []), key=lambda entry: entry[0])
         if not ranked:
             continue
-        stories = []
-        for _key, story_id, scores in ranked[:max_per_topic]:
-            ordered = sorted(by_story[story_id], key=lambda r: (
-                not _is_report(r), r["lang"] != subscriber.ui_lang, r["published_at"]))
-            story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
-                sorted(t for t in scores if t not in wanted_ids))
-            stories.append(Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
-                                 topics=story_topics, score=scores[topic.id]))
-        sections.append(TopicSection(topic=topic, stories=tuple(stories),
+        stories = tuple(_story(story_id, by_story[story_id], scores, topic.id, subscriber,
+                               wanted_ids) for _key, story_id, scores in ranked[:max_per_topic])
+        sections.append(TopicSection(topic=topic, stories=stories,
                                      more=max(0, len(ranked) - max_per_topic)))
     return tuple(sections)
+
+
+def _story(story_id: int, rows: Sequence[Mapping[str, Any]], scores: Mapping[str, float],
+           topic: str, subscriber: Subscriber, wanted_ids: Sequence[str]) -> Story:
+    """One shown story: its items best first (a mission report, then the digest's
+    language, then the earliest), its topics in the subscriber's order first."""
+    ordered = sorted(rows, key=lambda r: (
+        not _is_report(r), r["lang"] != subscriber.ui_lang, r["published_at"]))
+    story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
+        sorted(t for t in scores if t not in wanted_ids))
+    return Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
+                 topics=story_topics, score=scores[topic])
 
 
 def _is_report(row: Mapping[str, Any]) -> bool:
@@ -182,15 +188,8 @@ def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence
                 shown.append(story_id)
                 if len(shown) == max_per_topic:
                     break
-        stories = []
-        for story_id in shown:
-            scores = window.scores[story_id]
-            ordered = sorted(window.rows[story_id], key=lambda r: (
-                not _is_report(r), r["lang"] != subscriber.ui_lang, r["published_at"]))
-            story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
-                sorted(t for t in scores if t not in wanted_ids))
-            stories.append(Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
-                                 topics=story_topics, score=scores[topic.id]))
-        sections.append(TopicSection(topic=topic, stories=tuple(stories),
+        stories = tuple(_story(story_id, window.rows[story_id], window.scores[story_id],
+                               topic.id, subscriber, wanted_ids) for story_id in shown)
+        sections.append(TopicSection(topic=topic, stories=stories,
                                      more=homes[topic.id] - len(shown)))
     return tuple(sections)
