@@ -559,14 +559,14 @@ class Store:
         return rows
 
     def weekly_topic_counts(self, until: datetime, weeks: int = 8) -> dict[str, list[int]]:
-        """Items per topic in each of the `weeks` weeks before `until`, oldest first.
+        """Items per topic published in each of the `weeks` weeks before `until`, oldest first.
         Public feeds only: a count must not reveal restricted sources to others."""
         out: dict[str, list[int]] = {}
         for topic, week, count in self.conn.execute(
-                "SELECT t.topic, CAST((julianday(?) - julianday(substr(i.collected_at, 1, 19)))"
+                "SELECT t.topic, CAST((julianday(?) - julianday(substr(i.published_at, 1, 19)))"
                 " / 7 AS INTEGER) AS w, COUNT(*) FROM item_tags t JOIN items i ON i.id = t.item_id"
-                " JOIN feeds f ON f.id = i.feed_id WHERE i.collected_at <= ? AND"
-                " i.collected_at > ? AND f.audience = '[]' GROUP BY t.topic, w",
+                " JOIN feeds f ON f.id = i.feed_id WHERE i.published_at <= ? AND"
+                " i.published_at > ? AND f.audience = '[]' GROUP BY t.topic, w",
                 (ts(until)[:19], ts(until), ts(until - timedelta(days=7 * weeks)))):
             if 0 <= week < weeks:
                 out.setdefault(topic, [0] * weeks)[weeks - 1 - week] = count

@@ -267,6 +267,11 @@ def test_smtp_failures_keep_or_fail_the_delivery(site):
         rows = dict(conn.execute("SELECT address, status FROM deliveries"))
     assert rows == {"gone@uni.example": "failed", "busy@uni.example": "queued",
                     "ok@uni.example": "sent"}
+    with db(site) as conn:
+        (next_try,) = conn.execute("SELECT next_try_at FROM deliveries WHERE address ="
+                                   " 'busy@uni.example'").fetchone()
+    wait = datetime.strptime(next_try, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) - NOW
+    assert timedelta(minutes=14) < wait < timedelta(minutes=17)   # 4xx: retried in 15 min
 
 
 def test_unreachable_smtp_server_loses_nothing(site):

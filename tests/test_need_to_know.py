@@ -131,6 +131,12 @@ def test_subscribers_import_is_idempotent_and_reports_bad_rows(tmp_path):
     assert "2 added, 0 updated, 0 unchanged, 2 bad" in first.stderr
     assert "line 4: 'not-an-address' is not a valid e-mail address" in first.stderr
     assert "line 5: unknown topic 'cooking'" in first.stderr
+    dup = tmp_path / "dup.csv"
+    dup.write_text("email,topics\nz@uni.example,quantum\nZ@uni.example,ai\n", encoding="utf-8")
+    twice = runner.invoke(main, ["--config", str(config), "subscribers", "import", str(dup)])
+    assert "line 3: z@uni.example is already on line 2" in twice.stderr
+    again = runner.invoke(main, ["--config", str(config), "subscribers", "import", str(dup)])
+    assert "0 added, 0 updated, 1 unchanged, 1 bad" in again.stderr
     second = runner.invoke(main, args)
     assert "0 added, 0 updated, 2 unchanged, 2 bad" in second.stderr
     csv_file.write_text("email,topics,frequency\ndesk@mext.example,quantum,daily\n",

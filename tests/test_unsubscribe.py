@@ -74,7 +74,9 @@ feeds:
     header = email.message_from_bytes(eml, policy=default)["List-Unsubscribe"]
     link = header.split("<")[2].rstrip(">").strip()
     token = parse_qs(urlsplit(link).query)["t"][0]
-    assert link in eml.decode("ascii", "replace").replace("=\r\n", "")  # also in the body
+    parsed = email.message_from_bytes(eml, policy=default)
+    assert link in parsed.get_body(("plain",)).get_content()        # whole, not wrapped
+    assert f'href="{link.replace("&", "&amp;")}"' in parsed.get_body(("html",)).get_content()
 
     wrong = runner.invoke(main, [*args, "unsubscribe", "other@mext.example", "--token", token])
     assert wrong.exit_code == 2 and "does not match" in wrong.stderr

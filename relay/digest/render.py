@@ -103,7 +103,7 @@ def _wrap(text: str, indent: str = "", width: int = 72) -> str:
     anywhere except before closing punctuation (kinsoku); Latin words are not split."""
     if _width(text) == len(text):
         return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent,
-                             break_long_words=True, break_on_hyphens=False)
+                             break_long_words=False, break_on_hyphens=False)
     lines: list[str] = []
     line = indent
     for piece in _PIECES.findall(text):
@@ -174,6 +174,7 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
         "intro": s["intro"].format(name=name, since=_fmt(digest.since, tz, lang),
                                    until=_fmt(digest.until, tz, lang)),
         "footer": s["footer"].format(unsubscribe=unsubscribe), "wrap": _wrap,
+        "footer_text": s["footer"].split("{unsubscribe}")[0], "unsubscribe": unsubscribe,
     }
 
 

@@ -115,8 +115,14 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
         raise UsageError(f"the header lacks {', '.join(missing)}", where=f"{path}:1",
                          hint="columns: " + ",".join(IMPORT_COLUMNS))
     existing = {s.email: s for s in store.subscribers(active_only=False)}
+    seen: dict[str, int] = {}
     for row in reader:
         line = reader.line_num
+        address = (row.get("email") or "").strip().lower()
+        if address in seen:
+            report.bad.append(f"line {line}: {address} is already on line {seen[address]}")
+            continue
+        seen[address] = line
         unknown = [k for k in row if k not in IMPORT_COLUMNS]
         if unknown and unknown != [None]:
             report.bad.append(f"line {line}: unknown column {unknown[0]!r}")
