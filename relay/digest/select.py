@@ -126,6 +126,7 @@ class RankedWindow:
     rows: dict[int, Sequence[Mapping[str, Any]]]
     audiences: set[str] = field(default_factory=set)   # groups any item is restricted to
     restricted: bool = False
+    having: dict[str, set[int]] = field(default_factory=dict)   # topic -> stories tagged
 
 
 def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
@@ -154,7 +155,7 @@ def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
     ranked = {topic: sorted(ids, key=lambda sid: (-scores[sid][topic], *keys[sid]))
               for topic, ids in having.items()}
     return RankedWindow(dict(members), ranked, scores, dict(rows_by_story), audiences,
-                        restricted)
+                        restricted, {t: set(ids) for t, ids in having.items()})
 
 
 def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence[Topic],
@@ -171,25 +172,25 @@ def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence
     wanted = [t for t in (next((x for x in topics if x.id == tid), None)
                           for tid in subscriber.topics) if t is not None]
     wanted_ids = [t.id for t in wanted]
-    candidates = set().union(*(window.members.get(t, set()) for t in wanted_ids))
-    homes: dict[str, int] = defaultdict(int)          # topic -> stories placed under it
-    home_of: dict[int, str] = {}
-    for story_id in candidates:
-        home = next(t for t in wanted_ids if t in window.scores[story_id])
-        home_of[story_id] = home
-        homes[home] += 1
+    # A story goes under the first of the subscriber's topics it has: set operations.
+    remaining = set().union(*(window.members.get(t, set()) for t in wanted_ids))
+    placed: dict[str, set[int]] = {}
+    for t in wanted_ids:
+        placed[t] = remaining & window.having.get(t, set())
+        remaining -= placed[t]
     sections = []
     for topic in wanted:
-        if not homes.get(topic.id):
+        mine = placed.get(topic.id, set())
+        if not mine:
             continue
         shown = []
         for story_id in window.ranked.get(topic.id, []):
-            if home_of.get(story_id) == topic.id:
+            if story_id in mine:
                 shown.append(story_id)
                 if len(shown) == max_per_topic:
                     break
         stories = tuple(_story(story_id, window.rows[story_id], window.scores[story_id],
                                topic.id, subscriber, wanted_ids) for story_id in shown)
         sections.append(TopicSection(topic=topic, stories=stories,
-                                     more=homes[topic.id] - len(shown)))
+                                     more=len(mine) - len(shown)))
     return tuple(sections)

@@ -246,11 +246,11 @@ class _Window:
 
     def sections(self, since: datetime, until: datetime, sub: Subscriber
                  ) -> tuple[TopicSection, ...]:
-        rows = self.rows(since, until, sub.topics)
         per_topic = self.config.settings.digest.max_per_topic
+        self.rows(since, until, ())           # reads and ranks the window once
         fast = select_ranked(self.ranked[(since, until)], sub, self.config.topics, per_topic)
-        sections = fast if fast is not None else select(rows, sub, self.config.topics,
-                                                         per_topic)
+        sections = fast if fast is not None else select(
+            self.rows(since, until, sub.topics), sub, self.config.topics, per_topic)
         if until not in self.trends:
             self.trends[until] = self.store.weekly_topic_counts(until)
         counts = self.trends[until]
