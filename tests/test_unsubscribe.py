@@ -72,6 +72,8 @@ feeds:
     assert runner.invoke(main, [*args, "digest", "build"]).exit_code == 0
     eml = next((tmp_path / "digests").glob("*/desk@mext.example.eml")).read_bytes()
     header = email.message_from_bytes(eml, policy=default)["List-Unsubscribe"]
+    mailto = header.split("<")[1].split(">")[0]
+    assert mailto.startswith("mailto:") and "desk%40mext.example" in mailto  # signed too
     link = header.split("<")[2].rstrip(">").strip()
     token = parse_qs(urlsplit(link).query)["t"][0]
     parsed = email.message_from_bytes(eml, policy=default)

@@ -31,7 +31,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from types import TracebackType
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from relay.errors import DeliveryError
 
@@ -53,6 +53,15 @@ def token_matches(secret: str, address: str, token: str) -> bool:
     return hmac.compare_digest(unsubscribe_token(secret, address), token.strip())
 
 
+def unsubscribe_mailto(sender: str, secret: str, address: str) -> str:
+    """The mailto: unsubscribe link; with a secret its subject carries the address and
+    its token, so the mailbox's reader can check it like the https link."""
+    if not secret:
+        return f"mailto:{sender}?subject=unsubscribe"
+    subject = quote(f"unsubscribe {address} {unsubscribe_token(secret, address)}")
+    return f"mailto:{sender}?subject={subject}"
+
+
 def unsubscribe_url(base_url: str, secret: str, address: str) -> str:
     query = urlencode({"e": address, "t": unsubscribe_token(secret, address)})
     return f"{base_url.rstrip('/')}/unsubscribe?{query}"
@@ -61,6 +70,7 @@ def unsubscribe_url(base_url: str, secret: str, address: str) -> str:
 def build_message(
     *, sender: str, to_address: str, to_name: str, subject: str, text: str, html: str,
     message_id: str, date: str, list_id: str, unsubscribe_https: str | None = None,
+    unsubscribe_mailto: str | None = None,
 ) -> bytes:
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = " ".join(subject.split())
@@ -76,7 +86,10 @@ def build_message(
     # List-Unsubscribe (RFC 2369) must reach clients as plain <URI>s, but the email
     # package would RFC 2047-encode a long URI; the line is written here, folded between
     # its URIs. With https, List-Unsubscribe-Post makes it one-click (RFC 8058).
-    extra = f"List-Unsubscribe: <mailto:{sender}?subject=unsubscribe>"
+    mailto = unsubscribe_mailto or f"mailto:{sender}?subject=unsubscribe"
+    if any(ch in mailto for ch in "\r\n <>"):
+        raise DeliveryError("bad unsubscribe address", address=to_address, temporary=False)
+    extra = f"List-Unsubscribe: <{mailto}>"
     if unsubscribe_https:
         if any(ch in unsubscribe_https for ch in "\r\n <>"):
             raise DeliveryError("bad unsubscribe URL", address=to_address, temporary=False)

@@ -26,6 +26,7 @@ from relay.digest.deliver import (
     build_message,
     format_date,
     new_message_id,
+    unsubscribe_mailto,
     unsubscribe_url,
 )
 from relay.digest.render import render, subject
@@ -293,14 +294,15 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
     sender = settings.smtp.sender
     https = (unsubscribe_url(settings.base_url, settings.secret, sub.email)
              if settings.base_url else None)
-    unsubscribe = https or f"mailto:{sender}?subject=unsubscribe"
+    mailto = unsubscribe_mailto(sender, settings.secret, sub.email)
+    unsubscribe = https or mailto
     html, text = render(digest, tz, unsubscribe, config.topics)
     message_id = new_message_id(sender)
     eml = build_message(
         sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
         text=text, html=html, message_id=message_id, date=format_date(now),
         list_id=f"{period.lower()}.digests.{sender.rpartition('@')[2]}",
-        unsubscribe_https=https)
+        unsubscribe_https=https, unsubscribe_mailto=mailto)
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / _safe_name(sub.email)
     paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
