@@ -199,7 +199,6 @@ class Item:
     index_title: str                          # normalized tokens, space-joined, for FTS
     index_text: str
     tags: tuple[Tag, ...] = ()
-    shingles: frozenset[str] = frozenset()    # for story matching (dedup)
 
 
 @dataclass(frozen=True)

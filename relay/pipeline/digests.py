@@ -33,6 +33,8 @@ from relay.digest.render import render, subject
 from relay.digest.select import RankedWindow, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
 from relay.models import (
+    LANGS,
+    UI_LANGS,
     Config,
     Digest,
     Frequency,
@@ -69,13 +71,14 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
             raise UsageError(f"unknown topic {t!r}", where=str(config.path),
                              hint=f"known topics: {', '.join(known)}")
     for lang in langs:
-        if lang not in ("ja", "en", "de", "fr"):
-            raise UsageError(f"unknown language {lang!r}", hint="languages: ja, en, de, fr")
+        if lang not in LANGS:
+            raise UsageError(f"unknown language {lang!r}", hint="languages: " + ", ".join(LANGS))
     for label, value in (("name", name), ("organization", org)):
         if any(ch in value for ch in "\r\n\t") or len(value) > 200:
             raise UsageError(f"the {label} must be one line of at most 200 characters")
-    if ui_lang not in ("ja", "en"):
-        raise UsageError(f"digest language must be ja or en, not {ui_lang!r}")
+    if ui_lang not in UI_LANGS:
+        raise UsageError(f"digest language must be one of {', '.join(UI_LANGS)}, "
+                         f"not {ui_lang!r}")
     for group in groups:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", group):
             raise UsageError(f"{group!r} is not a lower-case group slug")
