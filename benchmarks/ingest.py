@@ -10,6 +10,7 @@ Prints items/s for both and relay's cost as a ratio of the bare cost.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import tempfile
@@ -35,34 +36,70 @@ EN = ["quantum", "computing", "funding", "university", "semiconductor", "fab", "
       "controls", "the", "state", "announced", "million", "program", "talent", "visa"]
 
 
+KATAKANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモラリルレロガギグゲゴザジズゼゾダデドバビブベボパピプペポ"
+JA_PARTICLES = ["の", "は", "を", "が", "に", "と", "で", "も", "から", "として", "により", "について"]
+JA_ENDINGS = ["した", "する", "している", "された", "を発表した", "を進める", "となる", "だ"]
+
+
 def _vocab(rnd: random.Random, alphabet: str, size: int, length: tuple[int, int]) -> list[str]:
     return ["".join(rnd.choices(alphabet, k=rnd.randint(*length))) for _ in range(size)]
 
 
+class _Zipf:
+    """Content words drawn with Zipf-Mandelbrot frequencies (the k-th word 1/(k + 30)
+    as often), as in real text once its function words are set aside: two unrelated
+    items share a few common words, not most of them. The topic words are shuffled
+    in among the others."""
+
+    def __init__(self, rnd: random.Random, words: list[str]) -> None:
+        self.rnd, self.words = rnd, words[:]
+        rnd.shuffle(self.words)
+        self.weights = list(itertools.accumulate(1 / (k + 30) for k in range(len(words))))
+
+    def take(self, k: int) -> list[str]:
+        return self.rnd.choices(self.words, cum_weights=self.weights, k=k)
+
+
 def make_feed(n: int, seed: int = 7, lang: str = "mixed", chars: int = 0) -> bytes:
-    """Items that, like real news, share common words but differ in names and figures.
-    `lang` ja or en makes a feed in that language that says so (<language>); `chars`
-    makes each body at least that long (PERFORMANCE.md's figures are for 600 characters)."""
+    """Items that, like real news, share common words (Zipf-distributed over a 4,000-word
+    vocabulary) but differ in names and figures; no two tell one story. `lang` ja or en
+    makes a feed in that language that says so (<language>); `chars` makes each body at
+    least that long (PERFORMANCE.md's figures are for 600 characters)."""
     rnd = random.Random(seed)
-    ja_names = _vocab(rnd, "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモラリルレロ",
-                      3000, (3, 6))
-    en_names = _vocab(rnd, "abcdefghijklmnopqrstuvwxyz", 5000, (4, 9))
+    # Katakana words: Sudachi keeps an unknown katakana run whole, as it keeps a real
+    # word; random kanji would fall apart into the same few single characters.
+    ja_words = _Zipf(rnd, JA + _vocab(rnd, KATAKANA, 4000, (2, 5)))
+    ja_names = [w + "社" for w in _vocab(rnd, KATAKANA, 3000, (3, 6))]
+    en_words = _Zipf(rnd, EN + _vocab(rnd, "abcdefghijklmnopqrstuvwxyz", 4000, (3, 10)))
+    en_names = [w.capitalize() for w in _vocab(rnd, "abcdefghijklmnopqrstuvwxyz", 5000, (4, 9))]
     now = datetime.now(UTC)
     items = []
     for i in range(n):
         japanese = lang == "ja" or (lang == "mixed" and i % 2)
+        figure = f"{rnd.randint(2, 900)}"
         if japanese:
-            words = JA + rnd.sample(ja_names, 12)
-            title = "".join(rnd.choices(words, k=4)) + f"{i}"
-            body = "。".join("、".join(rnd.choices(words, k=6)) for _ in range(8)) + "。"
+            names = rnd.sample(ja_names, 3)
+
+            def sentence() -> str:
+                words = ja_words.take(5) + [rnd.choice(names)]
+                rnd.shuffle(words)
+                return "".join(w + rnd.choice(JA_PARTICLES) for w in words[:-1]) + words[-1] \
+                    + rnd.choice(JA_ENDINGS) + "。"
+            title = f"{names[0]}{ja_words.take(1)[0]}、{figure}億円の{ja_words.take(1)[0]}"
+            body = "".join(sentence() for _ in range(4))
             while len(body) < chars:
-                body += "、".join(rnd.choices(words, k=6)) + "。"
+                body += sentence()
         else:
-            words = EN + rnd.sample(en_names, 15)
-            title = " ".join(rnd.choices(words, k=8)) + f" {i}"
-            body = ". ".join(" ".join(rnd.choices(words, k=14)) for _ in range(6)) + "."
+            names = rnd.sample(en_names, 3)
+
+            def sentence() -> str:
+                words = en_words.take(12) + [rnd.choice(names)]
+                rnd.shuffle(words)
+                return " ".join(words).capitalize() + "."
+            title = f"{names[0]} {' '.join(en_words.take(5))} ${figure} million"
+            body = " ".join(sentence() for _ in range(4))
             while len(body) < chars:
-                body += " " + " ".join(rnd.choices(words, k=14)) + "."
+                body += " " + sentence()
         items.append(
             f"<item><title>{title}</title><link>https://bench.example/{i}</link>"
             f"<guid>b-{i}</guid><pubDate>{format_datetime(now - timedelta(minutes=i))}</pubDate>"
