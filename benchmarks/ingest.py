@@ -24,9 +24,10 @@ import feedparser
 from relay.collect.feeds import parse_feed
 from relay.config import builtin_topics
 from relay.models import FeedKind, FeedSpec, Fetched
-from relay.pipeline import ingest
+from relay.pipeline import ingest, workers
+from relay.pipeline.ingesting import Ingester
 from relay.store import Store
-from relay.tag import compile_taxonomy
+from relay.tag import Taxonomy, compile_taxonomy
 from relay.tokens import tokenize, warm_up
 
 JA = ["量子コンピュータ", "研究拠点", "半導体", "人材育成", "予算", "大学", "国際共同研究", "経済安全保障",
@@ -121,14 +122,14 @@ def bare(body: bytes) -> float:
     return time.perf_counter() - start
 
 
-def relay_ingest(body: bytes, folder: Path) -> float:
+def relay_ingest(body: bytes, folder: Path, workers: int = 0) -> float:
     taxonomy = compile_taxonomy(builtin_topics(), tokenize)
     feed = FeedSpec(id="bench", name="bench", kind=FeedKind.RSS, url="https://bench.example/")
     with Store(folder / f"bench-{time.monotonic_ns()}.db") as store:
         store.sync_feeds([feed])
         start = time.perf_counter()
         entries = parse_feed(Fetched("bench", "https://bench.example/feed", 200, body))
-        new, _dups = ingest(feed, entries, store, taxonomy, datetime.now(UTC))
+        new, _dups = ingest(feed, entries, store, taxonomy, datetime.now(UTC), workers=workers)
         elapsed = time.perf_counter() - start
     assert new == len(entries), (new, len(entries))
     return elapsed
@@ -143,33 +144,49 @@ def main() -> None:
     ap.add_argument("--chars", type=int, default=600, help="at least this many per body")
     ap.add_argument("--corpus", type=Path, help="also the real feeds of this folder "
                     "(e.g. ../shared/corpus/feeds), each file as one feed")
+    ap.add_argument("--workers", type=int, default=workers.resolve(None),
+                    help="relay's worker processes (default: what relay would use here)")
     args = ap.parse_args()
     warm_up()
+    print(f"{workers.usable_cpus()} CPUs; relay with {args.workers} worker processes, and "
+          "with none (everything in one process)")
+    if args.workers:
+        started = time.perf_counter()
+        pool = workers.pool(args.workers)
+        assert pool is not None
+        list(pool.map(abs, range(args.workers * 4)))
+        print(f"worker processes started in {time.perf_counter() - started:.2f} s "
+              "(once per relay process; not in the figures below)")
     if args.corpus:
-        corpus(args.corpus, args.repeat)
+        corpus(args.corpus, args.repeat, args.workers)
     print(f"items per feed: {args.items}, bodies of at least {args.chars} characters, "
           f"median of {args.repeat}")
     print(f"{'feed':>6}  {'MB':>5}  {'bare items/s':>12}  {'relay items/s':>13}  "
-          f"{'bare ms':>7}  {'relay ms':>8}  {'relay/bare':>10}")
+          f"{'bare ms':>7}  {'relay ms':>8}  {'relay/bare':>10}  "
+          f"{'1 process ms':>12}  {'1 process/bare':>14}")
     for lang in args.lang.split(","):
         body = make_feed(args.items, lang=lang, chars=args.chars)
-        bare_times, relay_times = [], []
+        bare_times, relay_times, single_times = [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.repeat):
                 bare_times.append(bare(body))
-                relay_times.append(relay_ingest(body, Path(tmp)))
+                relay_times.append(relay_ingest(body, Path(tmp), args.workers))
+                single_times.append(relay_ingest(body, Path(tmp), 0))
         b, r = statistics.median(bare_times), statistics.median(relay_times)
+        one = statistics.median(single_times)
         n = args.items
         print(f"{lang:>6}  {len(body) / 1e6:5.1f}  {n / b:12.0f}  {n / r:13.0f}  "
-              f"{1000 * b / n:7.2f}  {1000 * r / n:8.2f}  {r / b:9.2f}x")
+              f"{1000 * b / n:7.2f}  {1000 * r / n:8.2f}  {r / b:9.2f}x  "
+              f"{1000 * one / n:12.2f}  {one / b:13.2f}x")
 
 
-def corpus(folder: Path, repeat: int) -> None:
+def corpus(folder: Path, repeat: int, n_workers: int) -> None:
     """Relay's ingest of every real feed in `folder` against bare parse + tokenize of the
-    same files (tokenized as ja when the text has kana or kanji, else en)."""
+    same files (tokenized as ja when the text has kana or kanji, else en). Relay reads
+    the feeds as `collect` does: it parses one while workers prepare those before."""
     bodies = [p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()]
     taxonomy = compile_taxonomy(builtin_topics(), tokenize)
-    bare_times, relay_times, items = [], [], 0
+    bare_times, relay_times, single_times, items = [], [], [], 0
     for _ in range(repeat):
         started = time.perf_counter()
         for body in bodies:
@@ -179,24 +196,37 @@ def corpus(folder: Path, repeat: int) -> None:
                 ja = any("\u3040" <= ch <= "\u9fff" for ch in text)
                 tokenize(text, "ja" if ja else "en")
         bare_times.append(time.perf_counter() - started)
-        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "c.db") as store:
-            feeds = [FeedSpec(id=f"c{i}", name="c", kind=FeedKind.RSS, url="https://c.example/")
-                     for i in range(len(bodies))]
-            store.sync_feeds(feeds)
-            started = time.perf_counter()
-            items = 0
-            for feed, body in zip(feeds, bodies, strict=True):
-                try:
-                    entries = parse_feed(Fetched(feed.id, "https://c.example/", 200, body))
-                except Exception:  # the corpus's one truncated file is not a feed
-                    continue
-                new, dups = ingest(feed, entries, store, taxonomy, datetime.now(UTC))
-                items += new + dups
-            relay_times.append(time.perf_counter() - started)
+        for n, times in ((n_workers, relay_times), (0, single_times)):
+            elapsed, items = _corpus_ingest(bodies, taxonomy, n)
+            times.append(elapsed)
     b, r = statistics.median(bare_times), statistics.median(relay_times)
+    one = statistics.median(single_times)
     print(f"real feeds from {folder}: {len(bodies)} files, {items} items, median of {repeat}")
     print(f"  bare parse + tokenize {1000 * b / items:6.2f} ms/item; relay ingest "
-          f"{1000 * r / items:6.2f} ms/item; relay / bare {r / b:.2f}x")
+          f"{1000 * r / items:6.2f} ms/item, relay / bare {r / b:.2f}x; in one process "
+          f"{1000 * one / items:6.2f} ms/item, {one / b:.2f}x")
+
+
+def _corpus_ingest(bodies: list[bytes], taxonomy: Taxonomy, n_workers: int) -> tuple[float, int]:
+    items = [0]
+
+    def stored(new: int, dups: int) -> None:
+        items[0] += new + dups
+
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "c.db") as store:
+        feeds = [FeedSpec(id=f"c{i}", name="c", kind=FeedKind.RSS, url="https://c.example/")
+                 for i in range(len(bodies))]
+        store.sync_feeds(feeds)
+        started = time.perf_counter()
+        ingester = Ingester(store, taxonomy, datetime.now(UTC), n_workers)
+        for feed, body in zip(feeds, bodies, strict=True):
+            try:
+                entries = parse_feed(Fetched(feed.id, "https://c.example/", 200, body))
+            except Exception:  # the corpus's one truncated file is not a feed
+                continue
+            ingester.add(feed, entries, stored)
+        ingester.finish()
+        return time.perf_counter() - started, items[0]
 
 
 if __name__ == "__main__":

@@ -2,4 +2,5 @@
 
 from relay.cli import main
 
-main(prog_name="relay")
+if __name__ == "__main__":   # worker processes import this module again (as __mp_main__)
+    main(prog_name="relay")

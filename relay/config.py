@@ -51,7 +51,7 @@ SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch",
-                 "admin_email", "base_url", "secret"}
+                 "admin_email", "base_url", "secret", "workers"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 SMTP_KEYS = {"url", "sender", "timeout"}
 DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
@@ -269,6 +269,9 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
     if base_url and not secret:
         raise ctx.error(node, "base_url", "settings.base_url",
                         "needs settings.secret (${NAME}) to sign unsubscribe links")
+    workers = _get(ctx, node, "workers", "settings", int, None)
+    if workers is not None and not 0 <= workers <= 64:
+        raise ctx.error(node, "workers", "settings.workers", "must be from 0 to 64")
     if admin_email and not ADDRESS.match(admin_email):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
@@ -329,7 +332,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         fetch = FetchSettings(**values)
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
                     smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email,
-                    base_url=base_url, secret=secret)
+                    base_url=base_url, secret=secret, workers=workers)
 
 
 def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:

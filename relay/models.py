@@ -75,6 +75,7 @@ class Settings:
     admin_email: str = ""          # who gets the weekly feed-health mail
     base_url: str = ""             # https://... where unsubscribe links are served
     secret: str = ""               # signs unsubscribe links (from the environment)
+    workers: int | None = None     # ingest worker processes (None: one per CPU, at most 4)
 
 
 @dataclass(frozen=True)

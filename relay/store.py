@@ -368,14 +368,11 @@ class Store:
                     figures: Iterable[str] = ()) -> int:
         """Store one item with its tags, bands, story and index row; returns its id."""
         with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO items (feed_id, guid, url, title, summary, text, lang, published_at,"
-                " collected_at, content_hash, minhash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (item.feed_id, item.guid, item.url, item.title, item.summary, item.text,
-                 item.lang, ts(item.published_at), ts(item.collected_at), item.content_hash,
-                 minhash),
-            )
-            item_id = int(cur.lastrowid or 0)
+            # The id is chosen first (the write lock is held), so the item is written
+            # once with its story: updating its story_id afterwards rewrote the whole
+            # row and its index entry (60 us an item).
+            item_id = int(self.conn.execute(
+                "SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()[0])
             if story_id is None:
                 cur = self.conn.execute(
                     "INSERT INTO stories (first_item_id, first_seen_at, item_count) VALUES (?,?,1)",
@@ -384,7 +381,14 @@ class Store:
             else:
                 self.conn.execute(
                     "UPDATE stories SET item_count = item_count + 1 WHERE id = ?", (story_id,))
-            self.conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story_id, item_id))
+            self.conn.execute(
+                "INSERT INTO items (id, feed_id, guid, url, title, summary, text, lang,"
+                " published_at, collected_at, content_hash, minhash, story_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (item_id, item.feed_id, item.guid, item.url, item.title, item.summary, item.text,
+                 item.lang, ts(item.published_at), ts(item.collected_at), item.content_hash,
+                 minhash, story_id),
+            )
             self.conn.executemany(
                 "INSERT INTO item_tags (item_id, topic, score, terms) VALUES (?,?,?,?)",
                 [(item_id, t.topic, t.score, json.dumps(list(t.terms), ensure_ascii=False))

@@ -26,7 +26,8 @@ from relay.models import (
     FeedSpec,
     Fetched,
 )
-from relay.pipeline.ingesting import ingest, taxonomy_for
+from relay.pipeline import workers
+from relay.pipeline.ingesting import Ingester, Stored, taxonomy_for
 from relay.store import Store
 from relay.text import html_to_text
 
@@ -74,7 +75,8 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
     results: dict[str, Fetched | CollectError] = dict(
         zip([f.id for f in http],
             fetch_all(requests, limits, config.settings.user_agent, should_stop), strict=True))
-    taxonomy = taxonomy_for(config)
+    ingester = Ingester(store, taxonomy_for(config), now, workers.resolve(config.settings.workers),
+                        should_stop)
     for feed in feeds:
         if should_stop():
             break
@@ -86,13 +88,30 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             report.fetched = len(entries)
             if feed.fulltext and entries:
                 entries = _with_full_text(feed, entries, store, limits, config, should_stop)
-            report.new, report.duplicates = ingest(feed, entries, store, taxonomy, now,
-                                                  should_stop)
-            if should_stop():
-                # Stopped between items: what was stored stays, but the feed is not marked
-                # fetched (no validators, no next time), so the next tick reads it whole.
-                report.extra["interrupted"] = True
-                break
+        except CollectError as exc:
+            _record_failure(store, feed, report, exc, now)
+            continue
+        ingester.add(feed, entries, _after_ingest(store, feed, report, entries, fetched, ttl,
+                                                  partial, now, should_stop))
+    ingester.finish()
+    if any(r.new for r in reports.values()):
+        store.prune_bands(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
+    return [reports[f.id] for f in feeds]
+
+
+def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, entries: list[Entry],
+                  fetched: Fetched | None, ttl: int | None, partial: list[CollectError],
+                  now: datetime, should_stop: Callable[[], bool]) -> Stored:
+    """What follows a feed's committed ingest: its health row, its report files."""
+
+    def stored(new: int, duplicates: int) -> None:
+        report.new, report.duplicates = new, duplicates
+        if should_stop():
+            # Stopped between items: what was stored stays, but the feed is not marked
+            # fetched (no validators, no next time), so the next tick reads it whole.
+            report.extra["interrupted"] = True
+            return
+        try:
             # A publisher's <ttl> or max-age may lengthen the interval, never shorten it.
             wait = max(feed.interval, min(max(ttl or 0, fetched.max_age or 0 if fetched else 0),
                                           86400))
@@ -111,20 +130,24 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                 raise partial[0] if len(partial) == 1 else CollectError(
                     f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
         except CollectError as exc:
-            report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
-            failures = store.feed_state(feed.id).error_count + 1
-            next_at = schedule.next_fetch_after_failure(now, feed.interval, failures)
-            if exc.retry_after is not None:   # 429/503: the server said when (RFC 9110)
-                next_at = max(next_at, now + timedelta(seconds=min(exc.retry_after, 7 * 86400)))
-            disabled = None
-            if exc.status == 410:
-                disabled = "410 Gone: the publisher removed this feed"
-                report.extra["disabled"] = disabled
-            store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
-            log.warning("failed feed=%s error=%r", feed.id, report.error)
-    if any(r.new for r in reports.values()):
-        store.prune_bands(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
-    return [reports[f.id] for f in feeds]
+            _record_failure(store, feed, report, exc, now)
+
+    return stored
+
+
+def _record_failure(store: Store, feed: FeedSpec, report: FeedReport, exc: CollectError,
+                    now: datetime) -> None:
+    report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
+    failures = store.feed_state(feed.id).error_count + 1
+    next_at = schedule.next_fetch_after_failure(now, feed.interval, failures)
+    if exc.retry_after is not None:   # 429/503: the server said when (RFC 9110)
+        next_at = max(next_at, now + timedelta(seconds=min(exc.retry_after, 7 * 86400)))
+    disabled = None
+    if exc.status == 410:
+        disabled = "410 Gone: the publisher removed this feed"
+        report.extra["disabled"] = disabled
+    store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
+    log.warning("failed feed=%s error=%r", feed.id, report.error)
 
 
 def _with_full_text(feed: FeedSpec, entries: list[Entry], store: Store, limits: Limits,
