@@ -1,0 +1,209 @@
+"""Ingest worker processes: they must store exactly what one process stores, in the
+same order, lose nothing when a worker dies, and stop when told."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from relay.cli import main
+from relay.collect.feeds import parse_feed
+from relay.config import builtin_topics
+from relay.models import Entry, FeedKind, FeedSpec, Fetched
+from relay.pipeline import ingesting, workers
+from relay.pipeline.ingesting import Ingester
+from relay.store import Store
+from relay.tag import compile_taxonomy
+from relay.tokens import tokenize
+
+SAMPLE = Path(__file__).parent.parent / "relay" / "demo" / "sample"
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+TAXONOMY = compile_taxonomy(builtin_topics(), tokenize)
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts without a pool, small chunks, and the pool from the first item."""
+    monkeypatch.setattr(ingesting, "POOL_MIN", 0)
+    monkeypatch.setattr(ingesting, "CHUNK", 4)
+    workers.shutdown()
+    monkeypatch.setattr(workers, "_broken", False)
+    yield
+    workers.shutdown()
+
+
+def rewrites() -> list[Entry]:
+    """Stories told twice (reworded), an exact copy, and unrelated items."""
+    base = [
+        ("Ohio puts $48 million into quantum networking testbed at Ohio State",
+         "The state of Ohio will spend $48 million on a quantum networking testbed led by "
+         "Ohio State University with partners Battelle and IBM, the governor said."),
+        ("NSF cuts graduate fellowships by half for 2027",
+         "The National Science Foundation will award 1,000 graduate research fellowships "
+         "in 2027, half the usual number, citing the budget request."),
+        ("ミュンヘン工科大学、外国人研究者向けに120の新ポスト",
+         "ミュンヘン工科大学は外国人研究者向けに120の新しいポストを設けると発表した。"
+         "バイエルン州の人材誘致策の一環。"),
+    ]
+    out = []
+    for i, (title, text) in enumerate(base):
+        out.append(Entry("w", f"w{i}", f"https://w.example/{i}", title, text, NOW))
+        out.append(Entry("w", f"w{i}r", f"https://other.example/{i}", f"{title} (update)",
+                         text.replace("said", "announced").replace("と発表した", "とした"), NOW))
+    out.append(Entry("w", "copy", "https://copy.example/0", base[0][0], base[0][1], NOW))
+    unrelated = [
+        ("Parking garage closes for repaving", "Drivers should use the north lot until May."),
+        ("Cafeteria adds vegetarian curry", "The kitchen now serves curry on Thursdays."),
+        ("Elevator B out of service", "Technicians replace its cables over the weekend."),
+        ("Printers move to new driver", "Staff must reinstall print queues from the portal."),
+        ("Visitor badges get photos", "Security begins issuing photo badges to guests."),
+    ]
+    out += [Entry("w", f"u{i}", f"https://w.example/u{i}", title, text, NOW)
+            for i, (title, text) in enumerate(unrelated)]
+    return out
+
+
+def sources() -> list[tuple[FeedSpec, list[Entry]]]:
+    out = []
+    for path in sorted(SAMPLE.glob("*.xml")):
+        feed = FeedSpec(id=path.stem, name=path.stem, kind=FeedKind.RSS, url=f"file:{path}")
+        out.append((feed, parse_feed(Fetched(feed.id, str(path), 200, path.read_bytes()))))
+    out.append((FeedSpec(id="w", name="w", kind=FeedKind.RSS, url="https://w.example/"),
+                rewrites()))
+    return out
+
+
+def archive(db: Path, n_workers: int, should_stop=lambda: False) -> dict[str, object]:
+    stored: list[tuple[str, int, int]] = []
+    feeds = sources()
+    with Store(db) as store:
+        store.sync_feeds([f for f, _ in feeds])
+        ingester = Ingester(store, TAXONOMY, NOW, n_workers, should_stop)
+        for feed, entries in feeds:
+            ingester.add(feed, entries, lambda new, dups, f=feed.id: stored.append((f, new, dups)))
+        ingester.finish()
+    conn = sqlite3.connect(db)
+    items = conn.execute(
+        "SELECT i.id, i.feed_id, i.guid, i.title, i.lang, i.story_id, i.minhash, x.title, x.body,"
+        " (SELECT group_concat(topic || ':' || score || ':' || terms, '|') FROM item_tags t"
+        "  WHERE t.item_id = i.id) FROM items i JOIN items_fts x ON x.rowid = i.id"
+        " ORDER BY i.id").fetchall()
+    stories = conn.execute("SELECT id, first_item_id, item_count FROM stories ORDER BY id")
+    bands = conn.execute("SELECT band, hash, item_id FROM lsh_bands ORDER BY item_id, band")
+    return {"stored": stored, "items": items, "stories": stories.fetchall(),
+            "bands": bands.fetchall()}
+
+
+def test_workers_store_exactly_what_one_process_stores(tmp_path, monkeypatch):
+    alone = archive(tmp_path / "alone.db", 0)
+    in_main: list[int] = []
+    real = ingesting.prepare_all
+    monkeypatch.setattr(ingesting, "prepare_all",
+                        lambda *a: in_main.append(1) or real(*a))   # counts main-process calls
+    shared = archive(tmp_path / "shared.db", 2)
+    assert in_main == []                      # every chunk was prepared by a worker
+    assert shared == alone
+    items = alone["items"]
+    assert len(items) > 20
+    assert [f for f, _n, _d in alone["stored"]] == [f.id for f, _ in sources()]   # feed order
+    story_of = {(r[1], r[2]): r[5] for r in items}
+    assert story_of[("w", "w0")] == story_of[("w", "w0r")]      # rewrites joined their story
+    assert story_of[("w", "w2")] == story_of[("w", "w2r")]
+    assert ("w", "copy") not in story_of                          # the exact copy was dropped
+    assert len({story_of[("w", f"u{i}")] for i in range(5)}) == 5
+
+
+def test_a_killed_worker_costs_nothing_but_speed(tmp_path, caplog):
+    pool = workers.pool(2)
+    assert pool is not None
+    list(pool.map(abs, range(8)))             # the workers are up
+    for pid in list(pool._processes):         # noqa: SLF001 - the test kills them
+        os.kill(pid, signal.SIGKILL)
+    with caplog.at_level(logging.WARNING, logger="relay"):
+        killed = archive(tmp_path / "killed.db", 2)
+    assert killed == archive(tmp_path / "alone.db", 0)
+    assert "ingest worker processes failed" in caplog.text
+    assert workers.pool(2) is None            # the rest of this process prepares alone
+
+
+def test_a_stop_stores_nothing_after_the_feed_in_hand(tmp_path):
+    stop = {"now": False}
+
+    def after_first(*_a: object) -> bool:
+        return stop["now"]
+
+    feeds = sources()
+    stored: list[str] = []
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([f for f, _ in feeds])
+        ingester = Ingester(store, TAXONOMY, NOW, 2, after_first)
+
+        def first_stored(new: int, _dups: int, f: str) -> None:
+            stored.append(f)
+            stop["now"] = True                # SIGTERM arrives after the first feed
+
+        for feed, entries in feeds:
+            ingester.add(feed, entries, lambda n, d, f=feed.id: first_stored(n, d, f))
+        ingester.finish()
+        count = store.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    assert stored == [feeds[0][0].id]
+    assert count == len(feeds[0][1])
+
+
+def test_collect_with_workers_over_http(tmp_path, http_server):
+    now = datetime.now(UTC)
+    items = "".join(
+        f"<item><title>Item {i}: grant {i * 37} for lab {i}</title>"
+        f"<link>https://big.example/{i}</link><guid>big-{i}</guid>"
+        f"<pubDate>{(now - timedelta(minutes=i)).strftime('%a, %d %b %Y %H:%M:%S +0000')}"
+        f"</pubDate><description>Lab {i} of town {i * 13} hires {i % 7} people.</description>"
+        "</item>" for i in range(120))
+    url = http_server.add("/big.xml", f'<?xml version="1.0"?><rss version="2.0"><channel>'
+                          f"<title>Big</title>{items}</channel></rss>",
+                          content_type="application/rss+xml")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"""
+settings:
+  database: relay.db
+  workers: 2
+  fetch: {{host_delay: 0}}
+feeds:
+  - id: big
+    url: {url}
+    allow_private: true   # the test server is on 127.0.0.1
+""", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"new": 120' in result.output
+    assert workers._pool is not None          # noqa: SLF001 - the workers did the work
+    conn = sqlite3.connect(tmp_path / "relay.db")
+    assert conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 120
+    assert conn.execute("SELECT COUNT(*) FROM items_fts").fetchone()[0] == 120
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-1", "settings.workers: must be from 0 to 64"),
+    ("two", "settings.workers: must be an integer"),
+])
+def test_a_bad_workers_setting_is_a_config_error(tmp_path, value, message):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings:\n  workers: {value}\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "check"])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert ":2" in result.output              # the line
+
+
+def test_the_default_is_one_worker_per_cpu_at_most_four(monkeypatch):
+    for cpus, expected in ((1, 0), (2, 2), (16, 4)):
+        monkeypatch.setattr(workers, "usable_cpus", lambda cpus=cpus: cpus)
+        assert workers.resolve(None) == expected
+    assert workers.resolve(0) == 0 and workers.resolve(3) == 3
