@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -88,12 +87,14 @@ def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
 
 def bands(sig: Signature) -> list[tuple[int, int]]:
     """(band number, band hash as a signed 64-bit integer) for the LSH table."""
-    raw = sig.values.astype("<u4")
-    out = []
-    for b in range(BANDS):
-        digest = hashlib.blake2b(raw[b * ROWS : (b + 1) * ROWS].tobytes(), digest_size=8).digest()
-        out.append((b, struct.unpack("<q", digest)[0]))
-    return out
+    raw = sig.values.astype("<u4").tobytes()
+    width = ROWS * 4
+    return [(b, _signed(hashlib.blake2b(raw[b * width:(b + 1) * width], digest_size=8).digest()))
+            for b in range(BANDS)]
+
+
+def _signed(digest: bytes) -> int:
+    return int.from_bytes(digest, "little", signed=True)
 
 
 def similarity(a: Signature, b: Signature) -> float:

@@ -9,13 +9,14 @@ import signal
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from relay.cli import main
-from relay.collect.feeds import parse_feed
+from relay.collect.feeds import parse_feed, parse_feed_document
 from relay.config import builtin_topics
 from relay.models import Entry, FeedKind, FeedSpec, Fetched
 from relay.pipeline import ingesting, workers
@@ -88,7 +89,8 @@ def archive(db: Path, n_workers: int, should_stop=lambda: False) -> dict[str, ob
         store.sync_feeds([f for f, _ in feeds])
         ingester = Ingester(store, TAXONOMY, NOW, n_workers, should_stop)
         for feed, entries in feeds:
-            ingester.add(feed, entries, lambda new, dups, f=feed.id: stored.append((f, new, dups)))
+            ingester.add(feed, entries,
+                         lambda o, f=feed.id: stored.append((f, o.new, o.duplicates)))
         ingester.finish()
     conn = sqlite3.connect(db)
     items = conn.execute(
@@ -146,12 +148,12 @@ def test_a_stop_stores_nothing_after_the_feed_in_hand(tmp_path):
         store.sync_feeds([f for f, _ in feeds])
         ingester = Ingester(store, TAXONOMY, NOW, 2, after_first)
 
-        def first_stored(new: int, _dups: int, f: str) -> None:
+        def first_stored(f: str) -> None:
             stored.append(f)
             stop["now"] = True                # SIGTERM arrives after the first feed
 
         for feed, entries in feeds:
-            ingester.add(feed, entries, lambda n, d, f=feed.id: first_stored(n, d, f))
+            ingester.add(feed, entries, lambda _o, f=feed.id: first_stored(f))
         ingester.finish()
         count = store.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
     assert stored == [feeds[0][0].id]
@@ -207,3 +209,46 @@ def test_the_default_is_one_worker_per_cpu_at_most_four(monkeypatch):
         monkeypatch.setattr(workers, "usable_cpus", lambda cpus=cpus: cpus)
         assert workers.resolve(None) == expected
     assert workers.resolve(0) == 0 and workers.resolve(3) == 3
+
+
+def documents() -> list[tuple[FeedSpec, Fetched]]:
+    out = []
+    for path in sorted(SAMPLE.glob("*.xml")):
+        feed = FeedSpec(id=path.stem, name=path.stem, kind=FeedKind.RSS, url=f"file:{path}")
+        out.append((feed, Fetched(feed.id, str(path), 200, path.read_bytes())))
+    for name, body in (("html", b"<!doctype html><html><head><title>x</title></head></html>"),
+                       ("empty", b"   ")):
+        feed = FeedSpec(id=name, name=name, kind=FeedKind.RSS, url=f"https://{name}.example/")
+        out.append((feed, Fetched(name, feed.url or "", 200, body)))
+    return out
+
+
+def parse_in(db: Path, n_workers: int) -> tuple[list[tuple[str, int, int, int, str]], list]:
+    outcomes: list[tuple[str, int, int, int, str]] = []
+    docs = documents()
+    with Store(db) as store:
+        store.sync_feeds([f for f, _ in docs])
+        ingester = Ingester(store, TAXONOMY, NOW, n_workers)
+        for feed, fetched in docs:
+            ingester.add_document(
+                feed, partial(parse_feed_document, fetched, None), len(fetched.body),
+                lambda o, f=feed.id: outcomes.append(
+                    (f, len(o.entries), o.new, o.duplicates, str(o.error or ""))))
+        ingester.finish()
+    rows = sqlite3.connect(db).execute(
+        "SELECT feed_id, guid, title, story_id FROM items ORDER BY id").fetchall()
+    return outcomes, rows
+
+
+def test_documents_parsed_by_workers_give_the_same_archive_and_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingesting, "POOL_MIN_BYTES", 0)
+    alone = parse_in(tmp_path / "alone.db", 0)
+    assert workers._pool is None              # noqa: SLF001
+    shared = parse_in(tmp_path / "shared.db", 2)
+    assert workers._pool is not None          # noqa: SLF001
+    assert shared == alone
+    outcomes = {f: rest for f, *rest in alone[0]}
+    assert outcomes["html"][3].startswith("not a feed: an HTML page (feed=html")
+    assert outcomes["empty"][3].startswith("empty body (feed=empty")
+    assert outcomes["ct-tech-wire"][1] > 0
+    assert [f for f, *_ in alone[0]] == [f.id for f, _ in documents()]   # in order

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from relay import dedup, schedule
@@ -27,7 +28,7 @@ from relay.models import (
     Fetched,
 )
 from relay.pipeline import workers
-from relay.pipeline.ingesting import Ingester, Stored, taxonomy_for
+from relay.pipeline.ingesting import Ingester, Outcome, Stored, taxonomy_for
 from relay.store import Store
 from relay.text import html_to_text
 
@@ -82,30 +83,60 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             break
         report = reports[feed.id]
         try:
-            entries, fetched, ttl, partial = entries_for(feed, results.get(feed.id), limits)
+            fetched = _document(feed, results.get(feed.id), limits)
             if fetched is not None and fetched.not_modified:
                 report.not_modified = True
-            report.fetched = len(entries)
+            if fetched is not None and not fetched.not_modified and not feed.fulltext:
+                # A document to parse: a worker process may do it.
+                parse = (partial(_page_entries, fetched, feed.selectors)
+                         if feed.kind is FeedKind.PAGE
+                         else partial(parse_feed_document, fetched, feed.lang))
+                ingester.add_document(feed, parse, len(fetched.body),
+                                      _after_ingest(store, feed, report, fetched, [], now,
+                                                    should_stop))
+                continue
+            entries, fetched, ttl, partial_errors = entries_for(feed, fetched, limits)
             if feed.fulltext and entries:
                 entries = _with_full_text(feed, entries, store, limits, config, should_stop)
         except CollectError as exc:
             _record_failure(store, feed, report, exc, now)
             continue
-        ingester.add(feed, entries, _after_ingest(store, feed, report, entries, fetched, ttl,
-                                                  partial, now, should_stop))
+        ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
+                                                  now, should_stop), ttl)
     ingester.finish()
     if any(r.new for r in reports.values()):
         store.prune_bands(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
     return [reports[f.id] for f in feeds]
 
 
-def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, entries: list[Entry],
-                  fetched: Fetched | None, ttl: int | None, partial: list[CollectError],
-                  now: datetime, should_stop: Callable[[], bool]) -> Stored:
+def _document(feed: FeedSpec, result: Fetched | CollectError | None,
+              limits: Limits) -> Fetched | None:
+    """A feed's fetched (or read) document; None for a reports inbox."""
+    if feed.kind is FeedKind.REPORTS:
+        return None
+    if isinstance(result, CollectError):
+        raise result
+    if result is None:
+        assert feed.path is not None
+        return read_file(feed.id, feed.path, limits.max_bytes)
+    return result
+
+
+def _page_entries(fetched: Fetched, selectors: dict[str, str]) -> tuple[list[Entry], None]:
+    return parse_page(fetched, selectors), None
+
+
+def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fetched | None,
+                  partial: list[CollectError], now: datetime,
+                  should_stop: Callable[[], bool]) -> Stored:
     """What follows a feed's committed ingest: its health row, its report files."""
 
-    def stored(new: int, duplicates: int) -> None:
-        report.new, report.duplicates = new, duplicates
+    def stored(outcome: Outcome) -> None:
+        if outcome.error is not None:
+            _record_failure(store, feed, report, outcome.error, now)
+            return
+        report.fetched = len(outcome.entries)
+        report.new, report.duplicates = outcome.new, outcome.duplicates
         if should_stop():
             # Stopped between items: what was stored stays, but the feed is not marked
             # fetched (no validators, no next time), so the next tick reads it whole.
@@ -113,6 +144,7 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, entries: lis
             return
         try:
             # A publisher's <ttl> or max-age may lengthen the interval, never shorten it.
+            ttl = outcome.ttl
             wait = max(feed.interval, min(max(ttl or 0, fetched.max_age or 0 if fetched else 0),
                                           86400))
             moved = fetched.moved_to if fetched else None
@@ -125,7 +157,7 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, entries: lis
             log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
                      report.new, report.duplicates, report.not_modified)
             if feed.kind is FeedKind.REPORTS and feed.path is not None:
-                _file_reports(feed.path, entries, partial, now)
+                _file_reports(feed.path, outcome.entries, partial, now)
             if partial:
                 raise partial[0] if len(partial) == 1 else CollectError(
                     f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
@@ -198,12 +230,8 @@ def entries_for(
             raise CollectError("a reports feed needs path: (a folder)", feed_id=feed.id)
         batch = read_reports(feed.id, feed.path)
         return batch.entries, None, None, list(batch.errors)
-    if isinstance(result, CollectError):
-        raise result
-    fetched = result
-    if fetched is None:
-        assert feed.path is not None
-        fetched = read_file(feed.id, feed.path, limits.max_bytes)
+    fetched = _document(feed, result, limits)
+    assert fetched is not None
     if fetched.not_modified:
         return [], fetched, None, []
     if feed.kind is FeedKind.PAGE:

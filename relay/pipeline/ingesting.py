@@ -12,12 +12,14 @@ import logging
 import pickle
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from relay import dedup
+from relay.errors import CollectError
 from relay.models import (
     Config,
     Entry,
@@ -80,11 +82,12 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
 
 @dataclass
 class Ready:
-    """An item prepared for storing: its MinHash signature and LSH band keys computed."""
+    """An item prepared for storing: its MinHash signature, LSH band keys and figures."""
 
     item: Item
     minhash: bytes | None
     band_keys: list[tuple[int, int]]
+    figures: set[str]
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
@@ -94,7 +97,8 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     prepared = [prepare(e, feed, taxonomy, now) for e in entries]
     sigs = dedup.signatures(p.features for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
-                  dedup.bands(sig) if sig is not None else [])
+                  dedup.bands(sig) if sig is not None else [],
+                  dedup.figures([*p.item.index_title.split(), *p.item.index_text.split()]))
             for p, sig in zip(prepared, sigs, strict=True)]
 
 
@@ -112,11 +116,35 @@ def _prepare_in_worker(feed: FeedSpec, entries: Sequence[Entry], key: int, blob:
     return prepare_all(feed, entries, taxonomy, now)
 
 
-CHUNK = 50        # entries per job for a worker process
-POOL_MIN = 300    # new entries in one run before worker processes are worth starting
-AHEAD = 4000      # entries prepared ahead of the store at most (bounds memory)
+Parsed = tuple[list[Entry], int | None]     # a document's entries and its <ttl>
 
-Stored = Callable[[int, int], None]
+
+def _parse(parse: Callable[[], Parsed]) -> Parsed | CollectError:
+    try:
+        return parse()
+    except CollectError as exc:     # an answer, not a failure of the worker
+        return exc
+
+
+CHUNK = 50                    # entries per job for a worker process
+POOL_MIN = 300                # new entries in one run before workers are worth starting
+POOL_MIN_BYTES = 600_000      # or bytes of documents to parse (about as many items)
+AHEAD = 4000                  # entries prepared ahead of the store at most (bounds memory)
+
+
+@dataclass
+class Outcome:
+    """What became of one feed's batch: its entries (as parsed), what was new and what
+    was a duplicate, its <ttl>; or the error that stopped its parse."""
+
+    entries: list[Entry] = field(default_factory=list)
+    new: int = 0
+    duplicates: int = 0
+    ttl: int | None = None
+    error: CollectError | None = None
+
+
+Stored = Callable[[Outcome], None]
 
 
 @dataclass
@@ -124,13 +152,18 @@ class Batch:
     """One feed's entries on their way into the archive."""
 
     feed: FeedSpec
-    chunks: list[list[Entry]]
-    duplicates: int
-    stored: Stored = lambda new, duplicates: None
+    stored: Stored
+    outcome: Outcome = field(default_factory=Outcome)
+    parsing: Future[Parsed | CollectError] | None = None
+    parse: Callable[[], Parsed] | None = None
+    chunks: list[list[Entry]] = field(default_factory=list)
     jobs: list[Future[list[Ready]]] = field(default_factory=list)
 
+    def parsed(self) -> bool:
+        return self.parsing is None
+
     def ready(self) -> bool:
-        return all(job.done() for job in self.jobs)
+        return self.parsed() and all(job.done() for job in self.jobs)
 
     def size(self) -> int:
         return sum(map(len, self.chunks))
@@ -138,24 +171,42 @@ class Batch:
 
 class Ingester:
     """Stores feeds' new entries in the order they are added, while worker processes
-    (when there are any, and enough entries to repay them) prepare the entries added
-    after: `add` each feed, then `finish`. Each feed's `stored(new, duplicates)` runs
-    right after its transaction commits. Without workers every `add` stores at once:
-    the sequential ingest."""
+    (when there are any, and enough work to repay them) parse the documents and prepare
+    the entries added after: `add` (entries) or `add_document` (a fetched feed) each
+    feed, then `finish`. Each feed's `stored(outcome)` runs right after its transaction
+    commits. Without workers every `add` stores at once: the sequential ingest."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy, now: datetime, workers: int = 0,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
         self.store, self.taxonomy, self.now = store, taxonomy, now
         self.workers, self.should_stop = workers, should_stop
         self._fresh = 0
+        self._bytes = 0
         self._blob: bytes | None = None
         self._queue: deque[Batch] = deque()
 
-    def add(self, feed: FeedSpec, entries: Sequence[Entry], stored: Stored | None = None) -> None:
+    def add(self, feed: FeedSpec, entries: Sequence[Entry], stored: Stored,
+            ttl: int | None = None) -> None:
         """Queue a feed's entries; store those queued before whose preparing is done."""
-        batch = self._start(feed, entries)
-        if stored is not None:
-            batch.stored = stored
+        batch = Batch(feed, stored, Outcome(list(entries), ttl=ttl))
+        self._start(batch)
+        self._queue.append(batch)
+        self._drain(block=False)
+
+    def add_document(self, feed: FeedSpec, parse: Callable[[], Parsed], size: int,
+                     stored: Stored) -> None:
+        """Queue a feed whose entries `parse` (picklable) gives, `size` bytes to parse:
+        in a worker when the run is large enough, else here and now."""
+        self._bytes += size
+        executor = self._executor()
+        batch = Batch(feed, stored, parse=parse)
+        if executor is not None:
+            try:
+                batch.parsing = executor.submit(_parse, parse)
+            except (BrokenProcessPool, RuntimeError) as exc:
+                workers.mark_broken(exc)
+        if batch.parsing is None:
+            self._parsed(batch, _parse(parse))
         self._queue.append(batch)
         self._drain(block=False)
 
@@ -165,44 +216,87 @@ class Ingester:
         while self._queue:
             self._cancel(self._queue.popleft())
 
+    def _executor(self) -> ProcessPoolExecutor | None:
+        """The worker pool: started once the run is large enough, used whenever it is up."""
+        if self._fresh < POOL_MIN and self._bytes < POOL_MIN_BYTES:
+            return workers.running(self.workers)
+        return workers.pool(self.workers)
+
+    def _parsed(self, batch: Batch, result: Parsed | CollectError) -> None:
+        batch.parsing = None
+        if isinstance(result, CollectError):
+            batch.outcome.error = result
+        else:
+            batch.outcome.entries, batch.outcome.ttl = result
+            self._start(batch)
+
+    def _expand_parsed(self) -> None:
+        """Documents the workers have parsed go on to be prepared at once."""
+        for batch in self._queue:
+            if batch.parsing is not None and batch.parsing.done():
+                try:
+                    result = batch.parsing.result()
+                except BrokenProcessPool as exc:
+                    workers.mark_broken(exc)
+                    assert batch.parse is not None
+                    result = _parse(batch.parse)
+                self._parsed(batch, result)
+
+    def _await(self, job: Future[Any]) -> None:
+        """Wait for `job`, keeping the workers fed: documents parsed meanwhile are sent
+        on to be prepared (the store goes in feed order; the workers need not)."""
+        while not job.done():
+            parsing = [b.parsing for b in self._queue if b.parsing is not None]
+            wait([job, *parsing], return_when=FIRST_COMPLETED)
+            self._expand_parsed()
+
     def _drain(self, block: bool) -> None:
+        self._expand_parsed()
         while self._queue and not self.should_stop():
             head = self._queue[0]
+            if head.parsing is not None:
+                if not block:
+                    return
+                self._await(head.parsing)
+                self._expand_parsed()
             if not (block or head.ready() or sum(b.size() for b in self._queue) > AHEAD):
                 return
             self._queue.popleft()
-            new, duplicates = self._store(head)
-            head.stored(new, duplicates)
+            if head.outcome.error is None:
+                head.outcome.new, stored_dups = self._store(head)
+                head.outcome.duplicates += stored_dups
+            head.stored(head.outcome)
 
-    def _start(self, feed: FeedSpec, entries: Sequence[Entry]) -> Batch:
+    def _start(self, batch: Batch) -> None:
         """Drop the entries this feed already gave (by guid) and start preparing the rest."""
+        entries = batch.outcome.entries
         seen: set[str] = set()
         fresh: list[Entry] = []
         for e in entries:
             if e.guid not in seen:
                 seen.add(e.guid)
                 fresh.append(e)
-        known = self.store.known_guids(feed.id, [e.guid for e in fresh])
+        known = self.store.known_guids(batch.feed.id, [e.guid for e in fresh])
         fresh = [e for e in fresh if e.guid not in known]
-        batch = Batch(feed, [fresh[i:i + CHUNK] for i in range(0, len(fresh), CHUNK)],
-                      len(entries) - len(fresh))
+        batch.chunks = [fresh[i:i + CHUNK] for i in range(0, len(fresh), CHUNK)]
+        batch.outcome.duplicates = len(entries) - len(fresh)
         self._fresh += len(fresh)
-        executor = workers.pool(self.workers) if self._fresh >= POOL_MIN and fresh else None
+        executor = self._executor() if fresh else None
         if executor is not None:
             if self._blob is None:
                 self._blob = pickle.dumps(self.taxonomy)
             key = hash(self._blob)
             try:
-                batch.jobs = [executor.submit(_prepare_in_worker, feed, chunk, key, self._blob,
-                                              self.now) for chunk in batch.chunks]
+                batch.jobs = [executor.submit(_prepare_in_worker, batch.feed, chunk, key,
+                                              self._blob, self.now) for chunk in batch.chunks]
             except (BrokenProcessPool, RuntimeError) as exc:
                 workers.mark_broken(exc)
                 batch.jobs = []
-        return batch
 
     def _prepared(self, batch: Batch, i: int) -> list[Ready]:
         if batch.jobs:
             try:
+                self._await(batch.jobs[i])
                 return batch.jobs[i].result()
             except BrokenProcessPool as exc:
                 workers.mark_broken(exc)
@@ -210,7 +304,7 @@ class Ingester:
 
     def _store(self, batch: Batch) -> tuple[int, int]:
         """Store a batch's items (in one transaction); returns (new, duplicates)."""
-        new, duplicates = 0, batch.duplicates
+        new = duplicates = 0
         window = self.now - timedelta(days=dedup.STORY_WINDOW_DAYS)
         store = self.store
         with store.transaction():
@@ -232,19 +326,19 @@ class Ingester:
                             dedup.Signature.from_bytes(ready.minhash),
                             store.story_candidates(ready.band_keys, window))
                         story = chosen[0] if chosen else None
-                    title_tokens, body_tokens = item.index_title.split(), item.index_text.split()
-                    figures = dedup.figures([*title_tokens, *body_tokens])
-                    if story is None and figures:   # the same event told in another language?
+                    if story is None and ready.figures:   # the same event in another language?
                         crossed = dedup.choose_cross_story(
-                            item.lang, title_tokens, body_tokens,
-                            store.cross_candidates(figures, item.lang, window))
+                            item.lang, item.index_title.split(), item.index_text.split(),
+                            store.cross_candidates(ready.figures, item.lang, window))
                         story = crossed[0] if crossed else None
-                    store.insert_item(item, ready.minhash, ready.band_keys, story, figures)
+                    store.insert_item(item, ready.minhash, ready.band_keys, story, ready.figures)
                     new += 1
         self._cancel(batch)
         return new, duplicates
 
     def _cancel(self, batch: Batch) -> None:
+        if batch.parsing is not None:
+            batch.parsing.cancel()
         for job in batch.jobs:
             job.cancel()
 
@@ -253,15 +347,11 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
            now: datetime, should_stop: Callable[[], bool] = lambda: False,
            workers: int = 0) -> tuple[int, int]:
     """Store the new entries of one feed; returns (new, duplicates)."""
-    counts = [0, 0]
-
-    def stored(new: int, duplicates: int) -> None:
-        counts[:] = [new, duplicates]
-
+    outcomes: list[Outcome] = []
     ingester = Ingester(store, taxonomy, now, workers, should_stop)
-    ingester.add(feed, entries, stored)
+    ingester.add(feed, entries, outcomes.append)
     ingester.finish()
-    return counts[0], counts[1]
+    return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
 def _archived_copy(store: Store, item: Item) -> int | None:

@@ -69,6 +69,11 @@ def pool(workers: int) -> ProcessPoolExecutor | None:
     return _pool
 
 
+def running(workers: int) -> ProcessPoolExecutor | None:
+    """The pool if it is already up with `workers` processes (using it costs nothing)."""
+    return _pool if workers > 0 and not _broken and _pool_size == workers else None
+
+
 def mark_broken(reason: BaseException) -> None:
     """A worker died (killed, out of memory): prepare in the main process from now on."""
     global _broken
