@@ -25,6 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from relay import names
+from relay.tokens import latin_tokens
+
 NUM_PERM = 126
 BANDS = 42
 ROWS = NUM_PERM // BANDS      # 3 rows: a pair at 0.35 is a candidate 85% of the time
@@ -136,26 +139,50 @@ def figures(tokens: Iterable[str]) -> set[str]:
 
 
 def anchors(tokens: Iterable[str]) -> set[str]:
-    """What a Japanese text shares with any language: its figures and Latin-letter names."""
+    """What a Japanese text shares with any language: its figures, its Latin-letter names,
+    and its katakana names (see `names`): a place in the gazetteer as its English word
+    (and that word's sound key), any other as its sound key ("~stnfd" for スタンフォード)."""
     toks = set(tokens)
-    return figures(toks) | {t for t in toks if _LATIN.match(t) and t not in _STOP}
+    out = figures(toks) | {t for t in toks if _LATIN.match(t) and t not in _STOP}
+    places = names.gazetteer()
+    for t in toks:
+        english = places.get(t)
+        if english is not None:
+            out.update(latin_tokens(english, "en"))
+            out.add(f"~{names.latin_key(english)}")
+        elif names.is_katakana_name(t):
+            key = names.katakana_key(t)
+            if len(key) >= names.MIN_KEY:
+                out.add(f"~{key}")
+    return out
+
+
+def heard(tokens: Iterable[str]) -> set[str]:
+    """A Latin-letter text's tokens and the sound keys of its words, to meet `anchors`."""
+    toks = set(tokens)
+    keys = {names.latin_name_key(t) for t in toks}
+    return toks | {f"~{k}" for k in keys if len(k) >= names.MIN_KEY}
 
 
 def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
                 other: tuple[Sequence[str], Sequence[str]]) -> float:
     """How much of the Japanese text's anchors the other text has, each given as (title
     tokens, body tokens). 0 unless the other text has most of its figures (two at least,
-    when it has two) and three anchors, and, when either headline has a figure, the
-    headlines share one: an article that only cites the amount in passing ("the state
-    committed $121 million last week") tells another story."""
-    ja_all, other_all = [*japanese[0], *japanese[1]], {*other[0], *other[1]}
+    when it has two), and, when either headline has a figure, the headlines share one:
+    an article that only cites the amount in passing ("the state committed $121 million
+    last week") tells another story. Three shared anchors are needed, or two when the
+    headlines share their figure and the texts a name besides ("Stanford receives $500
+    million gift" = "スタンフォード大、…5億ドルの寄付")."""
+    ja_all, other_all = [*japanese[0], *japanese[1]], heard([*other[0], *other[1]])
     a = anchors(ja_all)
     shared = a & other_all
     mine, common = figures(a), figures(shared)
-    if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 3:
+    if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 2:
         return 0.0
     head_a, head_b = figures(japanese[0]), figures(other[0])
     if (head_a or head_b) and not head_a & head_b:
+        return 0.0
+    if len(shared) < 3 and not (head_a & head_b and len(shared) > len(common)):
         return 0.0
     return len(shared) / len(a)
 

@@ -192,6 +192,15 @@ def tokenize(text: str, lang: str) -> list[str]:
     return latin_tokens(text, lang)
 
 
+@lru_cache(maxsize=50_000)
+def morphemes(text: str) -> tuple[tuple[str, str, bool], ...]:
+    """(surface, part-of-speech subcategory, unknown to the dictionary) of each morpheme:
+    what `names` asks of a katakana word."""
+    with _lock:
+        return tuple((m.surface(), m.part_of_speech()[1], m.is_oov())
+                     for m in _sudachi().tokenize(text))
+
+
 def warm_up() -> None:
     """Load the Sudachi dictionary now (the daemon does it before its first job)."""
     _sudachi()

@@ -1,0 +1,121 @@
+"""Names written in katakana and in Latin letters, brought to one form so that a
+Japanese report and a local article can be seen to name the same places, people
+and organizations (コネチカット = Connecticut, スタンフォード = Stanford).
+
+Two ways, in order:
+
+1. A gazetteer (`gazetteer.tsv`): places whose katakana form does not follow their
+   spelling (コネチカット for Connecticut, イリノイ for Illinois), mapped to the
+   English word, which `tokens` then stems like any English word.
+2. A sound key for everything else: the consonants a Japanese ear hears, with the
+   distinctions katakana does not make merged (l/r, b/v, s/z/th), vowels,
+   semivowels and a non-rhotic r dropped (Stanford -> stnfd = スタンフォード).
+   Katakana and Latin words have comparable keys; a key shorter than
+   MIN_KEY consonants says too little to count.
+
+Only katakana words that Sudachi calls proper nouns, or does not know, are names:
+コンピューター and データ are loanwords, not names.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache, lru_cache
+from importlib import resources
+
+MIN_KEY = 3
+
+# The consonant class of each katakana; the rest (vowels, small kana, ー, ッ) add none.
+_KANA_CLASS = {
+    **dict.fromkeys("カキクケコ", "k"), **dict.fromkeys("ガギグゲゴ", "g"),
+    **dict.fromkeys("サシスセソザズゼゾヅ", "s"), **dict.fromkeys("ジヂ", "j"),
+    **dict.fromkeys("タテト", "t"), "ツ": "ts", "チ": "c", **dict.fromkeys("ダデド", "d"),
+    **dict.fromkeys("ナニヌネノン", "n"), **dict.fromkeys("ハヒヘホ", "h"), "フ": "f",
+    **dict.fromkeys("バビブベボヴ", "b"), **dict.fromkeys("パピプペポ", "p"),
+    **dict.fromkeys("マミムメモ", "m"), **dict.fromkeys("ラリルレロ", "r"),
+}
+_KATAKANA_WORD = re.compile(r"^[\u30a1-\u30fa\u30fc]+$")
+
+# Latin spellings, longest first, to the same classes ("" drops the letters).
+_LATIN_RULES = [
+    ("tch", "c"), ("sch", "s"), ("ch", "c"), ("sh", "s"), ("th", "s"), ("ph", "f"),
+    ("ck", "k"), ("qu", "k"), ("gh", ""), ("ng", "n"), ("dg", "j"), ("wh", ""),
+    ("mb", "nb"), ("mp", "np"), ("x", "ks"), ("z", "s"), ("v", "b"), ("w", ""), ("l", "r"),
+    ("q", "k"), ("j", "j"), ("y", ""),
+]
+_VOWELS = set("aeiou")
+
+
+def katakana_key(word: str) -> str:
+    return _collapse("".join(_KANA_CLASS.get(ch, "") for ch in word))
+
+
+def latin_key(word: str) -> str:
+    """The sound key of one Latin-letter word (lower case, diacritics ignored)."""
+    w = "".join(c for c in unicodedata.normalize("NFKD", word.casefold())
+                if not unicodedata.combining(c))
+    w = re.sub(r"[^a-z]", "", w)
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]                                       # a silent final e
+    w = re.sub(r"urgh$", "urg", w)                       # Pittsburgh: ピッツバーグ
+    if w[:2] in ("kn", "wr", "ps"):
+        w = w[1:]
+    out: list[str] = []
+    i = 0
+    while i < len(w):
+        ch = w[i]
+        nxt = w[i + 1] if i + 1 < len(w) else ""
+        if ch in _VOWELS:
+            i += 1
+            continue
+        if ch == "r" and (not nxt or nxt not in _VOWELS):
+            i += 1                                       # non-rhotic: Harvard -> ハーバード
+            continue
+        if ch in "cg" and nxt in ("e", "i", "y"):
+            out.append("s" if ch == "c" else "j")          # soft c and g
+            i += 1
+            continue
+        for spelling, sound in _LATIN_RULES:
+            if w.startswith(spelling, i):
+                out.append(sound)
+                i += len(spelling)
+                break
+        else:
+            out.append("k" if ch == "c" else ch)
+            i += 1
+    return _collapse("".join(out))
+
+
+def _collapse(key: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", key)
+
+
+@lru_cache(maxsize=200_000)
+def latin_name_key(token: str) -> str:
+    """The sound key of an indexed Latin token ("" unless it is a word of letters)."""
+    return latin_key(token) if len(token) >= 3 and token.isascii() and token.isalpha() else ""
+
+
+@cache
+def gazetteer() -> dict[str, str]:
+    """katakana -> English word, from gazetteer.tsv (comments start with #)."""
+    text = resources.files("relay").joinpath("gazetteer.tsv").read_text(encoding="utf-8")
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            kana, english = line.split("\t")
+            out[kana.strip()] = english.strip()
+    return out
+
+
+@lru_cache(maxsize=50_000)
+def is_katakana_name(token: str) -> bool:
+    """A katakana token Sudachi calls a proper noun, or does not know."""
+    if len(token) < 3 or not _KATAKANA_WORD.match(token):
+        return False
+    from relay.tokens import morphemes  # Sudachi is loaded by tokens
+
+    found = morphemes(token)
+    return len(found) == 1 and (found[0][1] == "固有名詞" or found[0][2])

@@ -1,0 +1,74 @@
+"""Katakana and Latin names brought to one form (relay.names), and what that gives
+story linking across languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay import dedup, names
+from relay.tokens import tokenize
+
+
+@pytest.mark.parametrize("katakana, latin", [
+    ("スタンフォード", "Stanford"), ("ハーバード", "Harvard"), ("ボストン", "Boston"),
+    ("ワシントン", "Washington"), ("ピッツバーグ", "Pittsburgh"), ("コロラド", "Colorado"),
+    ("クオンタム", "Quantum"), ("カーターズビル", "Cartersville"), ("リバモア", "Livermore"),
+    ("ラマン", "Raman"), ("ケンブリッジ", "Cambridge"), ("ホリヨーク", "Holyoke"),
+    ("ベリティ", "Verity"),
+])
+def test_a_katakana_name_and_its_spelling_have_one_sound_key(katakana, latin):
+    stem = tokenize(latin, "en")[0]     # the index holds stems: cartersvill, livermor
+    assert names.katakana_key(katakana) == names.latin_name_key(stem)
+    assert len(names.katakana_key(katakana)) >= names.MIN_KEY
+
+
+@pytest.mark.parametrize("katakana, latin", [
+    ("スタンフォード", "Stamford"),    # close, but n/m differ
+    ("ボストン", "Austin"), ("コロラド", "Carolina"), ("ハーバード", "Hartford"),
+])
+def test_different_names_have_different_keys(katakana, latin):
+    # Keys are coarse (Hubbard would meet ハーバード): a shared key is one anchor among
+    # several that cross_score asks for, never a link by itself.
+    assert names.katakana_key(katakana) != names.latin_name_key(tokenize(latin, "en")[0])
+
+
+@pytest.mark.parametrize("token, is_name", [
+    ("スタンフォード", True),   # proper noun in Sudachi's dictionary
+    ("カーターズビル", True),   # unknown to it: a name, most likely
+    ("コンピューター", False), ("データ", False), ("センター", False), ("ガリウム", False),
+    ("AI", False), ("量子", False), ("ラボ", False),
+])
+def test_only_proper_or_unknown_katakana_words_are_names(token, is_name):
+    assert names.is_katakana_name(token) is is_name
+
+
+def test_the_gazetteer_names_places_whose_katakana_does_not_follow_the_spelling():
+    places = names.gazetteer()
+    assert places["コネチカット"] == "connecticut" and places["イリノイ"] == "illinois"
+    assert len(places) > 60
+    # コネチカット would not sound-match: the gazetteer is what links it.
+    assert names.katakana_key("コネチカット") != names.latin_key("connecticut")
+    assert "connecticut" in dedup.anchors(tokenize("コネチカット州の量子拠点", "ja"))
+
+
+def test_a_report_and_an_article_naming_the_same_university_are_one_story():
+    ja = (tokenize("スタンフォード大、AI研究所設立に5億ドルの寄付", "ja"),
+          tokenize("スタンフォード大学は人工知能の研究所を設けるため5億ドルの寄付を受けた。", "ja"))
+    en = (tokenize("Stanford receives $500 million gift for AI research institute", "en"),
+          tokenize("Stanford University said a donor gave $500 million for a new institute "
+                   "on artificial intelligence research.", "en"))
+    other = (tokenize("Caltech receives $500 million gift for AI research institute", "en"),
+             tokenize("The California Institute of Technology in Pasadena said a donor gave "
+                      "$500 million for artificial intelligence research.", "en"))
+    assert "~stnfd" in dedup.anchors([*ja[0], *ja[1]])
+    assert dedup.cross_score(ja, en) >= dedup.CROSS_THRESHOLD
+    # The same amount for the same purpose at another university: another story.
+    assert dedup.cross_score(ja, other) == 0.0
+
+
+def test_a_shared_figure_alone_links_nothing():
+    ja = (tokenize("州政府、量子拠点に5億ドル", "ja"),
+          tokenize("州政府は量子技術の研究拠点に5億ドルを投じる。", "ja"))
+    en = (tokenize("City puts $500 million into new stadium", "en"),
+          tokenize("The council approved $500 million for a stadium downtown.", "en"))
+    assert dedup.cross_score(ja, en) == 0.0
