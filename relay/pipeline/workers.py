@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 log = logging.getLogger("relay")
 
 MAX_AUTO = 4
+NICE = 5
 
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
@@ -50,6 +51,9 @@ def resolve(workers: int | None) -> int:
 def _init_worker() -> None:
     # Ctrl-C reaches the whole process group; the main process decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The main process stores in order and is what the run waits for; workers run
+    # ahead of it, so they yield the CPU to it when they compete.
+    os.nice(NICE)
 
 
 def pool(workers: int) -> ProcessPoolExecutor | None:
