@@ -240,8 +240,11 @@ def parse_in(db: Path, n_workers: int) -> tuple[list[tuple[str, int, int, int, s
     return outcomes, rows
 
 
-def test_documents_parsed_by_workers_give_the_same_archive_and_errors(tmp_path, monkeypatch):
+@pytest.mark.parametrize("queued", [64, 1])   # 1: the store keeps pace, feed by feed
+def test_documents_parsed_by_workers_give_the_same_archive_and_errors(tmp_path, monkeypatch,
+                                                                     queued):
     monkeypatch.setattr(ingesting, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingesting, "QUEUED", queued)
     alone = parse_in(tmp_path / "alone.db", 0)
     assert workers._pool is None              # noqa: SLF001
     shared = parse_in(tmp_path / "shared.db", 2)
@@ -252,3 +255,14 @@ def test_documents_parsed_by_workers_give_the_same_archive_and_errors(tmp_path, 
     assert outcomes["empty"][3].startswith("empty body (feed=empty")
     assert outcomes["ct-tech-wire"][1] > 0
     assert [f for f, *_ in alone[0]] == [f.id for f, _ in documents()]   # in order
+
+
+def test_no_worker_processes_to_be_had_means_one_process(tmp_path, monkeypatch, caplog):
+    class NoProcesses:
+        def submit(self, *_a: object, **_k: object) -> None:
+            raise OSError("forkserver: no room for its socket")
+
+    monkeypatch.setattr(workers, "pool", lambda n: NoProcesses())
+    with caplog.at_level(logging.WARNING, logger="relay"):
+        assert archive(tmp_path / "none.db", 2) == archive(tmp_path / "alone.db", 0)
+    assert "no room for its socket" in caplog.text

@@ -130,6 +130,7 @@ CHUNK = 50                    # entries per job for a worker process
 POOL_MIN = 300                # new entries in one run before workers are worth starting
 POOL_MIN_BYTES = 600_000      # or bytes of documents to parse (about as many items)
 AHEAD = 4000                  # entries prepared ahead of the store at most (bounds memory)
+QUEUED = 64                   # feeds queued ahead of the store at most
 
 
 @dataclass
@@ -203,7 +204,7 @@ class Ingester:
         if executor is not None:
             try:
                 batch.parsing = executor.submit(_parse, parse)
-            except (BrokenProcessPool, RuntimeError) as exc:
+            except Exception as exc:   # no pool to be had (a broken one, no forkserver)
                 workers.mark_broken(exc)
         if batch.parsing is None:
             self._parsed(batch, _parse(parse))
@@ -255,11 +256,12 @@ class Ingester:
         while self._queue and not self.should_stop():
             head = self._queue[0]
             if head.parsing is not None:
-                if not block:
+                if not block and len(self._queue) <= QUEUED:
                     return
                 self._await(head.parsing)
                 self._expand_parsed()
-            if not (block or head.ready() or sum(b.size() for b in self._queue) > AHEAD):
+            crowded = len(self._queue) > QUEUED or sum(b.size() for b in self._queue) > AHEAD
+            if not (block or head.ready() or crowded):
                 return
             self._queue.popleft()
             if head.outcome.error is None:
@@ -289,7 +291,7 @@ class Ingester:
             try:
                 batch.jobs = [executor.submit(_prepare_in_worker, batch.feed, chunk, key,
                                               self._blob, self.now) for chunk in batch.chunks]
-            except (BrokenProcessPool, RuntimeError) as exc:
+            except Exception as exc:   # no pool to be had (a broken one, no forkserver)
                 workers.mark_broken(exc)
                 batch.jobs = []
 
