@@ -7,6 +7,9 @@ import logging
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -36,7 +39,7 @@ def fresh_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(ingesting, "POOL_MIN", 0)
     monkeypatch.setattr(ingesting, "CHUNK", 4)
     workers.shutdown()
-    monkeypatch.setattr(workers, "_broken", False)
+    monkeypatch.setattr(workers, "_broken", None)
     yield
     workers.shutdown()
 
@@ -160,7 +163,7 @@ def test_a_stop_stores_nothing_after_the_feed_in_hand(tmp_path):
     assert count == len(feeds[0][1])
 
 
-def test_collect_with_workers_over_http(tmp_path, http_server):
+def test_collect_with_workers_over_http(tmp_path, http_server, caplog):
     now = datetime.now(UTC)
     items = "".join(
         f"<item><title>Item {i}: grant {i * 37} for lab {i}</title>"
@@ -182,10 +185,12 @@ feeds:
     url: {url}
     allow_private: true   # the test server is on 127.0.0.1
 """, encoding="utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--json"])
+    with caplog.at_level(logging.DEBUG, logger="relay"):
+        result = CliRunner().invoke(main, ["--config", str(config), "collect", "--json"])
     assert result.exit_code == 0, result.output
     assert '"new": 120' in result.output
-    assert workers._pool is not None          # noqa: SLF001 - the workers did the work
+    assert "started 2 ingest worker processes" in caplog.text   # the workers did the work
+    assert workers._pool is None              # noqa: SLF001 - and left with the run
     conn = sqlite3.connect(tmp_path / "relay.db")
     assert conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 120
     assert conn.execute("SELECT COUNT(*) FROM items_fts").fetchone()[0] == 120
@@ -266,3 +271,106 @@ def test_no_worker_processes_to_be_had_means_one_process(tmp_path, monkeypatch, 
     with caplog.at_level(logging.WARNING, logger="relay"):
         assert archive(tmp_path / "none.db", 2) == archive(tmp_path / "alone.db", 0)
     assert "no room for its socket" in caplog.text
+
+
+def test_no_pool_at_all_means_one_process(tmp_path, monkeypatch, caplog):
+    def no_pool(n: int) -> None:
+        raise OSError(38, "Function not implemented (no /dev/shm for its semaphores)")
+
+    monkeypatch.setattr(workers, "pool", no_pool)
+    with caplog.at_level(logging.WARNING, logger="relay"):
+        assert archive(tmp_path / "none.db", 2) == archive(tmp_path / "alone.db", 0)
+    assert "no /dev/shm" in caplog.text
+
+
+def test_items_are_prepared_outside_the_write_transaction(tmp_path, monkeypatch):
+    """Other relay processes (subscribers, send) may write while items are tokenized."""
+    in_transaction: list[bool] = []
+    real = ingesting.prepare_all
+    stores: list[Store] = []
+
+    def spy(*args: object) -> object:
+        in_transaction.append(stores[0].conn.in_transaction)
+        return real(*args)
+
+    monkeypatch.setattr(ingesting, "prepare_all", spy)
+    monkeypatch.setattr(ingesting, "POOL_MIN", 10**9)
+    feeds = sources()
+    with Store(tmp_path / "a.db") as store:
+        stores.append(store)
+        store.sync_feeds([f for f, _ in feeds])
+        ingester = Ingester(store, TAXONOMY, NOW, 0)
+        for feed, entries in feeds:
+            ingester.add(feed, entries, lambda _o: None)
+        ingester.finish()
+    assert in_transaction and not any(in_transaction)
+
+
+def _big_feed(path: Path, n: int) -> None:
+    p = path.stem
+    items = "".join(
+        f"<item><title>{p} notice {i}: {w} grant {i * 37}</title><guid>{p}-{i}</guid>"
+        f"<link>https://{p}.example/{i}</link><description>Lab {i} of {p} {i * 13} and "
+        f"{w} {i * 7}.</description></item>"
+        for i, w in ((i, ["quantum", "fusion", "chips", "rockets"][i % 4]) for i in range(n)))
+    path.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>n</title>'
+                    f"{items}</channel></rss>", encoding="utf-8")
+
+
+def test_workers_exit_when_the_main_process_is_killed(tmp_path):
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import os, signal\n"
+        "from relay.pipeline import workers\n"
+        "if __name__ == '__main__':\n"
+        "    pool = workers.pool(2)\n"
+        "    list(pool.map(abs, range(8)))\n"
+        "    print(*pool._processes, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pids = [int(p) for p in done.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split()[2] != "Z"     # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_a_script_without_a_main_guard_collects_once(tmp_path):
+    """Workers import the main script again; one that runs relay at import must not
+    collect a second time in each worker."""
+    for name in ("big", "bigger"):     # the second is read once the first started workers
+        _big_feed(tmp_path / f"{name}.xml", 400)
+    (tmp_path / "feeds.yaml").write_text(
+        "settings:\n  database: relay.db\n  workers: 2\n"
+        "feeds:\n  - id: big\n    path: big.xml\n  - id: bigger\n    path: bigger.xml\n",
+        encoding="utf-8")
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from datetime import UTC, datetime\n"
+        "from pathlib import Path\n"
+        "from relay import pipeline\n"
+        "from relay.config import load_config\n"
+        "from relay.store import Store\n"
+        f"config = load_config(Path({str(tmp_path / 'feeds.yaml')!r}))\n"
+        "with Store(config.settings.database) as store:\n"
+        "    reports = pipeline.collect(config, store, datetime.now(UTC), everything=True)\n"
+        "print('REPORT', *[(r.new, r.duplicates) for r in reports], flush=True)\n",
+        encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "REPORT (400, 0) (400, 0)" in done.stdout
+    assert 'under `if __name__ == "__main__":`' in done.stderr
+    conn = sqlite3.connect(tmp_path / "relay.db")
+    assert conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 800

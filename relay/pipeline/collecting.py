@@ -78,32 +78,36 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             fetch_all(requests, limits, config.settings.user_agent, should_stop), strict=True))
     ingester = Ingester(store, taxonomy_for(config), now, workers.resolve(config.settings.workers),
                         should_stop)
-    for feed in feeds:
-        if should_stop():
-            break
-        report = reports[feed.id]
-        try:
-            fetched = _document(feed, results.get(feed.id), limits)
-            if fetched is not None and fetched.not_modified:
-                report.not_modified = True
-            if fetched is not None and not fetched.not_modified and not feed.fulltext:
-                # A document to parse: a worker process may do it.
-                parse = (partial(_page_entries, fetched, feed.selectors)
-                         if feed.kind is FeedKind.PAGE
-                         else partial(parse_feed_document, fetched, feed.lang))
-                ingester.add_document(feed, parse, len(fetched.body),
-                                      _after_ingest(store, feed, report, fetched, [], now,
-                                                    should_stop))
+    try:
+        for feed in feeds:
+            if should_stop():
+                break
+            report = reports[feed.id]
+            try:
+                fetched = _document(feed, results.get(feed.id), limits)
+                if fetched is not None and fetched.not_modified:
+                    report.not_modified = True
+                if fetched is not None and not fetched.not_modified and not feed.fulltext:
+                    # A document to parse: a worker process may do it.
+                    parse = (partial(_page_entries, fetched, feed.selectors)
+                             if feed.kind is FeedKind.PAGE
+                             else partial(parse_feed_document, fetched, feed.lang))
+                    ingester.add_document(feed, parse, len(fetched.body),
+                                          _after_ingest(store, feed, report, fetched, [], now,
+                                                        should_stop))
+                    continue
+                entries, fetched, ttl, partial_errors = entries_for(feed, fetched, limits)
+                if feed.fulltext and entries:
+                    entries = _with_full_text(feed, entries, store, limits, config, should_stop)
+            except CollectError as exc:
+                _record_failure(store, feed, report, exc, now)
                 continue
-            entries, fetched, ttl, partial_errors = entries_for(feed, fetched, limits)
-            if feed.fulltext and entries:
-                entries = _with_full_text(feed, entries, store, limits, config, should_stop)
-        except CollectError as exc:
-            _record_failure(store, feed, report, exc, now)
-            continue
-        ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
-                                                  now, should_stop), ttl)
-    ingester.finish()
+            ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
+                                                      now, should_stop), ttl)
+        ingester.finish()
+    finally:
+        ingester.close()        # on an error or a stop: drop the workers' queued jobs
+        workers.shutdown()      # a daemon keeps no idle workers between runs
     if any(r.new for r in reports.values()):
         store.prune_bands(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
     return [reports[f.id] for f in feeds]

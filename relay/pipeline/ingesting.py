@@ -12,7 +12,7 @@ import logging
 import pickle
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,8 +129,10 @@ def _parse(parse: Callable[[], Parsed]) -> Parsed | CollectError:
 CHUNK = 50                    # entries per job for a worker process
 POOL_MIN = 300                # new entries in one run before workers are worth starting
 POOL_MIN_BYTES = 600_000      # or bytes of documents to parse (about as many items)
-AHEAD = 4000                  # entries prepared ahead of the store at most (bounds memory)
+AHEAD = 4000                  # entries in the workers' hands ahead of the store at most
+PARSE_AHEAD = 2               # documents per worker in its hands at most
 QUEUED = 64                   # feeds queued ahead of the store at most
+_POLL = 0.5                   # seconds between looks at should_stop while waiting
 
 
 @dataclass
@@ -150,32 +152,40 @@ Stored = Callable[[Outcome], None]
 
 @dataclass
 class Batch:
-    """One feed's entries on their way into the archive."""
+    """One feed on its way into the archive: a document to parse (`parse`, in a worker
+    while `parsing`), then its new entries in chunks (`started`), prepared by workers
+    (`jobs`, once `sent`) or here when it is stored."""
 
     feed: FeedSpec
     stored: Stored
     outcome: Outcome = field(default_factory=Outcome)
-    parsing: Future[Parsed | CollectError] | None = None
     parse: Callable[[], Parsed] | None = None
+    parsing: Future[Parsed | CollectError] | None = None
+    started: bool = False
     chunks: list[list[Entry]] = field(default_factory=list)
+    sent: bool = False
     jobs: list[Future[list[Ready]]] = field(default_factory=list)
 
-    def parsed(self) -> bool:
-        return self.parsing is None
-
     def ready(self) -> bool:
-        return self.parsed() and all(job.done() for job in self.jobs)
+        return self.started and all(job.done() for job in self.jobs)
 
     def size(self) -> int:
         return sum(map(len, self.chunks))
+
+    def futures(self) -> list[Future[Any]]:
+        return [*([self.parsing] if self.parsing is not None else []), *self.jobs]
 
 
 class Ingester:
     """Stores feeds' new entries in the order they are added, while worker processes
     (when there are any, and enough work to repay them) parse the documents and prepare
     the entries added after: `add` (entries) or `add_document` (a fetched feed) each
-    feed, then `finish`. Each feed's `stored(outcome)` runs right after its transaction
-    commits. Without workers every `add` stores at once: the sequential ingest."""
+    feed, then `finish`, and `close` in any case (it drops what is still queued).
+
+    Each feed's `stored(outcome)` runs right after its items are committed. Items are
+    prepared outside the write transaction (the archive stays open to other writers)
+    and stored a chunk per transaction. Without workers every `add` stores at once:
+    the sequential ingest."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy, now: datetime, workers: int = 0,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
@@ -190,7 +200,7 @@ class Ingester:
             ttl: int | None = None) -> None:
         """Queue a feed's entries; store those queued before whose preparing is done."""
         batch = Batch(feed, stored, Outcome(list(entries), ttl=ttl))
-        self._start(batch)
+        self._filter(batch)
         self._queue.append(batch)
         self._drain(block=False)
 
@@ -199,78 +209,107 @@ class Ingester:
         """Queue a feed whose entries `parse` (picklable) gives, `size` bytes to parse:
         in a worker when the run is large enough, else here and now."""
         self._bytes += size
-        executor = self._executor()
-        batch = Batch(feed, stored, parse=parse)
-        if executor is not None:
-            try:
-                batch.parsing = executor.submit(_parse, parse)
-            except Exception as exc:   # no pool to be had (a broken one, no forkserver)
-                workers.mark_broken(exc)
-        if batch.parsing is None:
-            self._parsed(batch, _parse(parse))
-        self._queue.append(batch)
+        self._queue.append(Batch(feed, stored, parse=parse))
         self._drain(block=False)
 
     def finish(self) -> None:
         """Store everything queued (unless told to stop: the rest is dropped unstored)."""
         self._drain(block=True)
+        self.close()
+
+    def close(self) -> None:
+        """Drop whatever is still queued, and the workers' jobs for it."""
         while self._queue:
-            self._cancel(self._queue.popleft())
+            for future in self._queue.popleft().futures():
+                future.cancel()
+
+    # -- handing out work ---------------------------------------------------------------
 
     def _executor(self) -> ProcessPoolExecutor | None:
         """The worker pool: started once the run is large enough, used whenever it is up."""
-        if self._fresh < POOL_MIN and self._bytes < POOL_MIN_BYTES:
-            return workers.running(self.workers)
-        return workers.pool(self.workers)
+        try:
+            if self._fresh < POOL_MIN and self._bytes < POOL_MIN_BYTES:
+                return workers.running(self.workers)
+            return workers.pool(self.workers)
+        except workers.NestedRun:
+            raise                  # in a worker: this run must not happen at all
+        except Exception as exc:   # no pool to be had: no /dev/shm, no forkserver...
+            workers.mark_broken(exc)
+            return None
 
-    def _parsed(self, batch: Batch, result: Parsed | CollectError) -> None:
-        batch.parsing = None
-        if isinstance(result, CollectError):
-            batch.outcome.error = result
-        else:
-            batch.outcome.entries, batch.outcome.ttl = result
-            self._start(batch)
+    def _submit(self, executor: ProcessPoolExecutor, fn: Callable[..., Any],
+                *args: Any) -> Future[Any] | None:
+        try:
+            return executor.submit(fn, *args)
+        except Exception as exc:   # a broken or vanished pool
+            workers.mark_broken(exc)
+            return None
 
-    def _expand_parsed(self) -> None:
-        """Documents the workers have parsed go on to be prepared at once."""
+    def _pump(self) -> None:
+        """Collect finished parses, then hand out work in feed order while there is room:
+        first the preparing of parsed feeds, then more documents to parse."""
         for batch in self._queue:
             if batch.parsing is not None and batch.parsing.done():
-                try:
-                    result = batch.parsing.result()
-                except BrokenProcessPool as exc:
-                    workers.mark_broken(exc)
-                    assert batch.parse is not None
-                    result = _parse(batch.parse)
-                self._parsed(batch, result)
+                self._parsed(batch, self._outcome(batch.parsing, batch))
+        executor = self._executor()
+        ahead = sum(b.size() for b in self._queue if b.jobs)
+        for batch in self._queue:
+            if not batch.started or batch.sent:
+                continue
+            if executor is not None and ahead > AHEAD and batch is not self._queue[0]:
+                break
+            batch.sent = True
+            if executor is not None and batch.chunks:
+                blob = self._taxonomy_blob()
+                jobs = [self._submit(executor, _prepare_in_worker, batch.feed, chunk,
+                                     hash(blob), blob, self.now) for chunk in batch.chunks]
+                if all(job is not None for job in jobs):
+                    batch.jobs = [job for job in jobs if job is not None]
+                    ahead += batch.size()
+                else:
+                    for job in jobs:
+                        if job is not None:
+                            job.cancel()
+                    executor = None
+        in_hand = sum(1 for b in self._queue if b.parsing is not None)
+        for batch in self._queue:
+            if batch.parse is None or batch.parsing is not None:
+                continue
+            if executor is None:
+                self._parsed(batch, _parse(batch.parse))
+            elif in_hand < PARSE_AHEAD * max(1, self.workers):
+                batch.parsing = self._submit(executor, _parse, batch.parse)
+                if batch.parsing is None:
+                    executor = None
+                    self._parsed(batch, _parse(batch.parse))
+                else:
+                    in_hand += 1
 
-    def _await(self, job: Future[Any]) -> None:
-        """Wait for `job`, keeping the workers fed: documents parsed meanwhile are sent
-        on to be prepared (the store goes in feed order; the workers need not)."""
-        while not job.done():
-            parsing = [b.parsing for b in self._queue if b.parsing is not None]
-            wait([job, *parsing], return_when=FIRST_COMPLETED)
-            self._expand_parsed()
+    def _taxonomy_blob(self) -> bytes:
+        if self._blob is None:
+            self._blob = pickle.dumps(self.taxonomy)
+        return self._blob
 
-    def _drain(self, block: bool) -> None:
-        self._expand_parsed()
-        while self._queue and not self.should_stop():
-            head = self._queue[0]
-            if head.parsing is not None:
-                if not block and len(self._queue) <= QUEUED:
-                    return
-                self._await(head.parsing)
-                self._expand_parsed()
-            crowded = len(self._queue) > QUEUED or sum(b.size() for b in self._queue) > AHEAD
-            if not (block or head.ready() or crowded):
-                return
-            self._queue.popleft()
-            if head.outcome.error is None:
-                head.outcome.new, stored_dups = self._store(head)
-                head.outcome.duplicates += stored_dups
-            head.stored(head.outcome)
+    def _outcome(self, job: Future[Any], batch: Batch) -> Parsed | CollectError:
+        try:
+            result: Parsed | CollectError = job.result()
+            return result
+        except (BrokenProcessPool, CancelledError) as exc:
+            workers.mark_broken(exc)
+            assert batch.parse is not None
+            return _parse(batch.parse)
 
-    def _start(self, batch: Batch) -> None:
-        """Drop the entries this feed already gave (by guid) and start preparing the rest."""
+    def _parsed(self, batch: Batch, result: Parsed | CollectError) -> None:
+        batch.parse = batch.parsing = None
+        if isinstance(result, CollectError):
+            batch.outcome.error = result
+            batch.started = batch.sent = True
+        else:
+            batch.outcome.entries, batch.outcome.ttl = result
+            self._filter(batch)
+
+    def _filter(self, batch: Batch) -> None:
+        """Drop the entries this feed already gave (by guid); chunk the rest."""
         entries = batch.outcome.entries
         seen: set[str] = set()
         fresh: list[Entry] = []
@@ -282,67 +321,104 @@ class Ingester:
         fresh = [e for e in fresh if e.guid not in known]
         batch.chunks = [fresh[i:i + CHUNK] for i in range(0, len(fresh), CHUNK)]
         batch.outcome.duplicates = len(entries) - len(fresh)
+        batch.started = True
         self._fresh += len(fresh)
-        executor = self._executor() if fresh else None
-        if executor is not None:
-            if self._blob is None:
-                self._blob = pickle.dumps(self.taxonomy)
-            key = hash(self._blob)
-            try:
-                batch.jobs = [executor.submit(_prepare_in_worker, batch.feed, chunk, key,
-                                              self._blob, self.now) for chunk in batch.chunks]
-            except Exception as exc:   # no pool to be had (a broken one, no forkserver)
-                workers.mark_broken(exc)
-                batch.jobs = []
 
-    def _prepared(self, batch: Batch, i: int) -> list[Ready]:
+    # -- storing, in order --------------------------------------------------------------
+
+    def _await(self, job: Future[Any]) -> bool:
+        """Wait for `job` (False if told to stop first), handing out work meanwhile: the
+        store goes in feed order, the workers need not."""
+        while not job.done():
+            if self.should_stop():
+                return False
+            others = [f for b in self._queue for f in b.futures() if not f.done()]
+            wait([job, *others], timeout=_POLL, return_when=FIRST_COMPLETED)
+            self._pump()
+        return True
+
+    def _drain(self, block: bool) -> None:
+        while not self.should_stop():
+            self._pump()
+            if not self._queue:
+                return
+            head = self._queue[0]
+            crowded = len(self._queue) > QUEUED or sum(b.size() for b in self._queue) > AHEAD
+            if not head.started:
+                if not (block or crowded):
+                    return
+                if head.parsing is None:      # not handed out (no room): read it here
+                    assert head.parse is not None
+                    self._parsed(head, _parse(head.parse))
+                elif not self._await(head.parsing):
+                    return
+                continue
+            if not (block or crowded or head.ready()):
+                return
+            self._queue.popleft()
+            if head.outcome.error is None:
+                head.outcome.new, stored_dups = self._store(head)
+                head.outcome.duplicates += stored_dups
+            head.stored(head.outcome)
+
+    def _prepared(self, batch: Batch, i: int) -> list[Ready] | None:
+        """Chunk i of a batch, prepared (None if told to stop while waiting)."""
         if batch.jobs:
+            if not self._await(batch.jobs[i]):
+                return None
             try:
-                self._await(batch.jobs[i])
                 return batch.jobs[i].result()
-            except BrokenProcessPool as exc:
+            except (BrokenProcessPool, CancelledError) as exc:
                 workers.mark_broken(exc)
         return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now)
 
     def _store(self, batch: Batch) -> tuple[int, int]:
-        """Store a batch's items (in one transaction); returns (new, duplicates)."""
+        """Store a batch's items, a chunk per transaction; returns (new, duplicates)."""
         new = duplicates = 0
         window = self.now - timedelta(days=dedup.STORY_WINDOW_DAYS)
         store = self.store
-        with store.transaction():
-            batch_hashes: set[str] = set()
-            for i in range(len(batch.chunks)):
-                if self.should_stop():
-                    break
-                for ready in self._prepared(batch, i):
+        batch_hashes: set[str] = set()
+        for i in range(len(batch.chunks)):
+            if self.should_stop():
+                break
+            prepared = self._prepared(batch, i)
+            if prepared is None:
+                break
+            with store.transaction():
+                # Known guids again, under the write lock: another relay process may
+                # have stored this feed since the batch was queued.
+                known = store.known_guids(batch.feed.id, [r.item.guid for r in prepared])
+                for ready in prepared:
                     if self.should_stop():
                         break
                     item = ready.item
-                    if item.content_hash in batch_hashes or _archived_copy(store, item) is not None:
+                    if (item.guid in known or item.content_hash in batch_hashes
+                            or _archived_copy(store, item) is not None):
                         duplicates += 1
                         continue
                     batch_hashes.add(item.content_hash)
-                    story = None
-                    if ready.minhash is not None:
-                        chosen = dedup.choose_story(
-                            dedup.Signature.from_bytes(ready.minhash),
-                            store.story_candidates(ready.band_keys, window))
-                        story = chosen[0] if chosen else None
-                    if story is None and ready.figures:   # the same event in another language?
-                        crossed = dedup.choose_cross_story(
-                            item.lang, item.index_title.split(), item.index_text.split(),
-                            store.cross_candidates(ready.figures, item.lang, window))
-                        story = crossed[0] if crossed else None
-                    store.insert_item(item, ready.minhash, ready.band_keys, story, ready.figures)
+                    store.insert_item(item, ready.minhash, ready.band_keys,
+                                      self._story(item, ready, window), ready.figures)
                     new += 1
-        self._cancel(batch)
-        return new, duplicates
-
-    def _cancel(self, batch: Batch) -> None:
-        if batch.parsing is not None:
-            batch.parsing.cancel()
         for job in batch.jobs:
             job.cancel()
+        return new, duplicates
+
+    def _story(self, item: Item, ready: Ready, window: datetime) -> int | None:
+        """The story an item joins: same language first, then across languages."""
+        store = self.store
+        if ready.minhash is not None:
+            chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash),
+                                        store.story_candidates(ready.band_keys, window))
+            if chosen:
+                return chosen[0]
+        if ready.figures:   # the same event told in another language?
+            crossed = dedup.choose_cross_story(
+                item.lang, item.index_title.split(), item.index_text.split(),
+                store.cross_candidates(ready.figures, item.lang, window))
+            if crossed:
+                return crossed[0]
+        return None
 
 
 def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Taxonomy,
@@ -351,8 +427,11 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
     """Store the new entries of one feed; returns (new, duplicates)."""
     outcomes: list[Outcome] = []
     ingester = Ingester(store, taxonomy, now, workers, should_stop)
-    ingester.add(feed, entries, outcomes.append)
-    ingester.finish()
+    try:
+        ingester.add(feed, entries, outcomes.append)
+        ingester.finish()
+    finally:
+        ingester.close()
     return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
