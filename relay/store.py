@@ -122,6 +122,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE subscribers ADD COLUMN countries TEXT NOT NULL DEFAULT '[]';
     """,
+    # 9: MinHash features hashed with CRC-32 (were SHA-1: 10x the cost, the same
+    # quality on benchmarks/quality). Old signatures cannot meet new ones: they are
+    # dropped, and the next collect signs the story window again from the indexed
+    # tokens (`pending` says so).
+    """
+    CREATE TABLE pending (task TEXT PRIMARY KEY);
+    DELETE FROM lsh_bands;
+    UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
+    INSERT INTO pending (task) VALUES ('sign-window');
+    """,
 ]
 
 
@@ -408,6 +418,29 @@ class Store:
             self.conn.executemany("INSERT INTO figures (value, item_id) VALUES (?,?)",
                                   [(v, item_id) for v in sorted(figures)])
         return item_id
+
+    def pending(self, task: str) -> bool:
+        """Whether a migration left `task` for the pipeline to do."""
+        return self.conn.execute("SELECT 1 FROM pending WHERE task = ?", (task,)).fetchone() \
+            is not None
+
+    def done(self, task: str) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM pending WHERE task = ?", (task,))
+
+    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str]]:
+        """(id, indexed title, indexed body) of items collected since `since` that have
+        no signature."""
+        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
+            "SELECT i.id, x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+            " WHERE i.collected_at >= ? AND i.minhash IS NULL ORDER BY i.id", (ts(since),))]
+
+    def set_signature(self, item_id: int, minhash: bytes,
+                      band_keys: Sequence[tuple[int, int]]) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE items SET minhash = ? WHERE id = ?", (minhash, item_id))
+            self.conn.executemany("INSERT INTO lsh_bands (band, hash, item_id) VALUES (?,?,?)",
+                                  [(b, h, item_id) for b, h in band_keys])
 
     def items_for_retag(self, batch: int) -> Iterator[list[dict[str, Any]]]:
         """Items in batches with their indexed tokens, topics, and author-given topics."""

@@ -10,6 +10,7 @@ from relay import store as store_module
 from relay.config import builtin_topics
 from relay.models import Entry, FeedKind, FeedSpec
 from relay.pipeline import ingest
+from relay.pipeline.ingesting import sign_window
 from relay.store import Store
 from relay.tag import compile_taxonomy
 from relay.tokens import tokenize
@@ -44,3 +45,38 @@ def test_bands_outside_the_story_window_are_pruned(tmp_path):
         removed = store.prune_bands(T0 + timedelta(days=3))
         assert removed == 5 * dedup.BANDS and count() == 3 * dedup.BANDS
         assert store.counts()["items"] == 8   # items stay; only their bands go
+
+
+def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):
+    """Migration 9 changed the MinHash feature hash: an archive signed before it is
+    signed again (from its indexed tokens) by the next collect, so a rewrite collected
+    after the upgrade still joins the story of an item collected before it."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    db = tmp_path / "a.db"
+    story = [Entry(feed_id="f", guid="a", url="https://f.example/a",
+                   title="Ohio puts $48 million into quantum networking testbed",
+                   content_html="The state of Ohio will spend $48 million on a quantum "
+                   "networking testbed led by Ohio State with Battelle and IBM.",
+                   published_at=T0)]
+    with Store(db) as store:
+        store.sync_feeds([FEED])
+        ingest(FEED, story, store, taxonomy, T0)
+        # As a relay before migration 9 left it: version 8, other signatures.
+        store.conn.executescript(
+            "DROP TABLE pending; UPDATE items SET minhash = zeroblob(504);"
+            " UPDATE lsh_bands SET hash = hash + 1; PRAGMA user_version = 8;")
+    with Store(db) as store:
+        assert store.pending("sign-window")
+        assert store.conn.execute("SELECT COUNT(*) FROM lsh_bands").fetchone()[0] == 0
+        assert sign_window(store, T0 + timedelta(hours=1)) == 1
+        assert not store.pending("sign-window")
+        assert sign_window(store, T0 + timedelta(hours=2)) == 0      # once
+        assert store.conn.execute("SELECT COUNT(*) FROM lsh_bands").fetchone()[0] == dedup.BANDS
+        rewrite = [Entry(feed_id="f", guid="b", url="https://other.example/b",
+                         title="Ohio puts $48 million into quantum networking testbed (update)",
+                         content_html="The state of Ohio will spend $48 million on a quantum "
+                         "networking testbed led by Ohio State with Battelle and IBM, the "
+                         "governor announced.", published_at=T0)]
+        ingest(FEED, rewrite, store, taxonomy, T0 + timedelta(hours=3))
+        stories = store.conn.execute("SELECT DISTINCT story_id FROM items").fetchall()
+    assert len(stories) == 1

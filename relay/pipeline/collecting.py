@@ -28,7 +28,7 @@ from relay.models import (
     Fetched,
 )
 from relay.pipeline import workers
-from relay.pipeline.ingesting import Ingester, Outcome, Stored, taxonomy_for
+from relay.pipeline.ingesting import Ingester, Outcome, Stored, sign_window, taxonomy_for
 from relay.store import Store
 from relay.text import html_to_text
 
@@ -64,6 +64,7 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
             should_stop: Callable[[], bool] = lambda: False) -> list[FeedReport]:
     """One tick: fetch and ingest the due (or named, or all) feeds."""
     store.sync_feeds(config.feeds)
+    sign_window(store, now)
     feeds = feeds_to_collect(config, store, now, feed_ids, everything)
     reports = {f.id: FeedReport(f.id) for f in feeds}
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]

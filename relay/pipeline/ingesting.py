@@ -451,6 +451,24 @@ def _archived_copy(store: Store, item: Item) -> int | None:
                  if feed != item.feed_id or fold(t) == title), None)
 
 
+def sign_window(store: Store, now: datetime) -> int:
+    """After a migration dropped the signatures (their hash changed): sign the items of
+    the story window again from their indexed tokens, so that new items still find the
+    stories they belong to. Done once; returns how many items were signed."""
+    if not store.pending("sign-window"):
+        return 0
+    rows = store.items_to_sign(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
+    sigs = dedup.signatures(dedup.features(title.split(), body.split()) for _, title, body in rows)
+    with store.transaction():
+        for (item_id, _title, _body), sig in zip(rows, sigs, strict=True):
+            if sig is not None:
+                store.set_signature(item_id, sig.to_bytes(), dedup.bands(sig))
+        store.done("sign-window")
+    if rows:
+        log.info("signed %d items of the story window again (MinHash hash changed)", len(rows))
+    return len(rows)
+
+
 def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
     """Apply the configured taxonomy to the whole archive again, from the tokens the index
     already holds (no re-tokenizing); topics a report's author gave are kept. Returns
