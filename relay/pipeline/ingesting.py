@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -372,18 +372,28 @@ class Ingester:
                 workers.mark_broken(exc)
         return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now)
 
+    def _ready_chunks(self, batch: Batch) -> Iterator[list[Ready]]:
+        """A batch's prepared items, as many chunks at a time as are ready: chunk after
+        chunk as the workers finish them, or all at once when prepared here."""
+        i, n = 0, len(batch.chunks)
+        while i < n and not self.should_stop():
+            group: list[Ready] = []
+            while i < n and (not group or not batch.jobs or batch.jobs[i].done()):
+                prepared = self._prepared(batch, i)
+                if prepared is None:
+                    return
+                group += prepared
+                i += 1
+            yield group
+
     def _store(self, batch: Batch) -> tuple[int, int]:
-        """Store a batch's items, a chunk per transaction; returns (new, duplicates)."""
+        """Store a batch's items, one transaction for each group of ready chunks; returns
+        (new, duplicates)."""
         new = duplicates = 0
         window = self.now - timedelta(days=dedup.STORY_WINDOW_DAYS)
         store = self.store
         batch_hashes: set[str] = set()
-        for i in range(len(batch.chunks)):
-            if self.should_stop():
-                break
-            prepared = self._prepared(batch, i)
-            if prepared is None:
-                break
+        for prepared in self._ready_chunks(batch):
             with store.transaction():
                 # Known guids again, under the write lock: another relay process may
                 # have stored this feed since the batch was queued.
