@@ -196,7 +196,8 @@ def test_one_collect_survives_the_hostile_web(tmp_path: Path, hostile: str) -> N
     peak_mb = (int(memory["VmHWM"]) - int(memory["RssFile"])) / 1024
     assert elapsed < 40, f"collect took {elapsed:.1f}s"
     assert peak_mb < 300, f"peak private memory {peak_mb:.0f} MB ({memory})"
-    assert int(memory["VmHWM"]) < 400 * 1024, memory
+    # Resident memory counts those shared pages too: one CI run mapped 237 MB of them.
+    assert int(memory["VmHWM"]) < 500 * 1024, memory
     print(f"hostile collect: {elapsed:.1f}s, peak {int(memory['VmHWM']) // 1024} MB resident,"
           f" {peak_mb:.0f} MB without shared file pages")
 
