@@ -468,7 +468,8 @@ def sign_window(store: Store, now: datetime) -> int:
     if not store.pending("sign-window"):
         return 0
     rows = store.items_to_sign(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
-    sigs = dedup.signatures(dedup.features(title.split(), body.split()) for _, title, body in rows)
+    sigs = dedup.signatures(dedup.features(title.split(), body.split())
+                            for _, title, body in rows) if rows else []
     with store.transaction():
         for (item_id, _title, _body), sig in zip(rows, sigs, strict=True):
             if sig is not None:
