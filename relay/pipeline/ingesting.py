@@ -184,8 +184,8 @@ class Ingester:
 
     Each feed's `stored(outcome)` runs right after its items are committed. Items are
     prepared outside the write transaction (the archive stays open to other writers)
-    and stored a chunk per transaction. Without workers every `add` stores at once:
-    the sequential ingest."""
+    and stored one transaction for each group of ready chunks. Without workers every
+    `add` stores at once: the sequential ingest."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy, now: datetime, workers: int = 0,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
