@@ -135,8 +135,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-MAX_CANDIDATES = 50    # the items sharing most bands; bounds the per-item cost when a band
-                       # is shared by very many items (templated feeds)
+MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
 
 
 def ts(dt: datetime) -> str:
@@ -335,16 +334,14 @@ class Store:
             return []
         keys = ",".join("(?, ?)" for _ in band_keys)
         params: list[Any] = [v for key in band_keys for v in key]
-        # A VALUES list joined to the (band, hash) index: one index probe per band. The
-        # items sharing most bands are the likeliest to be similar: they come first.
+        # A VALUES list joined to the (band, hash) index: one index probe per band.
         rows = self.conn.execute(
-            f"WITH k(band, hash) AS (VALUES {keys}),"
-            " m AS (SELECT b.item_id, COUNT(*) AS shared FROM k"
-            "  JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash"
-            "  GROUP BY b.item_id ORDER BY shared DESC, b.item_id DESC LIMIT ?)"
-            " SELECT i.story_id, i.minhash FROM m JOIN items i ON i.id = m.item_id"
-            " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL",
-            [*params, MAX_CANDIDATES, ts(since)],
+            f"WITH k(band, hash) AS (VALUES {keys})"
+            " SELECT DISTINCT i.story_id, i.minhash FROM k"
+            " JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash"
+            " JOIN items i ON i.id = b.item_id"
+            " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
+            [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
