@@ -131,32 +131,43 @@ def choose_story(
 # share its figures (1億2100万 and $121 million are both 121000000) and the names the
 # Japanese text writes in Latin letters (Nutmeg Quantum Consortium, UConn, TSMC).
 
+STRONG_KEY = 4             # consonants a sound key needs to stand for a name alone
 CROSS_THRESHOLD = 0.5      # share of the Japanese side's anchors found in the other text
 MIN_FIGURE = 10_000        # smaller numbers (years, counts) say little about an event
 _LATIN = re.compile(r"^[a-z][a-z0-9]{2,}$")
 
 
 def figures(tokens: Iterable[str]) -> set[str]:
-    """Numbers large enough to identify an event (amounts, not years)."""
-    return {t for t in tokens if t.isdigit() and int(t) >= MIN_FIGURE}
+    """Numbers large enough to identify an event (amounts, not years). Only ASCII digits
+    of sensible length count (Sudachi keeps ➀ as a digit token)."""
+    return {t for t in tokens
+            if t.isascii() and t.isdigit() and len(t) <= 20 and int(t) >= MIN_FIGURE}
 
 
-def anchors(tokens: Iterable[str]) -> set[str]:
-    """What a Japanese text shares with any language: its figures, its Latin-letter names,
-    and its katakana names (see `names`): a place in the gazetteer as its English word
-    (and that word's sound key), any other as its sound key ("~stnfd" for スタンフォード)."""
+def anchors(tokens: Iterable[str]) -> dict[str, frozenset[str]]:
+    """What a Japanese text shares with any language, each anchor with the forms it may
+    take in the other text: its figures; its Latin-letter names; and its katakana names
+    (see `names`), a place in the gazetteer as its English word or that word's sound key
+    (one anchor: コネチカット is "connecticut" or "~knktkt"), any other as its sound key
+    ("~stnfd" for スタンフォード)."""
     toks = set(tokens)
-    out = figures(toks) | {t for t in toks if _LATIN.match(t) and t not in _STOP}
+    out: dict[str, frozenset[str]] = {f: frozenset([f]) for f in figures(toks)}
+    out.update((t, frozenset([t])) for t in toks if _LATIN.match(t) and t not in _STOP)
     places = names.gazetteer()
     for t in toks:
+        if not names.is_katakana_name(t):     # a loanword or a common noun (メイン)
+            continue
         english = places.get(t)
         if english is not None:
-            out.update(latin_tokens(english, "en"))
-            out.add(f"~{names.latin_key(english)}")
-        elif names.is_katakana_name(t):
+            key = names.latin_key(english)
+            forms = set(latin_tokens(english, "en"))
+            if len(key) >= names.MIN_KEY:
+                forms.add(f"~{key}")
+            out[f"@{english}"] = frozenset(forms)
+        else:
             key = names.katakana_key(t)
             if len(key) >= names.MIN_KEY:
-                out.add(f"~{key}")
+                out[f"~{key}"] = frozenset([f"~{key}"])
     return out
 
 
@@ -178,16 +189,22 @@ def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
     million gift" = "スタンフォード大、…5億ドルの寄付")."""
     ja_all, other_all = [*japanese[0], *japanese[1]], heard([*other[0], *other[1]])
     a = anchors(ja_all)
-    shared = a & other_all
+    shared = {anchor for anchor, forms in a.items() if forms & other_all}
     mine, common = figures(a), figures(shared)
     if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 2:
         return 0.0
     head_a, head_b = figures(japanese[0]), figures(other[0])
     if (head_a or head_b) and not head_a & head_b:
         return 0.0
-    if len(shared) < 3 and not (head_a & head_b and len(shared) > len(common)):
+    if len(shared) < 3 and not (head_a & head_b and any(map(_strong, shared - common))):
         return 0.0
     return len(shared) / len(a)
+
+
+def _strong(anchor: str) -> bool:
+    """A name that alone says which event: not a short sound key (a 3-consonant key
+    meets everyday words: オーストラリア = ~str = "still")."""
+    return not anchor.startswith("~") or len(anchor) > STRONG_KEY
 
 
 def choose_cross_story(

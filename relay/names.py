@@ -94,7 +94,7 @@ def _collapse(key: str) -> str:
 @lru_cache(maxsize=200_000)
 def latin_name_key(token: str) -> str:
     """The sound key of an indexed Latin token ("" unless it is a word of letters)."""
-    return latin_key(token) if len(token) >= 3 and token.isascii() and token.isalpha() else ""
+    return latin_key(token) if 3 <= len(token) <= 40 and token.isalpha() else ""
 
 
 @cache
@@ -113,8 +113,8 @@ def gazetteer() -> dict[str, str]:
 @lru_cache(maxsize=50_000)
 def is_katakana_name(token: str) -> bool:
     """A katakana token Sudachi calls a proper noun, or does not know."""
-    if len(token) < 3 or not _KATAKANA_WORD.match(token):
-        return False
+    if not 3 <= len(token) <= 40 or not _KATAKANA_WORD.match(token):
+        return False   # (a 4,000-character katakana run is no name, and would fill caches)
     from relay.tokens import morphemes  # Sudachi is loaded by tokens
 
     found = morphemes(token)

@@ -195,6 +195,10 @@ class Store:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
+                # Another process may have migrated while this one waited for the lock.
+                if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    self.conn.execute("COMMIT")
+                    continue
                 for statement in _statements(script):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number}")

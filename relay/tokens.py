@@ -23,6 +23,7 @@ ends, because Sudachi refuses very long inputs.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import unicodedata
@@ -91,6 +92,8 @@ def _amount(m: re.Match[str], lang: str) -> str:
         value = float(digits) * _SCALES.get(scale, 1)
     except ValueError:
         return m.group(0)
+    if not math.isfinite(value) or value >= 1e18:
+        return m.group(0)     # 309 digits would be inf; no amount is that large
     return f" {int(round(value))} " if value == int(round(value)) or scale else m.group(0)
 
 

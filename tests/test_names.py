@@ -48,7 +48,9 @@ def test_the_gazetteer_names_places_whose_katakana_does_not_follow_the_spelling(
     assert len(places) > 60
     # コネチカット would not sound-match: the gazetteer is what links it.
     assert names.katakana_key("コネチカット") != names.latin_key("connecticut")
-    assert "connecticut" in dedup.anchors(tokenize("コネチカット州の量子拠点", "ja"))
+    place = dedup.anchors(tokenize("コネチカット州の量子拠点", "ja"))["@connecticut"]
+    assert "connecticut" in place        # one anchor, two forms: the word and its sound
+    assert "メイン" not in names.gazetteer() or not names.is_katakana_name("メイン")
 
 
 def test_a_report_and_an_article_naming_the_same_university_are_one_story():
@@ -72,3 +74,41 @@ def test_a_shared_figure_alone_links_nothing():
     en = (tokenize("City puts $500 million into new stadium", "en"),
           tokenize("The council approved $500 million for a stadium downtown.", "en"))
     assert dedup.cross_score(ja, en) == 0.0
+
+
+@pytest.mark.parametrize("ja_title, ja_body, en_title, en_body", [
+    # one place and one figure, in the bodies only: a place counts once
+    ("コネチカット州、量子研究拠点を新設",
+     "コネチカット州は量子技術の研究拠点を新設し、5億ドルを投じると発表した。",
+     "Connecticut approves downtown stadium plan",
+     "Lawmakers in Connecticut approved a $500 million stadium for the Hartford team."),
+    # a short sound key meets an everyday word (オーストラリア = ~str = still)
+    ("オーストラリア、水素拠点に5億ドル",
+     "オーストラリア政府は水素の生産拠点に5億ドルを投じると発表した。",
+     "Ford to put $500 million into Kentucky battery plant",
+     "Ford will invest $500 million in its Kentucky plant; talks are still going on."),
+    ("エヌビディア、1000万ドルを寄付", "エヌビディアは大学に1000万ドルを寄付した。",
+     "Nevada county gets $10 million for roads",
+     "A rural Nevada county will receive $10 million for road repairs."),
+    # a loanword that is also a place name (メイン: main / Maine)
+    ("新アリーナ、総工費5億ドル", "新アリーナのメイン会場は来春に開業する。",
+     "Airport terminal to cost $500 million",
+     "The main terminal will open in 2028, the airport authority said."),
+])
+def test_different_events_with_a_figure_and_a_weak_name_stay_apart(ja_title, ja_body,
+                                                                    en_title, en_body):
+    ja = (tokenize(ja_title, "ja"), tokenize(ja_body, "ja"))
+    en = (tokenize(en_title, "en"), tokenize(en_body, "en"))
+    assert dedup.cross_score(ja, en) == 0.0
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("➀ 量子拠点 ⓿ 5億ドル", "ja"),                     # Sudachi keeps circled digits
+    ("Budget line " + "9" * 400 + " million", "en"),    # 309 digits would be inf
+    ("ー" * 5000 + "ッ", "ja"),
+])
+def test_odd_digits_and_runs_do_not_break_anchors(text, lang):
+    toks = tokenize(text, lang)
+    dedup.figures(toks)
+    dedup.anchors(toks)
+    dedup.heard(toks)

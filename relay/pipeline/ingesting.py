@@ -464,13 +464,16 @@ def _archived_copy(store: Store, item: Item) -> int | None:
 def sign_window(store: Store, now: datetime) -> int:
     """After a migration dropped the signatures (their hash changed): sign the items of
     the story window again from their indexed tokens, so that new items still find the
-    stories they belong to. Done once; returns how many items were signed."""
+    stories they belong to. Done once, under the write lock (two collects at once sign
+    once); returns how many items were signed."""
     if not store.pending("sign-window"):
         return 0
-    rows = store.items_to_sign(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
-    sigs = dedup.signatures(dedup.features(title.split(), body.split())
-                            for _, title, body in rows) if rows else []
     with store.transaction():
+        if not store.pending("sign-window"):
+            return 0        # another process did it while this one waited
+        rows = store.items_to_sign(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
+        sigs = dedup.signatures(dedup.features(title.split(), body.split())
+                                for _, title, body in rows) if rows else []
         for (item_id, _title, _body), sig in zip(rows, sigs, strict=True):
             if sig is not None:
                 store.set_signature(item_id, sig.to_bytes(), dedup.bands(sig))
