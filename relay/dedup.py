@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from relay import names
-from relay.tokens import latin_tokens
 
 NUM_PERM = 126
 BANDS = 42
@@ -153,17 +152,12 @@ def anchors(tokens: Iterable[str]) -> dict[str, frozenset[str]]:
     toks = set(tokens)
     out: dict[str, frozenset[str]] = {f: frozenset([f]) for f in figures(toks)}
     out.update((t, frozenset([t])) for t in toks if _LATIN.match(t) and t not in _STOP)
-    places = names.gazetteer()
     for t in toks:
         if not names.is_katakana_name(t):     # a loanword or a common noun (メイン)
             continue
-        english = places.get(t)
-        if english is not None:
-            key = names.latin_key(english)
-            forms = set(latin_tokens(english, "en"))
-            if len(key) >= names.MIN_KEY:
-                forms.add(f"~{key}")
-            out[f"@{english}"] = frozenset(forms)
+        forms = names.place(t)
+        if forms is not None:
+            out[f"@{names.gazetteer()[t]}"] = forms
         else:
             key = names.katakana_key(t)
             if len(key) >= names.MIN_KEY:

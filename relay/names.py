@@ -24,6 +24,8 @@ import unicodedata
 from functools import cache, lru_cache
 from importlib import resources
 
+from relay.tokens import latin_tokens, morphemes
+
 MIN_KEY = 3
 
 # The consonant class of each katakana; the rest (vowels, small kana, ー, ッ) add none.
@@ -110,12 +112,24 @@ def gazetteer() -> dict[str, str]:
     return out
 
 
+@cache
+def place(token: str) -> frozenset[str] | None:
+    """The forms a gazetteer place takes in an English text: its word's stems and the
+    word's sound key (コネチカット -> connecticut, ~knktkt); None if not a place."""
+    english = gazetteer().get(token)
+    if english is None:
+        return None
+    key = latin_key(english)
+    forms = set(latin_tokens(english, "en"))
+    if len(key) >= MIN_KEY:
+        forms.add(f"~{key}")
+    return frozenset(forms)
+
+
 @lru_cache(maxsize=50_000)
 def is_katakana_name(token: str) -> bool:
     """A katakana token Sudachi calls a proper noun, or does not know."""
     if not 3 <= len(token) <= 40 or not _KATAKANA_WORD.match(token):
         return False   # (a 4,000-character katakana run is no name, and would fill caches)
-    from relay.tokens import morphemes  # Sudachi is loaded by tokens
-
     found = morphemes(token)
     return len(found) == 1 and (found[0][1] == "固有名詞" or found[0][2])

@@ -17,7 +17,7 @@ ALLOWED = {
     "tokens": set(),
     "names": {"tokens"},
     "tag": {"models"},
-    "dedup": {"names", "tokens"},     # pure functions (ARCHITECTURE.md allows it)
+    "dedup": {"names"},     # pure functions (ARCHITECTURE.md allows it)
     "schedule": {"models"},
     "search": {"errors"},
     "store": {"errors", "models"},

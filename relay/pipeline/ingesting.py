@@ -53,6 +53,7 @@ def taxonomy_for(config: Config) -> Taxonomy:
 class _Prepared:
     item: Item
     features: set[str] = field(default_factory=set)
+    figures: set[str] = field(default_factory=set)
 
 
 def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
@@ -77,7 +78,8 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
         collected_at=now, content_hash=content_hash(title, text),
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
     )
-    return _Prepared(item, dedup.features(title_tokens, text_tokens))
+    return _Prepared(item, dedup.features(title_tokens, text_tokens),
+                     dedup.figures([*title_tokens, *text_tokens]))
 
 
 @dataclass
@@ -97,8 +99,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     prepared = [prepare(e, feed, taxonomy, now) for e in entries]
     sigs = dedup.signatures(p.features for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
-                  dedup.bands(sig) if sig is not None else [],
-                  dedup.figures([*p.item.index_title.split(), *p.item.index_text.split()]))
+                  dedup.bands(sig) if sig is not None else [], p.figures)
             for p, sig in zip(prepared, sigs, strict=True)]
 
 
