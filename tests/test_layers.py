@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "relay"
 ALLOWED = {
     "errors": set(),
     "models": set(),
-    "text": set(),
+    "langs": set(),
+    "text": {"langs"},
     "tokens": set(),
     "names": {"tokens"},
     "tag": {"models"},

@@ -150,8 +150,9 @@ def parse_feed_document(fetched: Fetched,
 
 
 def _feed_lang(parsed: Any) -> str | None:
-    lang = (parsed.get("feed", {}).get("language") or "").lower()[:2]
-    return lang if lang in ("ja", "en", "de", "fr") else None
+    # Any two-letter code ("zh-cn" -> zh, "pt-PT" -> pt); ingest judges whether it fits.
+    lang = (parsed.get("feed", {}).get("language") or "").strip().lower()[:3]
+    return lang[:2] if re.fullmatch(r"[a-z]{2}(?:[-_]|$)", lang) else None
 
 
 def _ttl(parsed: Any) -> int | None:

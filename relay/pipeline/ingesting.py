@@ -60,11 +60,9 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
     title = " ".join(html_to_text(entry.title).split()) or "(untitled)"   # one line
     text = html_to_text(entry.content_html)
-    # A declared en/de/fr is trusted unless the text is plainly Japanese; a declared ja
-    # is checked too (Japanese sites carry English items).
-    hint = entry.lang or feed.lang
-    detected = detect_lang(f"{title}\n{text}", hint=hint)
-    lang = hint if hint in ("en", "de", "fr") and detected != "ja" else detected
+    # The declared language (the entry's, else the feed's) stands when it is plausible
+    # for the text: detect_lang judges title and text together.
+    lang = detect_lang(f"{title}\n{text}", hint=entry.lang or feed.lang)
     title_tokens = tokenize(title, lang)
     text_tokens = tokenize(text, lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
