@@ -110,9 +110,60 @@ def test_detect_lang(text: str, hint: str | None, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "hint"), [("核融合", None), ("訃報", "ja")], ids=["three-kanji", "two-kanji-hint-ja"])
+    ("text", "hint"), [("核融合", "ja"), ("訃報", "ja")], ids=["three-kanji", "two-kanji-hint-ja"])
 def test_detect_lang_short_kanji_text(text: str, hint: str | None) -> None:
     assert detect_lang(text, hint) == "ja"
+
+
+@pytest.mark.parametrize(
+    ("text", "hint", "expected"),
+    [
+        # Japanese, and the kanji-only headlines ministries write
+        ("政府は量子技術の研究開発に予算を充てる。", None, "ja"),
+        ("内閣府 消費動向調査", None, "ja"),          # 査 is Japanese only
+        ("内閣府 消費動向", None, "ja"),              # 内 (not Traditional) beside 閣費動 (not Simplified)
+        ("外務省 報道発表", None, "ja"),
+        ("文部科学省 新着情報", None, "ja"),
+        ("緊急事態", "ja", "ja"),                     # no telling sign: the feed's ja stands
+        ("核融合", None, "zh"),                       # no telling sign and no ja declared: zh
+        ("緊急事態宣言の解除について", "zh", "ja"),   # kana: ja whatever the feed says
+        # Chinese, Simplified and Traditional
+        ("国际货币基金组织称全球经济恢复放缓", None, "zh"),
+        ("白宫提名艾伦为北约最高司令官", "ja", "zh"),  # plainly Simplified: a ja hint yields
+        ("國際貨幣基金組織稱全球經濟恢復放緩", None, "zh"),
+        ("行政院會議通過科技預算", None, "zh"),
+        ("这是一个关于日本の动漫的新闻报道，引起了很多讨论", None, "zh"),  # a stray の
+        ("建国35周年纪念，华表，和平鸽", "zh", "zh"),
+        # Korean, Cyrillic, and Latin-script languages py3langid tells apart
+        ("서울시는 인공지능 연구에 투자한다고 밝혔다", None, "ko"),
+        ("Правительство выделило средства на развитие квантовых технологий", None, "ru"),
+        ("Уряд виділив кошти на розвиток квантових технологій у країні", None, "uk"),
+        ("O governo português anunciou um novo programa de investigação científica", None,
+         "pt"),
+        ("El gobierno español anunció un nuevo programa de investigación científica", None,
+         "es"),
+        ("Il governo italiano ha annunciato un nuovo programma di ricerca scientifica", None,
+         "it"),
+        ("De Nederlandse regering kondigde een nieuw programma voor wetenschappelijk onderzoek"
+         " aan", None, "nl"),
+        ("Η κυβέρνηση ανακοίνωσε νέο πρόγραμμα επιστημονικής έρευνας", None, "el"),
+        # declared languages: trusted where the script fits, not elsewhere
+        ("Promotoria abre inquérito para apurar suspeita", "pt", "pt"),
+        ("Nieuws", "nl", "nl"),
+        ("Правительство выделило средства", "en", "ru"),    # a declared en cannot be Cyrillic
+        ("Новости", "uk", "uk"),                            # a Cyrillic language: it stands
+        ("The ministry said that the new programme will fund research", "ja", "en"),
+        ("The ministry said", "zz", "en"),                  # not an ISO 639-1 code: no hint
+        ("The ministry said", "PT", "pt"),
+    ],
+    ids=["ja-sentence", "ja-kanji-title-sa", "ja-kanji-title-mixed-forms", "ja-hatsu",
+         "ja-gaku-ho", "ja-tie-hint-ja", "kanji-tie-no-hint", "ja-kana-beats-zh-hint",
+         "zh-hans", "zh-hans-beats-ja-hint", "zh-hant", "zh-hant-gov", "zh-stray-kana",
+         "zh-hint", "ko", "ru", "uk", "pt", "es", "it", "nl", "el", "pt-hint", "nl-hint-short",
+         "en-hint-cyrillic", "uk-hint-cyrillic", "ja-hint-latin", "bad-hint", "upper-hint"],
+)
+def test_detect_every_language(text: str, hint: str | None, expected: str) -> None:
+    assert detect_lang(text, hint) == expected
 
 
 @pytest.mark.parametrize(
