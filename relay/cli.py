@@ -408,7 +408,8 @@ def submit(c: Ctx, file: Path, feed_id: str) -> None:
               help="How often a digest is built.  [default: weekly]")
 @click.option("--ui-lang", type=click.Choice(["ja", "en"]),
               help="The digest's language.  [default: ja]")
-@click.option("--langs", help="Only items in these languages (e.g. ja,en). Default: all.")
+@click.option("--langs", help="Only items in these languages: ISO 639-1 codes (e.g. ja,en,zh). "
+              "Default: all.")
 @click.option("--missions", help="Only items from these missions (e.g. boston). Default: all.")
 @click.option("--countries", help="Only items of feeds of these countries (e.g. US,DE). "
               "Default: all.")
@@ -512,8 +513,8 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
 def subscribers_import(c: Ctx, file: Path) -> None:
     """Add or update subscribers from a CSV file (idempotent).
 
-    Columns: email,name,organization,topics,frequency,ui_lang,groups (topics and
-    groups space-separated). A bad row changes nothing and is reported with its
+    Columns: email,name,organization,topics,frequency,ui_lang,groups,langs (topics,
+    groups and langs space-separated; langs are ISO 639-1 codes). A bad row changes nothing and is reported with its
     line; the others are applied. Exit status 2 when a row was bad.
 
     \b

@@ -11,7 +11,13 @@ Rules:
   or `settings.smtp.sender` is replaced by the environment variable NAME (an unset one is an error), and
   `RELAY_SMTP_URL` overrides `settings.smtp.url`;
 - without a `topics:` section the built-in taxonomy (taxonomy.yaml beside
-  this module) is used; with one, it replaces the built-in list.
+  this module) is used; with one, it replaces the built-in list;
+- a feed's `lang` is any ISO 639-1 code; a feed's `name` is a string or a
+  mapping from ISO 639-1 codes to non-empty names (`{ja: 在ボストン日本国総領事館,
+  en: Consulate-General of Japan in Boston}`), and so is a mission's in the
+  optional `missions:` list (`id`, `name`); an unknown code or an empty name is
+  an error. A feed named per language keeps, as its one name (`relay feeds`, the
+  archive), the name in its own `lang`, else English, else the first.
 The environment is passed in (`env`), so loading is pure given its inputs.
 """
 
@@ -29,6 +35,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from relay import langs
 from relay.errors import ConfigError
 from relay.models import (
     LANGS,
@@ -40,6 +47,7 @@ from relay.models import (
     Settings,
     SmtpSettings,
     Topic,
+    local_name,
 )
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
@@ -61,7 +69,8 @@ FEED_KEYS = {
     "interval", "enabled", "selectors", "allow_private", "fulltext", "audience",
 }
 SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
-TOP_KEYS = {"settings", "topics", "feeds"}
+MISSION_KEYS = {"id", "name"}
+TOP_KEYS = {"settings", "topics", "feeds", "missions"}
 
 
 class _Ctx:
@@ -168,7 +177,11 @@ def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
         builtin = True
     topic_ids = {t.id for t in topics}
     feeds = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids)
-    return Config(path=file, settings=settings, topics=topics, feeds=feeds, topics_builtin=builtin)
+    if doc.get("missions") is not None and not isinstance(doc["missions"], CommentedSeq):
+        raise ctx.error(doc, "missions", "missions", "must be a list of missions")
+    missions = _missions(ctx, doc.get("missions") or CommentedSeq())
+    return Config(path=file, settings=settings, topics=topics, feeds=feeds, topics_builtin=builtin,
+                  missions=missions)
 
 
 def builtin_topics() -> tuple[Topic, ...]:
@@ -423,8 +436,9 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
         if url is not None and not re.match(r"^https?://[^\s/]+", url):
             raise ctx.error(f, "url", f"{p}.url", f"{url!r} is not an http(s) URL")
         lang = _get(ctx, f, "lang", p, str)
-        if lang is not None and lang not in LANGS:
-            raise ctx.error(f, "lang", f"{p}.lang", f"{lang!r} is not one of {', '.join(LANGS)}")
+        if lang is not None and not langs.is_code(lang):
+            raise ctx.error(f, "lang", f"{p}.lang",
+                            f"{lang!r} is not an ISO 639-1 language code (ja, en, zh, ...)")
         topics = _str_list(ctx, f, "topics", p)
         for j, tid in enumerate(topics):
             if tid not in topic_ids:
@@ -448,16 +462,61 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
         mission = _get(ctx, f, "mission", p, str)
         if mission is not None and not SLUG.match(mission):
             raise ctx.error(f, "mission", f"{p}.mission", f"{mission!r} is not a lower-case slug")
+        names = _names(ctx, f, p)
         feeds.append(FeedSpec(
-            id=fid, name=_get(ctx, f, "name", p, str, fid), kind=kind, url=url,
+            id=fid, name=local_name(names, lang or "ja", fid), kind=kind, url=url,
             path=(base / raw_path) if raw_path is not None else None,
             mission=mission, country=country.upper() if country else None, lang=lang,
             topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
             fulltext=_get(ctx, f, "fulltext", p, bool, False),
-            audience=_groups(ctx, f, p),
+            audience=_groups(ctx, f, p), names={} if "" in names else names,
         ))
     return tuple(feeds)
+
+
+def _names(ctx: _Ctx, node: CommentedMap, path: str) -> dict[str, str]:
+    """`name:` as one string ({"": name}) or per language ({"ja": ..., "en": ...})."""
+    value = node.get("name")
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        if not value.strip():
+            raise ctx.error(node, "name", f"{path}.name", "must not be empty")
+        return {"": value.strip()}
+    if not isinstance(value, CommentedMap) or not value:
+        raise ctx.error(node, "name", f"{path}.name",
+                        "must be a string or a mapping of language codes to names "
+                        f"({{ja: ..., en: ...}}), not {_type_name(type(value))}")
+    names: dict[str, str] = {}
+    for code, text in value.items():
+        where = f"{path}.name.{code}"
+        if not isinstance(code, str) or not langs.is_code(code):
+            raise ctx.error(value, code, where, f"{code!r} is not an ISO 639-1 language code")
+        if not isinstance(text, str) or not text.strip():
+            raise ctx.error(value, code, where, "must be a non-empty name")
+        names[code] = text.strip()
+    return names
+
+
+def _missions(ctx: _Ctx, node: CommentedSeq) -> dict[str, dict[str, str]]:
+    missions: dict[str, dict[str, str]] = {}
+    for i, m in enumerate(node):
+        p = f"missions[{i}]"
+        if not isinstance(m, CommentedMap):
+            raise ctx.error(node, i, p, "must be a mapping with id and name")
+        _check_keys(ctx, m, MISSION_KEYS, p)
+        mid = _get(ctx, m, "id", p, str)
+        if mid is None or not SLUG.match(mid):
+            raise ctx.error(m, "id" if mid is not None else None, f"{p}.id",
+                            "is required, a lower-case slug (the feeds' mission:)")
+        if mid in missions:
+            raise ctx.error(m, "id", f"{p}.id", f"duplicate mission id {mid!r}")
+        names = _names(ctx, m, f"{p} ({mid})")
+        if not names:
+            raise ctx.error(m, None, f"{p}.name", "is required")
+        missions[mid] = names
+    return missions
 
 
 def append_feed(path: Path, feed: dict[str, Any], comment: str,

@@ -33,8 +33,13 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-LANGS = ("ja", "en", "de", "fr")
-UI_LANGS = ("ja", "en")
+LANGS = ("ja", "en", "de", "fr")      # the taxonomy's: topic labels, terms, excludes
+UI_LANGS = ("ja", "en")               # a digest's (items may be in any ISO 639-1 language)
+
+
+def local_name(names: dict[str, str], lang: str, default: str) -> str:
+    """A name in the reader's language, else in English, else the first one given."""
+    return names.get(lang) or names.get("en") or next(iter(names.values()), "") or default
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class FeedSpec:
     allow_private: bool = False               # may reach loopback/private addresses
     audience: tuple[str, ...] = ()            # subscriber groups that may see it; () = all
     fulltext: bool = False                    # fetch each new item's page for its text
+    names: dict[str, str] = field(default_factory=dict)   # lang -> name, when given so
 
     @property
     def location(self) -> str:
@@ -119,6 +125,7 @@ class Config:
     topics: tuple[Topic, ...]
     feeds: tuple[FeedSpec, ...]
     topics_builtin: bool = True
+    missions: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> name
 
     def topic(self, topic_id: str) -> Topic | None:
         return next((t for t in self.topics if t.id == topic_id), None)

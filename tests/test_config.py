@@ -297,7 +297,8 @@ INVALID: list[tuple[str, str, str, str]] = [
     ("selectors-on-rss-feed", FEED + "    selectors: {item: li}  # <-\n",
      "feeds[0] (a).selectors", "only page feeds"),
     ("unknown-kind", FEED + "    kind: atom  # <-\n", "feeds[0] (a).kind", "atom"),
-    ("unknown-lang", FEED + "    lang: es  # <-\n", "feeds[0] (a).lang", "es"),
+    ("unknown-lang", FEED + "    lang: english  # <-\n", "feeds[0] (a).lang",
+     "'english' is not an ISO 639-1 language code"),
     ("feed-id-not-slug", "feeds:\n  - id: Bad_Id  # <-\n    url: https://example.org/f\n",
      "feeds[0] (Bad_Id).id", "slug"),
     ("feed-without-id", "feeds:\n  - name: A  # <-\n    url: https://example.org/f\n",
@@ -323,7 +324,30 @@ INVALID: list[tuple[str, str, str, str]] = [
      "feeds[0] (a).interval", "longer than 30 days"),
     ("type-names-are-plain",
      "feeds:\n  - id: a\n    url: https://a.example/f\n    name: [x, y]  # <-\n",
-     "feeds[0] (a).name", "must be a string, not a list"),
+     "feeds[0] (a).name", "must be a string or a mapping of language codes to names"),
+    ("name-unknown-language",
+     FEED + "    name:\n      ja: 在ボストン日本国総領事館\n      jp: Boston  # <-\n",
+     "feeds[0] (a).name.jp", "'jp' is not an ISO 639-1 language code"),
+    ("name-empty", FEED + "    name:\n      en: ''  # <-\n", "feeds[0] (a).name.en",
+     "must be a non-empty name"),
+    ("name-empty-mapping", FEED + "    name: {}  # <-\n", "feeds[0] (a).name",
+     "a mapping of language codes to names"),
+    ("name-blank-string", FEED + "    name: '  '  # <-\n", "feeds[0] (a).name",
+     "must not be empty"),
+    ("mission-name-unknown-language",
+     "missions:\n  - id: boston\n    name: {ja: 在ボストン日本国総領事館, english: Boston}  # <-\n",
+     "missions[0] (boston).name.english", "not an ISO 639-1 language code"),
+    ("mission-name-empty",
+     "missions:\n  - id: boston\n    name: {ja: 在ボストン日本国総領事館, en: ''}  # <-\n",
+     "missions[0] (boston).name.en", "must be a non-empty name"),
+    ("mission-without-name", "missions:\n  - id: boston  # <-\n", "missions[0].name",
+     "is required"),
+    ("mission-unknown-key",
+     "missions:\n  - id: boston\n    name: {en: Boston}\n    city: Boston  # <-\n",
+     "missions[0].city", "unknown key"),
+    ("mission-duplicate",
+     "missions:\n  - id: boston\n    name: {en: A}\n  - id: boston  # <-\n    name: {en: B}\n",
+     "missions[1].id", "duplicate mission id"),
     ("broken-yaml",
      "settings:\n  timezone: Asia/Tokyo\n  database: x: y  # <-\n",
      "", "invalid YAML"),
@@ -339,7 +363,39 @@ INVALID_PARAMS = [pytest.param(*case[1:], id=case[0]) for case in INVALID] + [
     pytest.param("settings: {}\nfeeds: 5  # <-\n", "feeds", "list", id="feeds-not-a-list"),
     pytest.param("settings: 5  # <-\n", "settings", "mapping", id="settings-not-a-mapping"),
     pytest.param("feeds: []\ntopics: 5  # <-\n", "topics", "list", id="topics-not-a-list"),
+    pytest.param("feeds: []\nmissions: 5  # <-\n", "missions", "list",
+                 id="missions-not-a-list"),
 ]
+
+
+def test_names_per_language_and_any_language_code(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+missions:
+  - id: boston
+    name: {ja: 在ボストン日本国総領事館, en: Consulate-General of Japan in Boston}
+feeds:
+  - id: boston-cg
+    name: {ja: 在ボストン日本国総領事館, en: Consulate-General of Japan in Boston}
+    url: https://www.boston.us.emb-japan.go.jp/rss.xml
+    mission: boston
+    lang: ja
+  - id: bbc-chinese
+    name: {en: BBC Chinese}
+    url: https://feeds.bbci.co.uk/zhongwen/simp/rss.xml
+    lang: zh
+  - id: plain
+    name: Plain Name
+    url: https://plain.example/rss.xml
+    lang: pt
+""")
+    config = load_config(path)
+    boston, bbc, plain = config.feeds
+    assert boston.name == "在ボストン日本国総領事館"          # its own lang's name for the archive
+    assert boston.names["en"] == "Consulate-General of Japan in Boston"
+    assert (bbc.name, bbc.lang) == ("BBC Chinese", "zh")
+    assert (plain.name, plain.names, plain.lang) == ("Plain Name", {}, "pt")
+    assert config.missions == {"boston": {"ja": "在ボストン日本国総領事館",
+                                          "en": "Consulate-General of Japan in Boston"}}
 
 
 @pytest.mark.parametrize(("text", "key_path", "fragment"), INVALID_PARAMS)

@@ -1,4 +1,6 @@
-"""The ranked-window path gives exactly the sections `select` gives, on random windows."""
+"""The ranked-window path gives exactly the sections `select` gives, on random windows:
+the same stories in the same places, each led by the same item (the reader's language
+first) with the same "also" order."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def window(seed: int, stories: int = 300, restricted: bool = False):
                 "id": n, "story_id": sid, "feed_id": f"f{rnd.randint(1, 8)}",
                 "feed_name": "F", "feed_kind": "rss",
                 "mission": rnd.choice((None, None, "boston")), "url": f"https://x/{n}",
-                "title": f"t{n}", "summary": "s", "lang": rnd.choice(("ja", "en")),
+                "title": f"t{n}", "summary": "s", "lang": rnd.choice(("ja", "en", "zh")),
                 "published_at": T0 + timedelta(minutes=n * 7),
                 "collected_at": T0 + timedelta(minutes=n * 7),
                 "tags": {t: float(rnd.randint(2, 6)) for t in rnd.sample(IDS, rnd.randint(1, 3))},
@@ -44,7 +46,8 @@ def window(seed: int, stories: int = 300, restricted: bool = False):
 
 
 def ids(sections):
-    return [(s.topic.id, [st.id for st in s.stories], s.more) for s in sections]
+    return [(s.topic.id, [(st.id, [i.item_id for i in st.items]) for st in s.stories], s.more)
+            for s in sections]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -60,6 +63,9 @@ def test_ranked_path_equals_select(seed):
         fast = select_ranked(ranked, sub, TOPICS, 5)
         assert fast is not None
         assert ids(fast) == ids(select(sub_rows, sub, TOPICS, 5))
+        for story in (st for section in fast for st in section.stories):
+            if any(i.lang == sub.ui_lang for i in story.items):
+                assert story.lead.lang == sub.ui_lang     # the reader's language first
 
 
 def test_filters_and_restricted_windows_take_the_general_path():

@@ -14,9 +14,11 @@ Rules:
   its visible items is on the subscriber's topics, and shows visible items only;
 - a story appears once, under the first of the subscriber's topics (in the
   subscriber's order) that any of its items is tagged with;
-- its lead (headline) is a mission report if it has one, else an item in
-  the subscriber's digest language, else its earliest item; the others are
-  named in an "also" line;
+- the reader's language first: its lead (headline) is an item in the digest's
+  language (`ui_lang`) when the story has one, a mission report among those
+  first; else a mission report; else its earliest item. The others are named in
+  an "also" line, items in the digest's language first. Both paths (`select`
+  and `select_ranked`) order a story's items with `_story`;
 - stories are ranked by topic score, then number of sources, then mission
   reports first, then recency; at most `max_per_topic` per topic, the rest
   counted as `more`.
@@ -100,10 +102,10 @@ def select(
 
 def _story(story_id: int, rows: Sequence[Mapping[str, Any]], scores: Mapping[str, float],
            topic: str, subscriber: Subscriber, wanted_ids: Sequence[str]) -> Story:
-    """One shown story: its items best first (a mission report, then the digest's
-    language, then the earliest), its topics in the subscriber's order first."""
+    """One shown story: its items best first (the digest's language, then a mission
+    report, then the earliest), its topics in the subscriber's order first."""
     ordered = sorted(rows, key=lambda r: (
-        not _is_report(r), r["lang"] != subscriber.ui_lang, r["published_at"]))
+        r["lang"] != subscriber.ui_lang, not _is_report(r), r["published_at"]))
     story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
         sorted(t for t in scores if t not in wanted_ids))
     return Story(id=story_id, items=tuple(_story_item(r) for r in ordered),

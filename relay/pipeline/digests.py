@@ -32,8 +32,8 @@ from relay.digest.deliver import (
 from relay.digest.render import render, subject
 from relay.digest.select import RankedWindow, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
+from relay.langs import is_code
 from relay.models import (
-    LANGS,
     UI_LANGS,
     Config,
     Digest,
@@ -70,9 +70,11 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
         if t not in known:
             raise UsageError(f"unknown topic {t!r}", where=str(config.path),
                              hint=f"known topics: {', '.join(known)}")
+    langs = list(dict.fromkeys(lang.strip().lower() for lang in langs))
     for lang in langs:
-        if lang not in LANGS:
-            raise UsageError(f"unknown language {lang!r}", hint="languages: " + ", ".join(LANGS))
+        if not is_code(lang):
+            raise UsageError(f"{lang!r} is not an ISO 639-1 language code",
+                             hint="two letters, e.g. ja, en, zh, ko, de, fr, ru, pt")
     for label, value in (("name", name), ("organization", org)):
         if any(ch in value for ch in "\r\n\t") or len(value) > 200:
             raise UsageError(f"the {label} must be one line of at most 200 characters")
@@ -101,13 +103,14 @@ class ImportReport:
     bad: list[str] = field(default_factory=list)       # "line N: what is wrong"
 
 
-IMPORT_COLUMNS = ("email", "name", "organization", "topics", "frequency", "ui_lang", "groups")
+IMPORT_COLUMNS = ("email", "name", "organization", "topics", "frequency", "ui_lang", "groups",
+                  "langs")
 
 
 def import_subscribers(config: Config, store: Store, path: Path, now: datetime) -> ImportReport:
-    """Add or update the subscribers of a CSV file (columns IMPORT_COLUMNS; topics and
-    groups space-separated). Idempotent; a bad row changes nothing and is reported with
-    its line; the good rows are applied."""
+    """Add or update the subscribers of a CSV file (columns IMPORT_COLUMNS; topics,
+    groups and langs space-separated). Idempotent; a bad row changes nothing and is
+    reported with its line; the good rows are applied."""
     report = ImportReport()
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -137,7 +140,8 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
                 frequency=(row.get("frequency") or "weekly").strip(),
                 ui_lang=(row.get("ui_lang") or "ja").strip(),
                 name=(row.get("name") or "").strip(), org=(row.get("organization") or "").strip(),
-                groups=(row.get("groups") or "").split())
+                groups=(row.get("groups") or "").split(),
+                langs=(row.get("langs") or "").replace(",", " ").lower().split())
         except UsageError as exc:
             report.bad.append(f"line {line}: {exc.message}")
             continue
@@ -150,15 +154,16 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
                 org=sub.org if "organization" in given else old.org,
                 frequency=sub.frequency if "frequency" in given else old.frequency,
                 ui_lang=sub.ui_lang if "ui_lang" in given else old.ui_lang,
-                groups=sub.groups if "groups" in given else old.groups)
+                groups=sub.groups if "groups" in given else old.groups,
+                langs=sub.langs if "langs" in given else old.langs)
         same = old is not None and old.active and (
-            old.topics, old.frequency, old.ui_lang, old.name, old.org, old.groups) == (
-            sub.topics, sub.frequency, sub.ui_lang, sub.name, sub.org, sub.groups)
+            old.topics, old.frequency, old.ui_lang, old.name, old.org, old.groups, old.langs) == (
+            sub.topics, sub.frequency, sub.ui_lang, sub.name, sub.org, sub.groups, sub.langs)
         if same:
             report.unchanged.append(sub.email)
             continue
         if old is not None:   # keep what the file does not say
-            sub = replace(sub, langs=old.langs, missions=old.missions, countries=old.countries)
+            sub = replace(sub, missions=old.missions, countries=old.countries)
         created = store.upsert_subscriber(sub, now)
         (report.added if created else report.updated).append(sub.email)
         existing[sub.email] = sub
