@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from relay.digest.deliver import build_message, new_message_id
-from relay.digest.render import render, subject
+from relay.digest.render import Names, lang_mark, render, subject
 from relay.digest.select import select
 from relay.models import Digest, Frequency, Subscriber, Topic, TopicSection
 
@@ -433,3 +433,90 @@ def test_sparkline(counts, expected):
     from relay.digest.render import sparkline
 
     assert sparkline(counts) == expected
+
+
+# -- languages and names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item_lang", "ui_lang", "mark"),
+    [("zh", "ja", "[中国語]"), ("zh", "en", "(in Chinese)"), ("ko", "ja", "[韓国語]"),
+     ("ru", "en", "(in Russian)"), ("en", "ja", "[英語]"), ("ja", "en", "(in Japanese)"),
+     ("ja", "ja", ""), ("en", "en", "")],
+    ids=["zh-in-ja", "zh-in-en", "ko-in-ja", "ru-in-en", "en-in-ja", "ja-in-en", "ja-in-ja",
+         "en-in-en"],
+)
+def test_lang_mark(item_lang: str, ui_lang: str, mark: str) -> None:
+    assert lang_mark(item_lang, ui_lang) == mark
+
+
+@pytest.mark.parametrize(
+    ("ui_lang", "mark"), [("ja", "[中国語]"), ("en", "(in Chinese)")], ids=["ja", "en"])
+def test_digest_marks_an_item_in_another_language(ui_lang: str, mark: str) -> None:
+    rows = [row(1, 1, {"quantum": 3.0}, feed="bbc-chinese", lang="zh", title="量子计算机"),
+            row(2, 2, {"quantum": 2.0}, feed="local", lang=ui_lang, title="Local news")]
+    html, text = render(make_digest(rows, sub(ui_lang=ui_lang)), TZ, UNSUBSCRIBE)
+    assert '<span class="lang" style="' in html and mark in html
+    assert f"* 量子计算机 {mark}" in text
+    assert "Local news" in text and f"Local news {mark}" not in text   # its own language
+    assert text.count(mark) == 1
+
+
+def test_also_line_marks_other_languages() -> None:
+    rows = [row(1, 1, {"quantum": 3.0}, feed="boston-cg", kind="reports", mission="boston",
+                lang="ja", day=25),
+            row(2, 1, {"quantum": 2.0}, feed="ct-tech-wire", lang="en", day=24)]
+    html, text = render(make_digest(rows, sub(ui_lang="ja")), TZ, UNSUBSCRIBE)
+    assert "ほかの報道: Feed ct-tech-wire [英語]" in text
+    assert "Feed ct-tech-wire</a> [英語]" in html
+
+
+def test_english_digest_leads_with_the_english_source() -> None:
+    """The demo's Connecticut story: the consulate's Japanese report and a local English
+    article. An English reader gets the article as the headline, the report in "also"."""
+    rows = [row(1, 1, {"quantum": 4.0}, feed="boston-cg", kind="reports", mission="boston",
+                lang="ja", title="コネチカット州の量子技術投資について", day=24),
+            row(2, 1, {"quantum": 3.0}, feed="ct-tech-wire", lang="en",
+                title="Connecticut commits $121 million to quantum", day=25)]
+    names = Names(feeds={"boston-cg": {"ja": "在ボストン日本国総領事館",
+                                       "en": "Consulate-General of Japan in Boston"}},
+                  missions={"boston": {"ja": "在ボストン総領事館管轄",
+                                       "en": "Boston consular district"}})
+    html, text = render(make_digest(rows, sub(ui_lang="en")), TZ, UNSUBSCRIBE, names=names)
+    assert text.index("Connecticut commits") < text.index("also:")
+    assert "コネチカット州" not in text.split("also:")[0]
+    assert "also: Consulate-General of Japan in Boston (in Japanese)" in " ".join(text.split())
+    html_ja, text_ja = render(make_digest(rows, sub(ui_lang="ja")), TZ, UNSUBSCRIBE,
+                              names=names)
+    assert text_ja.index("コネチカット州の量子技術投資について") < text_ja.index("ほかの報道")
+    assert "在ボストン日本国総領事館 / 在ボストン総領事館管轄" in text_ja
+
+
+@pytest.mark.parametrize(
+    ("names", "ui_lang", "source", "mission"),
+    [({"ja": "在ボストン日本国総領事館", "en": "Consulate-General of Japan in Boston"}, "en",
+      "Consulate-General of Japan in Boston", "Boston district"),
+     ({"ja": "在ボストン日本国総領事館", "en": "Consulate-General of Japan in Boston"}, "ja",
+      "在ボストン日本国総領事館", "ボストン管轄"),
+     ({"en": "Consulate-General of Japan in Boston"}, "ja",
+      "Consulate-General of Japan in Boston", "ボストン管轄"),                 # falls back to en
+     ({"de": "Generalkonsulat von Japan in Boston"}, "ja",
+      "Generalkonsulat von Japan in Boston", "ボストン管轄"),                 # then to any
+     ({}, "en", "Feed boston-cg", "Boston district")],                        # the archive's
+    ids=["en", "ja", "en-fallback", "any-fallback", "no-names"],
+)
+def test_names_in_the_readers_language(names: dict[str, str], ui_lang: str, source: str,
+                                       mission: str) -> None:
+    rows = [row(1, 1, {"quantum": 3.0}, feed="boston-cg", kind="reports", mission="boston",
+                lang=ui_lang)]
+    given = Names(feeds={"boston-cg": names},
+                  missions={"boston": {"ja": "ボストン管轄", "en": "Boston district"}})
+    html, text = render(make_digest(rows, sub(ui_lang=ui_lang)), TZ, UNSUBSCRIBE, names=given)
+    assert f"{source} / {mission} / " in text
+    assert f"{source} · {mission} · " in html
+
+
+def test_mission_without_names_shows_its_id() -> None:
+    rows = [row(1, 1, {"quantum": 3.0}, feed="boston-cg", kind="reports", mission="boston")]
+    _, text = render(make_digest(rows, sub(ui_lang="en")), TZ, UNSUBSCRIBE)
+    assert "Feed boston-cg / boston / " in text

@@ -22,9 +22,9 @@ ALLOWED = {
     "schedule": {"models"},
     "search": {"errors"},
     "store": {"errors", "models"},
-    "config": {"errors", "models"},
+    "config": {"errors", "models", "langs"},
     "collect": {"errors", "models", "collect", "__init__"},
-    "digest": {"errors", "models", "text", "digest"},
+    "digest": {"errors", "models", "text", "digest", "langs"},
 }
 DRIVERS = {"pipeline", "daemon", "cli", "demo", "__main__", "__init__"}
 

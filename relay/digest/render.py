@@ -10,7 +10,13 @@ Rules:
 - times are shown in the configured time zone;
 - the text part wraps at 72 columns;
 - subject: 「海外現地情報 週報 2026年11月第4週 (量子技術・AI)」 or
-  "Relay weekly digest, 23-29 Nov 2026 (Quantum technology, AI)".
+  "Relay weekly digest, 23-29 Nov 2026 (Quantum technology, AI)";
+- an item in a language other than the digest's carries a small mark with the
+  language's name in the digest's language, after its headline and its name in the
+  "also" line: [中国語] in a Japanese digest, (in Chinese) in an English one;
+- feeds and missions are named in the digest's language when the configuration
+  names them per language (`Names`), else in English, else as given; a mission
+  without names shows as its id.
 Pure: the caller passes `now` and the time zone.
 """
 
@@ -19,14 +25,16 @@ from __future__ import annotations
 import re
 import textwrap
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from relay.models import Digest, Frequency, Topic
+from relay import langs
+from relay.models import Digest, Frequency, StoryItem, Topic, local_name
 from relay.text import excerpt
 
 STRINGS = {
@@ -38,6 +46,7 @@ STRINGS = {
         "empty": "この期間、ご登録のトピックに新しい情報はありませんでした。",
         "footer": "このメールは relay が配信しています。配信停止: {unsubscribe}",
         "search": "一覧",
+        "lang_mark": "[{name}]",
     },
     "en": {
         "weekly": "weekly digest", "daily": "daily digest", "brand": "Relay",
@@ -47,6 +56,7 @@ STRINGS = {
         "empty": "Nothing new on your topics in this period.",
         "footer": "Sent by relay. To unsubscribe: {unsubscribe}",
         "search": "list them",
+        "lang_mark": "(in {name})",
     },
 }
 
@@ -137,8 +147,35 @@ def _safe_url(url: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else ""
 
 
+@dataclass(frozen=True)
+class Names:
+    """Names per language from the configuration: feed id / mission id -> lang -> name."""
+
+    feeds: Mapping[str, dict[str, str]] = field(default_factory=dict)
+    missions: Mapping[str, dict[str, str]] = field(default_factory=dict)
+
+    def feed(self, item: StoryItem, lang: str) -> str:
+        return local_name(self.feeds.get(item.feed_id, {}), lang, item.feed_name)
+
+    def mission(self, mission: str | None, lang: str) -> str:
+        return local_name(self.missions.get(mission, {}), lang, mission) if mission else ""
+
+
+def lang_mark(item_lang: str, reader: str) -> str:
+    """'' for an item in the reader's language, else '[中国語]' / '(in Chinese)'."""
+    if not item_lang or item_lang == reader:
+        return ""
+    return STRINGS[reader]["lang_mark"].format(name=langs.name(item_lang, reader))
+
+
+def _also(item: StoryItem, lang: str, names: Names) -> dict[str, str]:
+    name, mark = names.feed(item, lang), lang_mark(item.lang, lang)
+    return {"name": name, "url": _safe_url(item.url), "title": item.title, "lang_mark": mark,
+            "label": f"{name} {mark}" if mark else name}
+
+
 def _context(digest: Digest, tz: str, unsubscribe: str,
-             topics: Sequence[Topic]) -> dict[str, object]:
+             topics: Sequence[Topic], names: Names) -> dict[str, object]:
     sub = digest.subscriber
     lang = sub.ui_lang
     s = STRINGS[lang]
@@ -151,12 +188,12 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
             stories.append({
                 "title": lead.title,
                 "url": _safe_url(lead.url),
-                "source": lead.feed_name,
-                "mission": lead.mission or "",
+                "lang_mark": lang_mark(lead.lang, lang),
+                "source": names.feed(lead, lang),
+                "mission": names.mission(lead.mission, lang),
                 "date": _fmt(lead.published_at, tz, lang),
                 "excerpt": excerpt(lead.summary, 240 if lang == "ja" else 320),
-                "also": [{"name": i.feed_name, "url": _safe_url(i.url), "title": i.title}
-                         for i in story.items[1:]],
+                "also": [_also(i, lang, names) for i in story.items[1:]],
                 "topics": [labels.get(t, t) for t in story.topics],
             })
         search = f"relay search --topic {sec.topic.id} --since {digest.since:%Y-%m-%d}"
@@ -179,9 +216,11 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
 
 
 def render(digest: Digest, tz: str, unsubscribe: str,
-           topics: Sequence[Topic] = ()) -> tuple[str, str]:
-    """(html, text) of a digest whose subject is already set; `topics` names topic ids."""
-    ctx = _context(digest, tz, unsubscribe, topics or [s.topic for s in digest.sections])
+           topics: Sequence[Topic] = (), names: Names | None = None) -> tuple[str, str]:
+    """(html, text) of a digest whose subject is already set; `topics` names topic ids,
+    `names` feeds and missions per language."""
+    ctx = _context(digest, tz, unsubscribe, topics or [s.topic for s in digest.sections],
+                   names or Names())
     html = css_inline.inline(_env.get_template("digest.html.j2").render(**ctx))
     text = _env.get_template("digest.txt.j2").render(**ctx)
     return html, text

@@ -29,7 +29,7 @@ from relay.digest.deliver import (
     unsubscribe_mailto,
     unsubscribe_url,
 )
-from relay.digest.render import render, subject
+from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
 from relay.langs import is_code
@@ -304,7 +304,8 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
              if settings.base_url else None)
     mailto = unsubscribe_mailto(sender, settings.secret, sub.email)
     unsubscribe = https or mailto
-    html, text = render(digest, tz, unsubscribe, config.topics)
+    html, text = render(digest, tz, unsubscribe, config.topics, Names(
+        feeds={f.id: f.names for f in config.feeds if f.names}, missions=config.missions))
     message_id = new_message_id(sender)
     eml = build_message(
         sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
