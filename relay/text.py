@@ -118,16 +118,59 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text.replace("\n", " ")).strip()
 
 
+# Words after which a period does not end a sentence (lower case, without the period):
+# titles and company forms always; references and months only before a number.
+_TITLES_TEXT = """
+dr mr mrs ms mx prof sr jr st mt ft gov gen sen rep rev hon lt col capt cpt sgt maj cmdr
+adm inc ltd co corp bros llc plc vs approx cf al dept univ assn mme mlle bzw bspw usw vgl
+ggf evtl inkl zzgl
+"""
+_NUMBERED_TEXT = """
+no nos nr vol vols fig figs p pp ch sec art para jan feb mar apr jun jul aug sep sept oct
+nov dec
+"""
+_TITLES = frozenset(_TITLES_TEXT.split())
+_NUMBERED = frozenset(_NUMBERED_TEXT.split())
+_SENTENCE_END = re.compile(r"[。！？]|[.!?][\"'”’»)\]]*(?=\s|$)")
+_LAST_WORD = re.compile(r"(\S+)$")
+
+
+def _ends_sentence(text: str, m: re.Match[str]) -> bool:
+    """Whether the mark at `m` ends a sentence: not after a title or company form (Dr.,
+    Inc.), a reference or month before its number (No. 5, Jan. 12), a dotted
+    abbreviation (U.S., e.g.), an initial (J. Smith), nor before a lower-case word."""
+    if m.group(0)[0] in "。！？":
+        return True
+    following = text[m.end():].lstrip(" ")
+    if following[:1].islower():
+        return False                      # "approx. five", "Mr. e. e. cummings"
+    if m.group(0)[0] != ".":
+        return True
+    before = _LAST_WORD.search(text, 0, m.start())
+    if before is None:
+        return True
+    word = before.group(1).lstrip("(\"'“‘«[").lower()
+    if word in _TITLES or "." in word:
+        return False                      # Dr., Inc., U.S. (the last dot is this one)
+    if word in _NUMBERED and following[:1].isdigit():
+        return False                      # No. 5, Jan. 12, p. 3
+    initial = before.group(1)[-1:]
+    return not (len(word) == 1 and initial.isalpha() and initial.isupper())   # J. Smith
+
+
 def excerpt(text: str, limit: int = 280) -> str:
-    """The first sentences of `text` up to about `limit` characters."""
+    """The first sentences of `text` up to about `limit` characters: cut after the last
+    real sentence end (see `_ends_sentence`) past a third of the limit, else at a space
+    with an ellipsis."""
     flat = one_line(text)
     if len(flat) <= limit:
         return flat
+    window = flat[: limit + 1]            # a stop at the limit counts when a space follows
+    ends = [m.end() for m in _SENTENCE_END.finditer(window)
+            if m.end() <= limit and m.end() > limit // 3 and _ends_sentence(flat, m)]
+    if ends:
+        return flat[: ends[-1]].strip()
     cut = flat[:limit]
-    for mark in ("。", ". ", "! ", "? ", "！", "？"):
-        pos = cut.rfind(mark)
-        if pos > limit // 3:
-            return cut[: pos + len(mark)].strip()
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 

@@ -219,6 +219,60 @@ def test_excerpt(text: str, limit: int, expected: str) -> None:
     assert excerpt(text, limit) == expected
 
 
+LEAD = "Funding was announced today. "
+
+
+@pytest.mark.parametrize(
+    "tricky",
+    [
+        "The grant goes to Dr. Alice Chen of Yale for her long work on quantum sensing",
+        "Mr. Smith and Mrs. Jones met Prof. Tanaka and Ms. Ito in the capital for talks",
+        "The U.S. and the U.K. signed a pact on quantum research and on export controls",
+        "Executive Order No. 14110 sets rules for frontier AI models and for their makers",
+        "Acme Inc. and Widget Ltd. open a fab on St. Mary Street near the old harbour",
+        "The call opened Jan. 5 and closes in March for all applicants from abroad",
+        "A report by J. R. Smith and K. Lee was published on Monday by the ministry",
+        "It costs approx. five million dollars, e.g. for the new lab and its staff",
+        "Die Förderung geht z.B. an Dr. Müller in Dresden und an Prof. Weber in Jena",
+    ],
+    ids=["dr", "mr-mrs-prof-ms", "us-uk", "no", "inc-ltd-st", "month", "initials",
+         "approx-eg", "german-zb-dr"],
+)
+def test_excerpt_does_not_end_at_an_abbreviation(tricky: str) -> None:
+    """The window ends inside the tricky sentence: the excerpt stops at the sentence
+    before it, never after "Dr." or "U.S."."""
+    assert excerpt(LEAD + tricky + " and so on until the end.", 80) == LEAD.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The lab opened in 2026. It employs forty researchers. It will grow a lot in the "
+         "coming years, officials said on Monday.", "The lab opened in 2026. It employs forty "
+         "researchers."),
+        ("Will it work? Officials say the answer comes next year. The budget is not yet "
+         "settled by the state parliament.", "Will it work? Officials say the answer comes "
+         "next year."),
+        ('The minister said: "We are ready to fund it." The state then voted on the budget '
+         "bill with a large majority.", 'The minister said: "We are ready to fund it."'),
+        ("The grant goes to Dr. Chen. Her lab studies quantum sensing with new kinds of "
+         "diamond sensors in the field.", "The grant goes to Dr. Chen."),
+        ("The board was asked whether to wait. The answer was no. Work starts now, on all "
+         "sites at once and at full speed.", "The board was asked whether to wait. The answer "
+         "was no."),
+    ],
+    ids=["year-then-sentence", "question", "quote", "dr-name-then-end", "no-as-a-word"],
+)
+def test_excerpt_ends_at_a_real_sentence_end(text: str, expected: str) -> None:
+    assert excerpt(text, 80) == expected
+
+
+@pytest.mark.parametrize("limit", range(len(LEAD) + 10, len(LEAD) + 30))
+def test_excerpt_never_cuts_a_decimal_number(limit: int) -> None:
+    text = LEAD + "Output rose 3.5 percent to 12.25 billion dollars, 1.8 more than in 2025 or 2024"
+    assert excerpt(text, limit) == LEAD.strip()
+
+
 def test_excerpt_respects_limit() -> None:
     text = "x" * 1000
     out = excerpt(text, 100)
