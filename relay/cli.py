@@ -651,8 +651,8 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
             if config.topic(t) is None:
                 raise UsageError(f"unknown topic {t!r}",
                                  hint=", ".join(x.id for x in config.topics))
-        match = to_fts(query, tokenize) if query else None
-        wanted = query_tokens(query, tokenize) if query else set()
+        match = to_fts(query, tokenize, langs) if query else None
+        wanted = query_tokens(query, tokenize, langs) if query else set()
         rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
                             countries=countries, story=story,
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),

@@ -12,6 +12,10 @@ Pure data and lookups, no I/O beyond Babel's bundled CLDR tables:
   Unicode character names of its letters (LATIN, CYRILLIC, GREEK, ARABIC, HANGUL,
   CJK ...); LATIN for every language not listed. Detection uses it to judge whether
   a declared language is plausible for a text.
+- `script_of(text)`: JAPANESE when the text has kana, else the script of its first
+  letter that is not Latin (LATIN when every letter is; han is CJK). `default(script)` is the
+  language a text of that script is taken to be when nothing else tells (ru for
+  Cyrillic, ar for Arabic ...: the first listed).
 - `from_detector(label)`: the ISO 639-1 code of a py3langid label: its own when it
   is one, the macrolanguage's for the varieties it knows (yue, wuu -> zh; arz,
   ary -> ar; uzs -> uz; ...), else None (no ISO 639-1 code: not a language a
@@ -20,6 +24,7 @@ Pure data and lookups, no I/O beyond Babel's bundled CLDR tables:
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 
 _ISO_639_1 = """
@@ -75,6 +80,23 @@ def is_code(code: str) -> bool:
 
 def script(code: str) -> str:
     return _SCRIPT_OF.get(code, "LATIN")
+
+
+def default(script_name: str) -> str:
+    codes = _SCRIPTS.get(script_name)
+    return codes.split()[0] if codes else "en"
+
+
+def script_of(text: str) -> str:
+    found = "LATIN"
+    for ch in text:
+        if ch.isalpha() and not ch.isascii():
+            words = unicodedata.name(ch, "LATIN").split()
+            if words[0] in ("HIRAGANA", "KATAKANA") or words[:2] == ["HALFWIDTH", "KATAKANA"]:
+                return "JAPANESE"                            # kana anywhere: Japanese
+            if found == "LATIN" and words[0] not in ("LATIN", "FULLWIDTH"):   # ＡＩ is Latin
+                found = words[0]
+    return found
 
 
 def from_detector(label: str) -> str | None:

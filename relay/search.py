@@ -9,7 +9,12 @@ query is tokenized the same way: 量子コンピュータ finds 量子コンピ�
 - a trailing * is a prefix: `semicond*`
 - parentheses group: `(quantum OR 量子) funding`
 Every word becomes a quoted FTS5 phrase of its tokens, so no user input is
-ever FTS5 syntax. A query that is empty, has unbalanced quotes or
+ever FTS5 syntax. A word is tokenized as the index tokenized the items it may be in:
+with kana as Japanese; han alone as Japanese OR Chinese (Sudachi words or character
+bigrams: both phrases, ORed); hangul as Korean; another script as the languages
+of that script among the search's `langs` (else its usual one: ru for Cyrillic);
+Latin letters as English and as each Latin-script language among `langs`
+(`--lang pt` finds "investigação" by its Portuguese stem). A query that is empty, has unbalanced quotes or
 parentheses, or puts an operator where a word belongs is a `QueryError`.
 `highlight` marks, in a result's original text, the words whose tokens the query
 looked for (so 量子コンピュータ is marked when the query said 量子コンピューター).
@@ -21,20 +26,37 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from relay import langs as languages
 from relay.errors import QueryError
 
 Tokenizer = Callable[[str, str], list[str]]
-_JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s"()]+))')
 
 
-def _phrase(text: str, tokenize: Tokenizer, prefix: bool = False) -> str | None:
-    lang = "ja" if _JA.search(text) else "en"
-    toks = tokenize(text, lang)
-    if not toks:
+def _langs_of(text: str, wanted: Sequence[str]) -> list[str]:
+    """The languages a query word may have been indexed in (see the module rules)."""
+    script = languages.script_of(text)
+    if script == "JAPANESE":
+        return ["ja"]
+    if script == "CJK":
+        return ["ja", "zh"]
+    if script == "LATIN":
+        return list(dict.fromkeys(["en", *(w for w in wanted if languages.script(w) == "LATIN")]))
+    return [w for w in wanted if languages.script(w) == script] or [languages.default(script)]
+
+
+def _phrase(text: str, tokenize: Tokenizer, prefix: bool = False,
+            wanted: Sequence[str] = ()) -> str | None:
+    forms: list[list[str]] = []
+    for lang in _langs_of(text, wanted):
+        toks = tokenize(text, lang)
+        if toks and toks not in forms:
+            forms.append(toks)
+    if not forms:
         return None
-    body = " ".join(t.replace('"', '""') for t in toks)
-    return f'"{body}"' + (" *" if prefix else "")
+    phrases = ['"' + " ".join(t.replace('"', '""') for t in toks) + '"' + (" *" if prefix else "")
+               for toks in forms]
+    return phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")"
 
 
 def _lex(query: str) -> list[tuple[str, str]]:
@@ -65,7 +87,7 @@ def _lex(query: str) -> list[tuple[str, str]]:
     return out
 
 
-def query_tokens(query: str, tokenize: Tokenizer) -> set[str]:
+def query_tokens(query: str, tokenize: Tokenizer, langs: Sequence[str] = ()) -> set[str]:
     """The tokens a query looks for (not those after NOT), for highlighting."""
     found: set[str] = set()
     negated = False
@@ -75,7 +97,8 @@ def query_tokens(query: str, tokenize: Tokenizer) -> set[str]:
             continue
         if kind in ("WORD", "PHRASE") and not negated:
             text = value.rstrip("*")
-            found.update(tokenize(text, "ja" if _JA.search(text) else "en"))
+            for lang in _langs_of(text, langs):
+                found.update(tokenize(text, lang))
         negated = False
     return found
 
@@ -106,8 +129,9 @@ def highlight(pieces: Sequence[tuple[str, Sequence[str]]], wanted: set[str],
     return ("…" + snippet) if start > 0 else snippet
 
 
-def to_fts(query: str, tokenize: Tokenizer) -> str:
-    """The FTS5 expression for a user query (see the module rules)."""
+def to_fts(query: str, tokenize: Tokenizer, langs: Sequence[str] = ()) -> str:
+    """The FTS5 expression for a user query (see the module rules); `langs` are the
+    languages the search is limited to (`--lang`), if any."""
     tokens = _lex(query)
     parts: list[str] = []
     depth = 0
@@ -115,7 +139,7 @@ def to_fts(query: str, tokenize: Tokenizer) -> str:
     for kind, value in tokens:
         if kind in ("WORD", "PHRASE"):
             prefix = kind == "WORD" and value.endswith("*")
-            phrase = _phrase(value.rstrip("*") if prefix else value, tokenize, prefix)
+            phrase = _phrase(value.rstrip("*") if prefix else value, tokenize, prefix, langs)
             if phrase is None:
                 continue  # punctuation only: nothing to find
             if not expect_operand:

@@ -20,7 +20,7 @@ ALLOWED = {
     "tag": {"models"},
     "dedup": {"names"},     # pure functions (ARCHITECTURE.md allows it)
     "schedule": {"models"},
-    "search": {"errors"},
+    "search": {"errors", "langs"},
     "store": {"errors", "models"},
     "config": {"errors", "models", "langs"},
     "collect": {"errors", "models", "collect", "__init__"},

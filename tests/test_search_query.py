@@ -142,3 +142,23 @@ def test_highlight_cuts_long_text_around_the_first_hit():
     snippet = highlight(spans(text, "en"), query_tokens("qubit", tokenize), width=80)
     assert snippet.startswith("…") and snippet.endswith("…")
     assert "[qubit]" in snippet and len(snippet) < 100
+
+
+@pytest.mark.parametrize(
+    ("query", "langs", "expected"),
+    [
+        ("核融合", (), '("核 融合" OR "核融 融合")'),              # ja words or zh bigrams
+        ("量子计算", (), '("量子 计算" OR "量子 子计 计算")'),
+        ("量子", (), '"量子"'),                                    # one form: no OR
+        ("量子コンピュータ", (), '"量子 コンピューター"'),          # kana: Japanese only
+        ("서울시", (), '"서울 울시"'),
+        ("квантовые", (), '"квантов"'),                            # Cyrillic: Russian stem
+        ("квантовые", ("uk",), '"квантовые"'),                     # ... or the asked-for one
+        ("investigação", ("pt",), '("investigação" OR "investig")'),
+        ("quantum", ("ja", "zh"), '"quantum"'),
+    ],
+    ids=["kanji", "hanzi", "one-form", "kana", "hangul", "cyrillic", "cyrillic-uk",
+         "latin-with-lang", "latin-cjk-langs"],
+)
+def test_words_are_tokenized_as_the_index_may_hold_them(query, langs, expected) -> None:
+    assert to_fts(query, tokenize, langs) == expected
