@@ -29,12 +29,16 @@ Pure functions, no I/O.
      that script;
   5. Latin letters: the declared language when it is written in Latin letters
      (a declared en, de or fr gives way only to another of the three whose common
-     words occur at least twice as often, and twice more); else py3langid over its 140 labels
-     (ISO 639-1 codes, varieties mapped to their macrolanguage) when it is confident
-     on at least 4 words (>= 0.8, or >= 0.5 and 2.5 times the next: pt 0.66 beside
-     gl 0.23); else py3langid limited to en/de/fr when that is
-     confident; else the language whose common words occur most (en, de, fr), falling
-     back to the hint (not ja/zh) or "en".
+     words occur at least twice as often, and twice more); else, on at least 4
+     words, py3langid over its 140 labels (ISO 639-1 codes, varieties mapped to
+     their macrolanguage): its best language when confident (>= 0.8, or >= 0.5 and
+     twice the next: pt 0.66 beside gl 0.23), or when it has >= 0.3 and more than
+     twice en, de and fr together (es 0.45 beside gl, ca, pt); else py3langid limited
+     to en/de/fr when that is confident (>= 0.8); else the language whose common words
+     occur most (en, de, fr), falling back to the declared language (Latin script) or
+     "en". Measured on the words of SemEval-2022's news URLs (no hint, 4+ words):
+     es 0.80, it 0.91, pl 0.98, tr 0.84 right (0.00 when only en/de/fr were known),
+     while en stays 0.99, de 0.95, fr 0.95 (1.00, 0.96, 0.96 before).
   A declared language that is no ISO 639-1 code counts as none. py3langid reads at
   most the first 1,000 characters of letters, so detection stays cheap.
 - `content_hash`: SHA-1 of the NFKC-folded, case-folded title and text with
@@ -337,10 +341,12 @@ def detect_lang(text: str, hint: str | None = None) -> str:
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         # Close kin share the mass (pt 0.66, gl 0.23): a clear lead counts as confidence.
         if langs.script(best) == "LATIN" and (
-                confidence >= 0.8 or (confidence >= 0.5 and confidence >= 2.5 * second)):
+                confidence >= 0.8 or (confidence >= 0.5 and confidence >= 2 * second)):
             return best
         three = {code: p for code, p in ranked if code in _STOPWORDS}
         total = sum(three.values())
+        if langs.script(best) == "LATIN" and confidence >= 0.3 and confidence > 2 * total:
+            return best       # es 0.45 beside gl, ca, pt: still more than en, de, fr together
         top = max(three, key=lambda k: three[k])
         if total > 0 and three[top] / total >= 0.8:
             return top
