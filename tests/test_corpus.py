@@ -105,3 +105,23 @@ def test_whole_corpus_through_the_pipeline(corpus, tmp_path):
     found = json.loads(runner.invoke(
         main, ["--config", str(config), "search", "外務省", "--format", "json"]).stdout)
     assert found and all("外務省" in (r["title"] + r["summary"]) for r in found[:5])
+
+
+def test_corpus_items_get_their_language(corpus, tmp_path):
+    """Every corpus feed as relay-corpus.yaml lists it (no lang: hints): the items of the
+    zh, ru, pt and nl feeds get their language, no Japanese item is taken for Chinese,
+    and en/de/fr stay right. Feed ids start with the language of their file name."""
+    runner = CliRunner()
+    args = ["--config", str(corpus / "relay-corpus.yaml"), "--db", str(tmp_path / "c.db")]
+    runner.invoke(main, [*args, "collect", "--all"])
+    rows = [json.loads(line) for line in runner.invoke(
+        main, [*args, "export", "--format", "jsonl"]).stdout.splitlines()]
+    confusion: dict[str, dict[str, int]] = {}
+    for row in rows:
+        prefix = row["feed"].split("-")[0]
+        counts = confusion.setdefault(prefix, {})
+        counts[row["lang"]] = counts.get(row["lang"], 0) + 1
+    for prefix in ("zh", "ru", "pt", "nl", "de", "en", "fr"):
+        assert set(confusion[prefix]) == {prefix}, confusion
+    assert "zh" not in confusion["ja"] and "zh" not in confusion["gov"], confusion
+    assert confusion["ja"]["ja"] >= 0.99 * sum(confusion["ja"].values()), confusion
