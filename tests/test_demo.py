@@ -39,4 +39,11 @@ def test_demo_runs_the_whole_pipeline_offline(tmp_path):
     # The syndicated rewrite joined the original's story: one headline, an "also" line.
     assert text.count("Elm Street Bio raises $18 million") == 1
     assert "also: Bay Area Science Desk" in text
+    # The reader's language first: the English article leads the Connecticut story, the
+    # consulate's Japanese report follows, named in English and marked as Japanese.
+    flat = " ".join(text.split())
+    assert ("Connecticut commits $121 million to quantum push" in flat
+            and "also: Consulate-General of Japan in Boston (in Japanese)" in flat)
+    assert "コネチカット州が量子技術に1億2100万ドルを投資" not in flat
+    assert "在ボストン" not in flat and "Embassy of Japan in Germany" in flat
     assert list((tmp_path / "digests").glob("20*/*.html"))

@@ -37,12 +37,17 @@ from relay.store import Store
 from relay.tokens import tokenize
 
 SAMPLE_NEWEST = datetime(2026, 11, 27, tzinfo=UTC)
+# A mission's names in Japanese and English: the digest names it in its reader's language.
+MISSIONS = {
+    "boston": ("在ボストン日本国総領事館", "Consulate-General of Japan in Boston"),
+    "washington": ("在米国日本国大使館", "Embassy of Japan in the United States"),
+    "germany": ("在ドイツ日本国大使館", "Embassy of Japan in Germany"),
+}
 FEEDS = [
-    # id, file, name, mission, country, lang
-    ("boston-cg", "boston-cg-reports.xml", "在ボストン総領事館", "boston", "US", "ja"),
-    ("washington-embassy", "washington-embassy-reports.xml", "在米国日本国大使館",
-     "washington", "US", "ja"),
-    ("germany-embassy", "de-embassy-reports.xml", "在ドイツ日本国大使館", "germany", "DE", "ja"),
+    # id, file, name (a mission's feeds take the mission's names), mission, country, lang
+    ("boston-cg", "boston-cg-reports.xml", None, "boston", "US", "ja"),
+    ("washington-embassy", "washington-embassy-reports.xml", None, "washington", "US", "ja"),
+    ("germany-embassy", "de-embassy-reports.xml", None, "germany", "DE", "ja"),
     ("ct-tech-wire", "ct-tech-wire.xml", "Connecticut Tech Wire", None, "US", "en"),
     ("bay-area-science", "sf-science-news.xml", "Bay Area Science Desk", None, "US", "en"),
 ]
@@ -145,9 +150,15 @@ def _config_text(base: str, smtp_url: str) -> str:
         f'  smtp: {{url: "{smtp_url}", sender: "relay-demo@example.org"}}',
         '  digest: {weekly: "mon 08:00", daily: "08:00", max_age_days: 14, max_per_topic: 5}',
         "  fetch: {host_delay: 0}   # our own server: no politeness delay needed",
-        "feeds:",
+        "missions:",
     ]
+    for mid, (ja, en) in MISSIONS.items():
+        lines += [f"  - id: {mid}", f"    name: {{ja: {ja}, en: {en}}}"]
+    lines.append("feeds:")
     for fid, file, name, mission, country, lang in FEEDS:
+        if name is None and mission:
+            ja, en = MISSIONS[mission]
+            name = f"{{ja: {ja}, en: {en}}}"
         lines += [f"  - id: {fid}", f"    name: {name}", f"    url: {base}/{file}",
                   "    kind: rss", f"    country: {country}", f"    lang: {lang}",
                   "    interval: 1h", "    allow_private: true   # served on 127.0.0.1"]

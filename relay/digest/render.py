@@ -16,7 +16,7 @@ Rules:
   "also" line: [中国語] in a Japanese digest, (in Chinese) in an English one;
 - feeds and missions are named in the digest's language when the configuration
   names them per language (`Names`), else in English, else as given; a mission
-  without names shows as its id.
+  without names shows as its id, and a mission named as the feed is named once.
 Pure: the caller passes `now` and the time zone.
 """
 
@@ -189,8 +189,9 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
                 "title": lead.title,
                 "url": _safe_url(lead.url),
                 "lang_mark": lang_mark(lead.lang, lang),
-                "source": names.feed(lead, lang),
-                "mission": names.mission(lead.mission, lang),
+                "source": (source := names.feed(lead, lang)),
+                "mission": "" if (mission := names.mission(lead.mission, lang)) == source
+                else mission,                     # a mission's own feed: named once
                 "date": _fmt(lead.published_at, tz, lang),
                 "excerpt": excerpt(lead.summary, 240 if lang == "ja" else 320),
                 "also": [_also(i, lang, names) for i in story.items[1:]],
