@@ -57,6 +57,7 @@ def _key_paths() -> list[str]:
         ("settings.fetch.", config.FETCH_KEYS),
         ("topics[].", config.TOPIC_KEYS),
         ("feeds[].", config.FEED_KEYS),
+        ("missions[].", config.MISSION_KEYS),
         ("selectors.", config.SELECTOR_KEYS),
     ]
     return [prefix + key for prefix, keys in sections for key in sorted(keys)]
