@@ -41,6 +41,12 @@ Pure functions, no I/O.
      while en stays 0.99, de 0.95, fr 0.95 (1.00, 0.96, 0.96 before).
   A declared language that is no ISO 639-1 code counts as none. py3langid reads at
   most the first 1,000 characters of letters, so detection stays cheap.
+- `excerpt`: the first sentences up to a limit, cut after the last real sentence
+  end past a third of it (。！？, or . ! ? before a space): a period after a title or
+  company form (Dr., Prof., Inc., Ltd., St.), a dotted abbreviation (U.S., e.g.),
+  an initial (J. Smith), a reference or month before its number (No. 5, Jan. 12),
+  or before a lower-case word (approx. five) is none; a decimal (3.5) has no space
+  after its point. Without a sentence end, the cut is at a space, with "…".
 - `content_hash`: SHA-1 of the NFKC-folded, case-folded title and text with
   all whitespace and punctuation removed: the same story copied by two feeds
   with different markup hashes the same.
