@@ -373,10 +373,10 @@ def _latin(lowered: Sequence[str], hint: str | None) -> str:
     if len(lowered) >= 4:
         ranked = _ranked(lowered)
         best, confidence = ranked[0]
-        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         # Close kin share the mass (pt 0.66, gl 0.23): a clear lead counts as confidence.
         if langs.script(best) == "LATIN" and (
-                confidence >= 0.8 or (confidence >= 0.5 and confidence >= 2 * second)):
+                confidence >= 0.8 or (confidence >= 0.5 and confidence >= 2 * runner_up)):
             return best
         three = {code: p for code, p in ranked if code in _STOPWORDS}
         total = sum(three.values())
