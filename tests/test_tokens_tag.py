@@ -215,3 +215,43 @@ def test_exclude_only_blocks_its_own_span() -> None:
     body = tokenize("A satellite campus opens. The satellite reached orbit.", "en")
     (t,) = tag(tokenize("Satellite news", "en"), body, taxonomy)
     assert t.score == 2 + 1  # the title hit and the second body hit, not the campus
+
+
+# -- every other language ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("量子计算机", "zh", ["量子", "子计", "计算", "算机"]),
+        ("國科會", "zh", ["國科", "科會"]),
+        ("量", "zh", ["量"]),                                       # a lone character
+        ("中国AI研究，投资3亿", "zh", ["中国", "ai", "研究", "投资", "3", "亿"]),
+        ("서울시는 AI 연구", "ko", ["서울", "울시", "시는", "ai", "연구"]),
+        ("วิจัยควอนตัม", "th", ["วิ", "ิจ", "จั", "ัย", "ยค", "คว", "วอ", "อน", "นต", "ตั", "ัม"]),
+        ("Квантовые компьютеры", "ru", ["квантов", "компьютер"]),
+        ("computação quântica", "pt", ["comput", "quântic"]),
+        ("investigación científica", "es", ["investig", "cientif"]),
+        ("ricerca scientifica", "it", ["ricerc", "scientif"]),
+        ("wetenschappelijk onderzoeken", "nl", ["wetenschappelijk", "onderzoek"]),
+        ("Tiếng Việt", "vi", ["tiếng", "việt"]),                   # no stemmer: whole words
+        ("Ερευνητικό πρόγραμμα", "el", ["ερευνητ", "προγραμμ"]),
+    ],
+    ids=["zh-hans", "zh-hant", "zh-one-char", "zh-with-latin", "ko", "th", "ru", "pt", "es",
+         "it", "nl", "vi-no-stemmer", "el"],
+)
+def test_tokens_of_other_languages(text: str, lang: str, expected: list[str]) -> None:
+    assert tokenize(text, lang) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "lang", "topic"),
+    [("中国发布新一代AI芯片", "zh", "ai"), ("Новый проект AI в Москве", "ru", "ai"),
+     ("Governo lança programa de AI", "pt", "ai")],
+    ids=["zh", "ru", "pt"],
+)
+def test_latin_terms_still_tag_other_languages(taxonomy: Taxonomy, title: str, lang: str,
+                                               topic: str) -> None:
+    """The taxonomy has no zh/ru/pt terms, but a Latin term inside such text matches."""
+    tags = tag(tokenize(title, lang), [], taxonomy)
+    assert topic in {t.topic for t in tags}
