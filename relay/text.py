@@ -143,30 +143,28 @@ nov dec
 """
 _TITLES = frozenset(_TITLES_TEXT.split())
 _NUMBERED = frozenset(_NUMBERED_TEXT.split())
-_SENTENCE_END = re.compile(r"[。！？]|[.!?][\"'”’»)\]]*(?=\s|$)")
-_LAST_WORD = re.compile(r"(\S+)$")
+_SENTENCE_END = re.compile(r"[.!?][\"'”’»)\]]*(?=\s|$)")
 
 
 def _ends_sentence(text: str, m: re.Match[str]) -> bool:
     """Whether the mark at `m` ends a sentence: not after a title or company form (Dr.,
     Inc.), a reference or month before its number (No. 5, Jan. 12), a dotted
     abbreviation (U.S., e.g.), an initial (J. Smith), nor before a lower-case word."""
-    if m.group(0)[0] in "。！？":
-        return True
     following = text[m.end():].lstrip(" ")
     if following[:1].islower():
         return False                      # "approx. five", "Mr. e. e. cummings"
     if m.group(0)[0] != ".":
         return True
-    before = _LAST_WORD.search(text, 0, m.start())
-    if before is None:
+    start = max(text.rfind(" ", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
+    raw = text[start:m.start()]
+    if not raw:
         return True
-    word = before.group(1).lstrip("(\"'“‘«[").lower()
+    word = raw.lstrip("(\"'“‘«[").lower()
     if word in _TITLES or "." in word:
         return False                      # Dr., Inc., U.S. (the last dot is this one)
     if word in _NUMBERED and following[:1].isdigit():
         return False                      # No. 5, Jan. 12, p. 3
-    initial = before.group(1)[-1:]
+    initial = raw[-1:]
     return not (len(word) == 1 and initial.isalpha() and initial.isupper())   # J. Smith
 
 
@@ -178,10 +176,14 @@ def excerpt(text: str, limit: int = 280) -> str:
     if len(flat) <= limit:
         return flat
     window = flat[: limit + 1]            # a stop at the limit counts when a space follows
-    ends = [m.end() for m in _SENTENCE_END.finditer(window)
-            if m.end() <= limit and m.end() > limit // 3 and _ends_sentence(flat, m)]
-    if ends:
-        return flat[: ends[-1]].strip()
+    end = max(window.rfind(mark, 0, limit) for mark in "。！？") + 1    # always an end
+    if any(mark in window for mark in ".!?"):
+        for m in reversed(list(_SENTENCE_END.finditer(window, max(end, limit // 3)))):
+            if m.end() <= limit and _ends_sentence(flat, m):
+                end = max(end, m.end())
+                break
+    if end > limit // 3:
+        return flat[:end].strip()
     cut = flat[:limit]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
@@ -255,6 +257,7 @@ _OTHER_SCRIPT = re.compile(
 # Letters outside the Latin script (kana, han, hangul, Cyrillic...): few or none in Latin text.
 _NOT_LATIN = re.compile(r"[^\W\d_\u0000-\u02af\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a]")
 _LANGID_CHARS = 300
+_PARTICLES = "のにはをがとでてたし"   # Japanese prose has several of them in any 300 characters
 
 
 @lru_cache(maxsize=20_000)
@@ -318,8 +321,8 @@ def detect_lang(text: str, hint: str | None = None) -> str:
     hint = hint.lower() if hint and langs.is_code(hint.lower()) else None
     if not sample.isascii():
         head = sample[:300]
-        kana = len(_KANA.findall(head))
-        if kana >= 5 and kana * 4 >= len(head):
+        particles = [head.count(ch) for ch in _PARTICLES]
+        if sum(particles) >= 6 and sum(1 for n in particles if n) >= 4:
             return "ja"       # plainly Japanese prose, the usual case: settled on its start
     words = _WORD.findall(sample)
     if not sample.isascii():
