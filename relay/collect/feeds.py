@@ -209,6 +209,7 @@ def looks_like_html(body: bytes) -> bool:
 # -- salvage: a document that is not well-formed -------------------------------------------------
 
 _ENTRY_NAMES = frozenset({"item", "entry"})      # local names, any prefix (rss:item, atom:entry)
+_CONTAINERS = frozenset({"rss", "channel", "feed", "RDF"})   # what holds the entries
 _ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?(?:item|entry)[\s/>]")
 _EOF_ERRORS = frozenset({"no element found", "unclosed token", "unclosed CDATA section",
                          "partial character"})
@@ -222,8 +223,7 @@ class _Break:
     offset: int
     line: int
     message: str
-    entry_at: int | None            # start of the entry open at the break, if any
-    parents: list[str]              # the elements open at the break (outside that entry)
+    open: list[tuple[str, int]]     # the elements open at the break, and where they start
 
 
 @dataclass
@@ -234,7 +234,8 @@ class Salvage:
     body: bytes
     repairs: int = 0
     dropped: int = 0                # unreadable entries left out
-    truncated: bool = False         # the document ends inside (its last entry was dropped)
+    damaged: int = 0                # unreadable parts outside the entries left out
+    truncated: bool = False         # the document ends early (an entry cut short is dropped)
     first: str = ""                 # "line 12: mismatched tag", the first break that lost something
 
 
@@ -253,13 +254,8 @@ def _find_break(doc: bytes) -> _Break | None:
     try:
         parser.Parse(doc, True)
     except expat.ExpatError as exc:
-        open_entry = next((i for i, (name, _) in enumerate(stack)
-                           if name.rpartition(":")[2] in _ENTRY_NAMES), None)
-        if open_entry is None:
-            return _Break(parser.ErrorByteIndex, exc.lineno, expat.ErrorString(exc.code) or "",
-                          None, [n for n, _ in stack])
         return _Break(parser.ErrorByteIndex, exc.lineno, expat.ErrorString(exc.code) or "",
-                      stack[open_entry][1], [n for n, _ in stack[:open_entry]])
+                      stack)
     return None
 
 
@@ -277,7 +273,7 @@ def _repair(doc: bytes, brk: _Break) -> bytes | None:
             text = html.entities.html5.get(m.group(1).decode() + ";")
             value = escape(text).encode() if text else b"&amp;" + m.group(1) + b";"
             return doc[:at] + value + doc[m.end():]
-    if brk.message == "junk after document element" and not brk.parents:
+    if brk.message == "junk after document element" and not brk.open:
         return doc[:at]
     if brk.message.startswith("not well-formed"):
         amp = _BARE_AMP.search(doc, max(at - 40, 0), at)   # 'AT&T': the error is after 'T'
@@ -298,26 +294,35 @@ def salvage(body: bytes) -> Salvage:
         brk = _find_break(doc)
         if brk is None:
             break
+        if not brk.open and brk.message in _EOF_ERRORS:
+            break                       # nothing is left that could hold an entry
         mended = _repair(doc, brk)
         if mended is not None:
             doc, out.repairs = mended, out.repairs + 1
             continue
         out.first = out.first or f"line {brk.line}: {brk.message}"
         at_end = brk.message in _EOF_ERRORS
-        if brk.entry_at is not None:
-            cut = brk.entry_at          # the entry at the break is dropped whole
-        elif at_end:
-            cut = brk.offset            # between entries: keep what came before
-        else:                           # broken outside any entry: drop up to the next one
-            cut = doc.rfind(b">", 0, max(brk.offset - 1, 0)) + 1
+        names = [name.rpartition(":")[2] for name, _ in brk.open]
+        entry = next((i for i, n in enumerate(names) if n in _ENTRY_NAMES), None)
+        inner = next((i for i, n in enumerate(names) if n not in _CONTAINERS), None)
+        if entry is not None:           # the entry at the break is dropped whole
+            keep, cut = entry, brk.open[entry][1]
+            out.dropped += not at_end
+        elif at_end:                    # cut between entries: keep what came before
+            keep, cut = len(brk.open), brk.offset
+        elif inner is not None:         # broken outside the entries: drop that element
+            keep, cut = inner, brk.open[inner][1]
+            out.damaged += 1
+        else:
+            keep, cut = len(brk.open), doc.rfind(b">", 0, max(brk.offset - 1, 0)) + 1
+            out.damaged += 1
         resume = None if at_end else _ENTRY_START.search(doc, max(brk.offset, cut + 1))
-        if brk.entry_at is not None and not at_end:
-            out.dropped += 1
         if resume is not None:
             doc = doc[:cut] + doc[resume.start():]
             continue
         out.truncated = out.truncated or at_end
-        doc = doc[:cut] + b"".join(b"</" + n.encode() + b">" for n in reversed(brk.parents))
+        doc = doc[:cut] + b"".join(b"</" + name.encode() + b">"
+                                   for name, _ in reversed(brk.open[:keep]))
     out.body = doc
     return out
 
@@ -328,20 +333,23 @@ def _salvaged(body: bytes, parsed: Any) -> tuple[Any, Salvage | None]:
         return parsed, None
     saved = salvage(body)
     again = _feedparse(saved.body)
-    if again.get("bozo") and isinstance(again.get("bozo_exception"), xml.sax.SAXException):
+    if not again.get("version") or (again.get("bozo") and isinstance(
+            again.get("bozo_exception"), xml.sax.SAXException)):
         return parsed, None     # not salvaged: feedparser's loose reading is the best there is
     return again, saved
 
 
 def _partial_reason(saved: Salvage | None, entries: int) -> str | None:
     """Why a salvaged document lost entries, or None when nothing was lost."""
-    if saved is None or not (saved.truncated or saved.dropped):
+    if saved is None or not (saved.truncated or saved.dropped or saved.damaged):
         return None
     read = f"{entries} {'entry' if entries == 1 else 'entries'}"
     skipped = (f"{saved.dropped} unreadable {'entry' if saved.dropped == 1 else 'entries'}"
                " skipped")
     if saved.truncated:
         text = f"document truncated after {read}" + (f", {skipped}" if saved.dropped else "")
-    else:
+    elif saved.dropped:
         text = f"{skipped}, {read} read"
+    else:
+        text = f"document broken outside its entries, {read} read"
     return f"{text} ({saved.first})"
