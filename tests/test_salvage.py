@@ -247,3 +247,13 @@ def test_partial_feed_alone_exits_0_and_is_read_whole_next_time(tmp_path, http_s
     rows = {r["id"]: r for r in json.loads(
         runner.invoke(main, ["--config", str(config), "feeds", "--json"]).stdout)}
     assert rows["truncated"]["partial"] is None
+
+
+def test_feeds_check_shows_a_partial_document_as_ok(tmp_path, http_server):
+    config = _config(tmp_path, http_server)
+    result = CliRunner().invoke(main, ["--config", str(config), "feeds", "check", "truncated",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    (check,) = json.loads(result.stdout)
+    assert check["ok"] and check["entries"] == 7 and check["error"] is None
+    assert check["partial"] == "document truncated after 7 entries (line 60: no element found)"
