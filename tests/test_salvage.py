@@ -117,6 +117,16 @@ def test_malformed_middle_fixture_skips_the_broken_entry_only():
     assert whole == TITLES and _ == None  # noqa: E711
 
 
+def test_a_document_that_declares_entities_is_not_salvaged():
+    """expat would expand them ("billion laughs"): feedparser's loose reading stands."""
+    laughs = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+              + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">'
+                        for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+              + "]>" + _rss(_item(1, "&i;"), _item(2)))[:-40]
+    titles, partial = _read(laughs)
+    assert titles[0] == "&i;" and partial is None
+
+
 def test_a_document_with_nothing_to_salvage_is_an_error():
     with pytest.raises(ParseError, match="not a readable feed"):
         _read("<<<< this is not xml at all")
