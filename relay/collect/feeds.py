@@ -153,7 +153,7 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
             hint = f"the page names a feed: {links[0]}" if links else ""
             raise ParseError("not a feed: an HTML page", feed_id=fetched.feed_id,
                              url=fetched.url, hint=hint)
-        if parsed.get("bozo") and not parsed.get("version"):
+        if parsed.get("bozo") and saved is None:
             reason = parsed.get("bozo_exception")
             raise ParseError(f"not a readable feed: {reason}", feed_id=fetched.feed_id,
                              url=fetched.url)
