@@ -295,6 +295,7 @@ class FeedReport:
     duplicates: int = 0
     not_modified: bool = False
     error: str | None = None
+    partial: str | None = None      # why the document was read only in part (not an error)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

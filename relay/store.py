@@ -132,6 +132,10 @@ MIGRATIONS: list[str] = [
     UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
     INSERT INTO pending (task) VALUES ('sign-window');
     """,
+    # 10: a feed whose last document was broken and only partly read, and why
+    """
+    ALTER TABLE feeds ADD COLUMN partial TEXT;
+    """,
 ]
 
 
@@ -243,7 +247,8 @@ class Store:
                 # A changed URL is a new source: its validators, move and disabling go.
                 self.conn.execute(
                     "UPDATE feeds SET etag = NULL, last_modified = NULL, moved_to = NULL,"
-                    " disabled_reason = NULL, next_fetch_at = NULL WHERE id = ? AND url != ?",
+                    " disabled_reason = NULL, next_fetch_at = NULL, partial = NULL"
+                    " WHERE id = ? AND url != ?",
                     (f.id, f.location))
                 self.conn.execute(
                     "INSERT INTO feeds (id, name, url, kind, mission, country, lang, audience) "
@@ -285,13 +290,17 @@ class Store:
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
-                        status: int | None = None, moved_to: str | None = None) -> None:
+                        status: int | None = None, moved_to: str | None = None,
+                        partial: str | None = None) -> None:
+        """A fetch that stored what it read; `partial` says why the document was read
+        only in part (None: read whole)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
                 " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
-                " moved_to = COALESCE(?, moved_to) WHERE id = ?",
-                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, feed_id),
+                " moved_to = COALESCE(?, moved_to), partial = ? WHERE id = ?",
+                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, partial,
+                 feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
@@ -764,6 +773,8 @@ class Store:
             "multi_source_stories": one("SELECT COUNT(*) FROM stories WHERE item_count > 1"),
             "feeds": one("SELECT COUNT(*) FROM feeds"),
             "failing_feeds": one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
+            "partial_feeds": one("SELECT COUNT(*) FROM feeds WHERE partial IS NOT NULL"
+                                 " AND error_count = 0"),
             "last_collected_at": one("SELECT MAX(collected_at) FROM items"),
             "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
             "digests": one("SELECT COUNT(*) FROM digests"),

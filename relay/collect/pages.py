@@ -11,7 +11,9 @@ or of the item's first link when it selects no <a>). Rules:
   2026/3/19, 2026.03.19, 2026-03-19, 令和8年3月19日, R8.3.19 (taken as
   midnight in Japan time), and ISO 8601;
 - an item without a title or link is skipped; a page where `item` matches
-  nothing is a `ParseError` (the selectors or the site changed).
+  nothing, or where no match has both a title and a link, is a `ParseError`
+  naming the selectors (the selectors or the site changed): a page that yields
+  nothing is never "ok".
 Selectors are applied with BeautifulSoup + soupsieve.
 """
 
@@ -98,4 +100,16 @@ def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
             summary = summary_node.decode_contents() if summary_node is not None else ""
         entries.append(Entry(feed_id=fetched.feed_id, guid=url + "#" + title, url=url,
                              title=title, content_html=summary, published_at=published))
+    if not entries:
+        raise ParseError(_no_item(selectors, len(items)), feed_id=fetched.feed_id,
+                         url=fetched.url,
+                         hint="the site may have changed; check the selectors in feeds.yaml")
     return entries
+
+
+def _no_item(selectors: dict[str, str], matched: int) -> str:
+    """Why a page whose items all lack a title or a link gave nothing, naming the selectors."""
+    title = f"title {selectors['title']!r}" if selectors.get("title") else "title (its text)"
+    link = f"link {selectors['link']!r}" if selectors.get("link") else "link (an <a href>)"
+    return (f"the item selector {selectors['item']!r} matches {matched} "
+            f"{'element' if matched == 1 else 'elements'} but none has a {title} and a {link}")

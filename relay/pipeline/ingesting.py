@@ -117,7 +117,8 @@ def _prepare_in_worker(feed: FeedSpec, entries: Sequence[Entry], key: int, blob:
     return prepare_all(feed, entries, taxonomy, now)
 
 
-Parsed = tuple[list[Entry], int | None]     # a document's entries and its <ttl>
+# a document's entries, its <ttl>, and (optional) why it was read only in part
+Parsed = tuple[list[Entry], int | None] | tuple[list[Entry], int | None, str | None]
 
 
 def _parse(parse: Callable[[], Parsed]) -> Parsed | CollectError:
@@ -146,6 +147,7 @@ class Outcome:
     duplicates: int = 0
     ttl: int | None = None
     error: CollectError | None = None
+    partial: str | None = None      # why the document was read only in part
 
 
 Stored = Callable[[Outcome], None]
@@ -306,7 +308,8 @@ class Ingester:
             batch.outcome.error = result
             batch.started = batch.sent = True
         else:
-            batch.outcome.entries, batch.outcome.ttl = result
+            batch.outcome.entries, batch.outcome.ttl = result[0], result[1]
+            batch.outcome.partial = result[2] if len(result) == 3 else None
             self._filter(batch)
 
     def _filter(self, batch: Batch) -> None:
