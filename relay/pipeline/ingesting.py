@@ -29,7 +29,7 @@ from relay.models import (
 from relay.pipeline import workers
 from relay.store import Store
 from relay.tag import Taxonomy, compile_taxonomy, tag
-from relay.text import canonical_url, content_hash, detect_lang, excerpt, fold, html_to_text
+from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
 
 log = logging.getLogger("relay")
@@ -73,7 +73,7 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     if published > now + FUTURE_SLACK:
         published = now   # publishers post future dates (SOURCES.md hazard 5)
     item = Item(
-        feed_id=feed.id, guid=entry.guid, url=canonical_url(entry.url), title=title,
+        feed_id=feed.id, guid=entry.guid, url=entry.url, url_key=url_key(entry.url), title=title,
         summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
         collected_at=now, content_hash=content_hash(title, text),
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
@@ -447,18 +447,23 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
 
 
 def _archived_copy(store: Store, item: Item) -> int | None:
-    """An archived item that is this one: the same content; or the same canonical URL
-    in another feed (the same article through two feeds, retitled or not); or the same
-    URL and title in this feed.
+    """An archived item that is this one: the same content (title and text); or the
+    same URL key (`text.url_key`) in another feed (the same article through two feeds,
+    retitled or not); or the same URL key and title in this feed.
 
     Within one feed the URL alone is not enough: aggregators link several different
-    items to one listing page (corpus: the gov-online ministries feed).
+    items to one listing page (corpus: the gov-online ministries feed), and a diary
+    links each day's entries to one page with a fragment each. So two entries of one
+    feed with different titles are never copies of each other. An empty key (an entry
+    with no link) matches nothing.
     """
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
+    if not item.url_key:
+        return None
     title = fold(item.title)
-    return next((i for i, t, feed in store.items_with_url(item.url)
+    return next((i for i, t, feed in store.items_with_url_key(item.url_key)
                  if feed != item.feed_id or fold(t) == title), None)
 
 
@@ -482,6 +487,30 @@ def sign_window(store: Store, now: datetime) -> int:
     if rows:
         log.info("signed %d items of the story window again (MinHash hash changed)", len(rows))
     return len(rows)
+
+
+def key_links(store: Store, batch: int = 2000) -> int:
+    """After the migration that split links from their keys: compute every archived
+    item's URL key from its stored link (for old rows, the old canonical URL), once,
+    under the write lock. Returns how many keys changed."""
+    if not store.pending("url-key"):
+        return 0
+    changed = 0
+    with store.transaction():
+        if not store.pending("url-key"):
+            return 0        # another process did it while this one waited
+        last = 0
+        while rows := store.item_urls(last, batch):
+            new = [(item_id, url_key(url)) for item_id, url, key in rows]
+            fresh = [(item_id, key) for (item_id, key), (_, _, old) in zip(new, rows,
+                                                                           strict=True)
+                     if key != old]
+            store.set_url_keys(fresh)
+            changed += len(fresh)
+            last = rows[-1][0]
+        store.done("url-key")
+    log.info("computed the URL keys of the archive again: %d changed", changed)
+    return changed
 
 
 def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
