@@ -332,6 +332,17 @@ class Store:
                 [feed_id, *chunk]))
         return found
 
+    def guid_titles(self, feed_id: str, guids: Sequence[str]) -> dict[str, str]:
+        """The title of each archived item of the feed that has one of these guids."""
+        found: dict[str, str] = {}
+        for i in range(0, len(guids), 500):
+            chunk = list(guids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], r[1]) for r in self.conn.execute(
+                f"SELECT guid, title FROM items WHERE feed_id = ? AND guid IN ({marks})",
+                [feed_id, *chunk]))
+        return found
+
     def item_with_hash(self, content_hash: str) -> int | None:
         row = self.conn.execute(
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()

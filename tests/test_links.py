@@ -24,7 +24,7 @@ from relay.config import builtin_topics, parse_config
 from relay.errors import ConfigError
 from relay.models import Entry, FeedKind, FeedSpec, Fetched
 from relay.pipeline import ingest
-from relay.pipeline.ingesting import key_links
+from relay.pipeline.ingesting import key_links, told_apart
 from relay.store import Store
 from relay.tag import compile_taxonomy
 from relay.text import url_key
@@ -353,9 +353,10 @@ def test_an_archive_of_the_old_schema_is_migrated(tmp_path, monkeypatch):
 @pytest.mark.corpus
 def test_corpus_links_stay_as_published(corpus, tmp_path):
     """The diary whose entries differ by fragment (tls.org, `?200601a#200601033`) keeps
-    all its 34 entries (7 were lost as duplicates), and `https://www.` links (the
-    government feeds, the gazette) are stored as the feeds give them."""
-    names = ["ja_eucjp_rss1_tls-org.rdf", "ja_utf8_rss2_gov-online-ministries_2026-08-22.rss",
+    all its 34 entries (7 were lost as duplicates), the gov-online snapshot keeps the
+    notices that share a ministry's listing page (3 were lost), and `https://www.` links
+    (the government feeds, the gazette) are stored as the feeds give them."""
+    names = ["ja_eucjp_rss1_tls-org.rdf", "ja_utf8_rss2_gov-online-ministries_2026-08-20.rss",
              "ja_utf8_rss2_kanpo-gazette-toc_2025-07-24.xml", "de_utf8_rss1_heise-online.rdf"]
     config = tmp_path / "feeds.yaml"
     config.write_text("settings: {database: relay.db}\nfeeds:\n" + "".join(
@@ -371,9 +372,52 @@ def test_corpus_links_stay_as_published(corpus, tmp_path):
         published = {e.url for e in parse_feed(Fetched(
             f"f{i}", str(corpus / "feeds" / name), 200, (corpus / "feeds" / name).read_bytes()))}
         assert set(stored[f"f{i}"]) <= published, name
+    gov = parse_feed(Fetched("f1", "x", 200, (corpus / "feeds" / names[1]).read_bytes()))
+    assert reports["f1"]["new"] == len(stored["f1"]) == len({(e.url, e.title) for e in gov})
     tls = stored["f0"]
     assert reports["f0"]["new"] == len(tls) == 34
     assert "http://www.tls.org/~moriya/diary/?200601a#200601033" in tls
     www = [u for i in (1, 2) for u in stored[f"f{i}"] if u.startswith("https://www.")]
     assert len(www) >= 40
     assert all(url_key(u).startswith("https://www.") for u in www)
+
+
+def _linked(url: str, title: str, guid: str | None = None) -> Entry:
+    return _entry(FEED, guid or url, url, title, f"{title}.")
+
+
+L = "https://www.bousai.go.jp/index.html"
+
+
+@pytest.mark.parametrize(
+    ("entries", "archived", "guids"),
+    [
+        ([_linked(L, "Site visit report"), _linked(L, "Disaster designation")], {},
+         [L, f"{L}#Disaster designation"]),
+        ([_linked(L, "Site visit report"), _linked(L, "Site  visit report")], {}, [L, L]),
+        ([_linked(L, "Disaster designation")], {L: "Site visit report"},
+         [f"{L}#Disaster designation"]),
+        ([_linked(L, "<b>Site visit</b> report")], {L: "Site visit report"}, [L]),
+        ([_linked(L, "A", guid="tag:1"), _linked(L, "B", guid="tag:1")], {},
+         ["tag:1", "tag:1"]),
+    ],
+    ids=["one-link-two-titles", "same-title-is-the-same-entry", "archived-under-another-title",
+         "archived-under-this-title", "own-ids-are-kept"],
+)
+def test_entries_that_share_a_link_but_not_a_title_are_told_apart(entries, archived, guids):
+    assert [e.guid for e in told_apart(entries, archived)] == guids
+
+
+def test_notices_on_one_listing_page_are_all_stored_over_several_reads(tmp_path):
+    """gov-online links notices to a ministry's listing page and gives no guid: a notice
+    that comes after another one on the same page is new, in the same read or later."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    first, second = _linked(L, "Site visit report"), _linked(L, "Disaster designation")
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED])
+        assert ingest(FEED, [first], store, taxonomy, T0) == (1, 0)
+        assert ingest(FEED, [second], store, taxonomy, T0) == (1, 0)
+        assert ingest(FEED, [second, first], store, taxonomy, T0) == (0, 2)
+        assert ingest(FEED, [_linked(L, "Third notice"), first], store, taxonomy, T0) == (1, 1)
+        links = {u for (u,) in store.conn.execute("SELECT url FROM items")}
+    assert links == {L}

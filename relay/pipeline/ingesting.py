@@ -2,7 +2,9 @@
 
 `prepare` tokenizes each entry once and hands the tokens to tagging, the story
 features and the index; `ingest` stores a feed's new entries in one transaction
-(an item whole or not at all), dropping exact copies and joining near-duplicates
+(an item whole or not at all), dropping exact copies (the guid within the feed,
+the content hash, the URL key: see `_archived_copy`; two entries of one feed with
+different titles are never copies, see `told_apart`) and joining near-duplicates
 to their story; `retag` re-applies the taxonomy from the indexed tokens.
 """
 
@@ -11,10 +13,10 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,9 +58,34 @@ class _Prepared:
     figures: set[str] = field(default_factory=set)
 
 
+def _title(entry: Entry) -> str:
+    """The title as stored: plain text on one line."""
+    return " ".join(html_to_text(entry.title).split()) or "(untitled)"
+
+
+def told_apart(entries: Sequence[Entry], archived: Mapping[str, str]) -> list[Entry]:
+    """The entries, those whose guid is only their link renamed `<link>#<title>` when
+    that guid already names an entry of the feed with another title (earlier in the
+    document, or in the archive: `archived` maps such guids to their stored titles).
+
+    A feed without ids gets its links as guids, and an aggregator links several notices
+    to one listing page (corpus: gov-online, 3 notices on bousai.go.jp/index.html in one
+    snapshot): two entries of one feed with different titles are never one entry. An
+    entry with an id of its own keeps it (a retitled entry is the same entry)."""
+    owners = {guid: fold(title) for guid, title in archived.items()}
+    out: list[Entry] = []
+    for e in entries:
+        if e.url and e.guid == e.url:
+            title = _title(e)
+            if owners.setdefault(e.guid, fold(title)) != fold(title):
+                e = replace(e, guid=f"{e.url}#{title}")
+        out.append(e)
+    return out
+
+
 def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
     """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
-    title = " ".join(html_to_text(entry.title).split()) or "(untitled)"   # one line
+    title = _title(entry)
     text = html_to_text(entry.content_html)
     # A declared en/de/fr is trusted unless the text is plainly Japanese; a declared ja
     # is checked too (Japanese sites carry English items).
@@ -311,7 +338,10 @@ class Ingester:
 
     def _filter(self, batch: Batch) -> None:
         """Drop the entries this feed already gave (by guid); chunk the rest."""
-        entries = batch.outcome.entries
+        linked = [e.guid for e in batch.outcome.entries if e.url and e.guid == e.url]
+        entries = batch.outcome.entries = told_apart(
+            batch.outcome.entries,
+            self.store.guid_titles(batch.feed.id, linked) if linked else {})
         seen: set[str] = set()
         fresh: list[Entry] = []
         for e in entries:
