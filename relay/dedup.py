@@ -3,8 +3,9 @@
 Two levels:
 1. Exact duplicates are dropped before storing. Keys, in order: the guid
    within the feed, the content hash of title + text (see
-   `text.content_hash`), the URL key (see `text.url_key`: across feeds alone,
-   within one feed with the same title). Two entries of one feed with
+   `text.content_hash`), the URL key (see `text.url_key`) with the same
+   title, or in another feed alone unless the key is a listing page (one that
+   names entries of different titles). Two entries of one feed with
    different titles are never exact duplicates (`pipeline.ingesting`). The
    store answers whether a key is known; this module only names the keys.
 2. Near duplicates join a story. Each item gets a MinHash signature

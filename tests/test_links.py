@@ -421,3 +421,26 @@ def test_notices_on_one_listing_page_are_all_stored_over_several_reads(tmp_path)
         assert ingest(FEED, [_linked(L, "Third notice"), first], store, taxonomy, T0) == (1, 1)
         links = {u for (u,) in store.conn.execute("SELECT url FROM items")}
     assert links == {L}
+
+
+@pytest.mark.parametrize(
+    ("archived", "document", "new"),
+    [
+        (["Site visit report", "Disaster designation"], ["Heavy rain relief"], 1),
+        (["Site visit report", "Disaster designation"], ["Disaster designation"], 0),
+        (["Site visit report"], ["Heavy rain relief", "Disaster designation"], 2),
+        (["Site visit report"], ["Site visit report (retitled)"], 0),
+    ],
+    ids=["archived-listing-other-title-kept", "archived-listing-same-title-dropped",
+         "listing-in-this-document-kept", "one-title-is-an-article-retitled"],
+)
+def test_a_listing_page_is_no_duplicate_key_across_feeds(tmp_path, archived, document, new):
+    """A key that names entries of different titles is a listing page (gov-online links
+    the Cabinet Office's notices to bousai.go.jp/index.html): across feeds too, only the
+    same title there is a duplicate."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED, OTHER])
+        ingest(FEED, [_linked(L, t) for t in archived], store, taxonomy, T0)
+        entries = [_entry(OTHER, L, L, t, f"{t}, the ministry said.") for t in document]
+        assert ingest(OTHER, entries, store, taxonomy, T0)[0] == new

@@ -83,6 +83,20 @@ def told_apart(entries: Sequence[Entry], archived: Mapping[str, str]) -> list[En
     return out
 
 
+def listing_keys(entries: Sequence[Entry]) -> set[str]:
+    """The URL keys that one document gives to entries of different titles: listing
+    pages, not articles (see `_archived_copy`)."""
+    keys = [url_key(e.url) if e.url else "" for e in entries]
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    titles: dict[str, set[str]] = {}
+    for key, e in zip(keys, entries, strict=True):
+        if key and counts[key] > 1:
+            titles.setdefault(key, set()).add(fold(_title(e)))
+    return {key for key, seen in titles.items() if len(seen) > 1}
+
+
 def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
     """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
     title = _title(entry)
@@ -193,6 +207,7 @@ class Batch:
     chunks: list[list[Entry]] = field(default_factory=list)
     sent: bool = False
     jobs: list[Future[list[Ready]]] = field(default_factory=list)
+    listings: set[str] = field(default_factory=set)   # URL keys of several titles here
 
     def ready(self) -> bool:
         return self.started and all(job.done() for job in self.jobs)
@@ -342,6 +357,7 @@ class Ingester:
         entries = batch.outcome.entries = told_apart(
             batch.outcome.entries,
             self.store.guid_titles(batch.feed.id, linked) if linked else {})
+        batch.listings = listing_keys(entries)
         seen: set[str] = set()
         fresh: list[Entry] = []
         for e in entries:
@@ -434,7 +450,8 @@ class Ingester:
                         break
                     item = ready.item
                     if (item.guid in known or item.content_hash in batch_hashes
-                            or _archived_copy(store, item) is not None):
+                            or _archived_copy(store, item, item.url_key in batch.listings)
+                            is not None):
                         duplicates += 1
                         continue
                     batch_hashes.add(item.content_hash)
@@ -476,16 +493,18 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
     return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
-def _archived_copy(store: Store, item: Item) -> int | None:
+def _archived_copy(store: Store, item: Item, listing: bool = False) -> int | None:
     """An archived item that is this one: the same content (title and text); or the
-    same URL key (`text.url_key`) in another feed (the same article through two feeds,
-    retitled or not); or the same URL key and title in this feed.
+    same URL key (`text.url_key`) and title, in any feed; or the same URL key in another
+    feed (the same article through two feeds, retitled), unless the key is a listing
+    page, one that names entries of different titles (in the archive, or in this
+    document: `listing`).
 
-    Within one feed the URL alone is not enough: aggregators link several different
-    items to one listing page (corpus: the gov-online ministries feed), and a diary
-    links each day's entries to one page with a fragment each. So two entries of one
-    feed with different titles are never copies of each other. An empty key (an entry
-    with no link) matches nothing.
+    The URL alone is not enough within one feed, nor for a listing page: aggregators
+    link several different notices to one ministry's listing page (corpus: gov-online,
+    bousai.go.jp/index.html), and a diary links each day's entries to one page with a
+    fragment each. So two entries of one feed with different titles are never copies of
+    each other. An empty key (an entry with no link) matches nothing.
     """
     found = store.item_with_hash(item.content_hash)
     if found is not None:
@@ -493,8 +512,11 @@ def _archived_copy(store: Store, item: Item) -> int | None:
     if not item.url_key:
         return None
     title = fold(item.title)
-    return next((i for i, t, feed in store.items_with_url_key(item.url_key)
-                 if feed != item.feed_id or fold(t) == title), None)
+    matches = [(i, fold(t), feed) for i, t, feed in store.items_with_url_key(item.url_key)]
+    same = next((i for i, t, _feed in matches if t == title), None)
+    if same is not None or listing or len({t for _i, t, _feed in matches}) > 1:
+        return same
+    return next((i for i, _t, feed in matches if feed != item.feed_id), None)
 
 
 def sign_window(store: Store, now: datetime) -> int:
