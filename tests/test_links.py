@@ -311,25 +311,30 @@ def test_the_url_key_rule_of_exact_duplicates(tmp_path, second, stored):
         assert ingest(spec, [second], store, taxonomy, T0) == ((1, 0) if stored else (0, 1))
 
 
+def _old_archive(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An archive as the relay before the link/key split left it: the schema up to the
+    migration that adds url_key, and a row whose url is the old canonical form."""
+    split = next(i for i, m in enumerate(store_module.MIGRATIONS) if "url_key" in m)
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:split])
+        with Store(db) as store:
+            store.sync_feeds([FEED, OTHER])
+            old_columns = {r[1] for r in store.conn.execute("PRAGMA table_info(items)")}
+            store.conn.execute(
+                "INSERT INTO items (feed_id, guid, url, title, summary, text, lang,"
+                " published_at, collected_at, content_hash) VALUES ('f', 'heise-1',"
+                " 'http://heise.de/x.html?wt_mc=rss.a', 'Red Hat releases WildFly 10', '',"
+                " 'The application server.', 'en', '2026-11-01T00:00:00Z',"
+                " '2026-11-01T00:00:00Z', 'old-hash')")
+    assert "url_key" not in old_columns
+
+
 def test_an_archive_of_the_old_schema_is_migrated(tmp_path, monkeypatch):
     """Before the split, items.url held the canonical URL: it stays the link (all that is
     known), is the key meanwhile, and the next collect computes the new key from it."""
     taxonomy = compile_taxonomy(builtin_topics(), tokenize)
     db = tmp_path / "old.db"
-    split = next(i for i, m in enumerate(store_module.MIGRATIONS) if "url_key" in m)
-    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:split])
-    with Store(db) as store:
-        store.sync_feeds([FEED, OTHER])
-        old_columns = {r[1] for r in store.conn.execute("PRAGMA table_info(items)")}
-        # A row as the old relay wrote it (its url the old canonical form of the link).
-        store.conn.execute(
-            "INSERT INTO items (feed_id, guid, url, title, summary, text, lang, published_at,"
-            " collected_at, content_hash) VALUES ('f', 'heise-1',"
-            " 'http://heise.de/x.html?wt_mc=rss.a', 'Red Hat releases WildFly 10', '',"
-            " 'The application server.', 'en', '2026-11-01T00:00:00Z',"
-            " '2026-11-01T00:00:00Z', 'old-hash')")
-    assert "url_key" not in old_columns
-    monkeypatch.undo()
+    _old_archive(db, monkeypatch)
     with Store(db) as store:
         url, key = store.conn.execute("SELECT url, url_key FROM items").fetchone()
         assert url == key == "http://heise.de/x.html?wt_mc=rss.a"
@@ -348,6 +353,21 @@ def test_an_archive_of_the_old_schema_is_migrated(tmp_path, monkeypatch):
                       store, taxonomy, T0) == (0, 1)
         index = {r[1] for r in store.conn.execute("PRAGMA index_list(items)")}
     assert "items_url_key" in index and "items_url" not in index
+
+
+def test_the_next_collect_computes_the_keys_of_a_migrated_archive(tmp_path, monkeypatch):
+    _old_archive(tmp_path / "old.db", monkeypatch)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings: {{database: old.db}}\nfeeds:\n"
+                      f"  - {{id: press, path: '{LINKS / 'relative.xml'}'}}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "collect"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with Store(tmp_path / "old.db") as store:
+        assert not store.pending("url-key")
+        keys = dict(store.conn.execute("SELECT guid, url_key FROM items"))
+    assert keys["heise-1"] == "http://heise.de/x.html"
+    assert keys["press-7"] == "/press/detail/7.html?lang=ja#sec2"
 
 
 @pytest.mark.corpus

@@ -192,7 +192,7 @@ def run_relay(items: Sequence[Gold], feeds: dict[str, FeedSpec], taxonomy: Taxon
 
 def _archived_original(store: Store, item: Any) -> int | None:
     """The archived item a dropped copy matched, by relay's exact keys (content hash, then
-    canonical URL), through the Store's public lookups."""
+    URL key), through the Store's public lookups."""
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
