@@ -349,9 +349,11 @@ class Store:
         return int(row[0]) if row else None
 
     def items_with_url_key(self, key: str) -> list[tuple[int, str, str]]:
-        """(id, title, feed id) of archived items whose URL key is `key`."""
+        """(id, title, feed id) of archived items whose URL key is `key`, mission reports
+        aside (a report's url names its source, not the report)."""
         return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, title, feed_id FROM items WHERE url_key = ? LIMIT 200", (key,))]
+            "SELECT i.id, i.title, i.feed_id FROM items i JOIN feeds f ON f.id = i.feed_id"
+            " WHERE i.url_key = ? AND f.kind != 'reports' LIMIT 200", (key,))]
 
     def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:
         """(id, url, url key) of the next `batch` items whose id is above `after`."""

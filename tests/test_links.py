@@ -464,3 +464,23 @@ def test_a_listing_page_is_no_duplicate_key_across_feeds(tmp_path, archived, doc
         ingest(FEED, [_linked(L, t) for t in archived], store, taxonomy, T0)
         entries = [_entry(OTHER, L, L, t, f"{t}, the ministry said.") for t in document]
         assert ingest(OTHER, entries, store, taxonomy, T0)[0] == new
+
+
+REPORTS = FeedSpec(id="boston-reports", name="r", kind=FeedKind.REPORTS, path=Path("inbox"))
+
+
+@pytest.mark.parametrize("report_first", [True, False], ids=["report-first", "article-first"])
+def test_a_report_that_links_its_source_is_no_copy_of_it(tmp_path, report_first):
+    """A mission report's `url:` front matter names the article it reports on: the
+    report and the article are both kept (they may join one story)."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    link = "https://www.ct.gov/news/2026/quantum?utm_source=rss"
+    report = _entry(REPORTS, "q.md#abc", link, "コネチカット州の量子投資について",
+                    "州政府は量子研究に投資する。")
+    article = _entry(FEED, "ct-1", link, "Connecticut invests in quantum research",
+                     "The state invests in quantum research.")
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED, REPORTS])
+        order = [(REPORTS, report), (FEED, article)]
+        for spec, entry in order if report_first else order[::-1]:
+            assert ingest(spec, [entry], store, taxonomy, T0) == (1, 0)

@@ -6,8 +6,9 @@ A `reports` feed points at a folder (`path: reports/inbox/boston`). Every
   (2026-11-24, 2026-11-24T09:00:00+09:00, 2026年11月24日), `author`,
   `topics` (a list of topic ids), `url` and `lang`; other keys are ignored;
 - `url` is the link digests show, stored as written (not rewritten, not
-  resolved); without it the link is `relay-report:<feed>/<file>#<hash>`,
-  which digests show as plain text;
+  resolved): usually the article the report is about, so it is never a
+  duplicate key for a report (`pipeline.ingesting`); without it the link is
+  `relay-report:<feed>/<file>#<hash>`, which digests show as plain text;
 - without a title, the first Markdown heading or the first line is the title;
   without a date, the file's modification time;
 - Markdown and text bodies are kept as text; HTML bodies are stripped later

@@ -25,6 +25,7 @@ from relay.errors import CollectError
 from relay.models import (
     Config,
     Entry,
+    FeedKind,
     FeedSpec,
     Item,
 )
@@ -450,7 +451,8 @@ class Ingester:
                         break
                     item = ready.item
                     if (item.guid in known or item.content_hash in batch_hashes
-                            or _archived_copy(store, item, item.url_key in batch.listings)
+                            or _archived_copy(store, item, item.url_key in batch.listings,
+                                              batch.feed.kind is not FeedKind.REPORTS)
                             is not None):
                         duplicates += 1
                         continue
@@ -493,7 +495,8 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
     return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
-def _archived_copy(store: Store, item: Item, listing: bool = False) -> int | None:
+def _archived_copy(store: Store, item: Item, listing: bool = False,
+                   by_url: bool = True) -> int | None:
     """An archived item that is this one: the same content (title and text); or the
     same URL key (`text.url_key`) and title, in any feed; or the same URL key in another
     feed (the same article through two feeds, retitled), unless the key is a listing
@@ -504,12 +507,15 @@ def _archived_copy(store: Store, item: Item, listing: bool = False) -> int | Non
     link several different notices to one ministry's listing page (corpus: gov-online,
     bousai.go.jp/index.html), and a diary links each day's entries to one page with a
     fragment each. So two entries of one feed with different titles are never copies of
-    each other. An empty key (an entry with no link) matches nothing.
+    each other. An empty key (an entry with no link) matches nothing. A mission report's
+    `url` names the article it reports on, not the report: reports are no URL copies of
+    anything, nor anything of them (`by_url` False for a report; the store leaves
+    reports out of its answer).
     """
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
-    if not item.url_key:
+    if not item.url_key or not by_url:
         return None
     title = fold(item.title)
     matches = [(i, fold(t), feed) for i, t, feed in store.items_with_url_key(item.url_key)]
