@@ -559,10 +559,8 @@ def key_links(store: Store, batch: int = 2000) -> int:
             return 0        # another process did it while this one waited
         last = 0
         while rows := store.item_urls(last, batch):
-            new = [(item_id, url_key(url)) for item_id, url, key in rows]
-            fresh = [(item_id, key) for (item_id, key), (_, _, old) in zip(new, rows,
-                                                                           strict=True)
-                     if key != old]
+            fresh = [(item_id, key) for item_id, url, old in rows
+                     if (key := url_key(url)) != old]
             store.set_url_keys(fresh)
             changed += len(fresh)
             last = rows[-1][0]
