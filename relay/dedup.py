@@ -2,9 +2,12 @@
 
 Two levels:
 1. Exact duplicates are dropped before storing. Keys, in order: the guid
-   within the feed, the canonical URL (see `text.canonical_url`), the content
-   hash of title + text (see `text.content_hash`). The store answers whether
-   a key is known; this module only names the keys.
+   within the feed, the content hash of title + text (see
+   `text.content_hash`), the URL key (see `text.url_key`) with the same
+   title, or in another feed alone unless the key is a listing page (one that
+   names entries of different titles). Two entries of one feed with
+   different titles are never exact duplicates (`pipeline.ingesting`). The
+   store answers whether a key is known; this module only names the keys.
 2. Near duplicates join a story. Each item gets a MinHash signature
    (datasketch, NUM_PERM permutations over CRC-32 hashes: SHA-1, datasketch's
    default, cost ten times more for the same quality) of its features: the set of its

@@ -136,6 +136,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN partial TEXT;
     """,
+    # 11: links as published (issue 9): `url` is now the entry's link as the source gave it,
+    # and `url_key` (text.url_key) the duplicate key. An old row's url (the old canonical
+    # form) is all that is known of its link: it stays the link, serves as its key until
+    # the next collect computes the new key from it (`pending`: url-key).
+    """
+    ALTER TABLE items ADD COLUMN url_key TEXT NOT NULL DEFAULT '';
+    UPDATE items SET url_key = url;
+    DROP INDEX IF EXISTS items_url;
+    CREATE INDEX items_url_key ON items(url_key);
+    INSERT OR IGNORE INTO pending (task) VALUES ('url-key');
+    """,
 ]
 
 
@@ -330,15 +341,40 @@ class Store:
                 [feed_id, *chunk]))
         return found
 
+    def guid_titles(self, feed_id: str, guids: Sequence[str]) -> dict[str, str]:
+        """The title of each archived item of the feed that has one of these guids."""
+        found: dict[str, str] = {}
+        for i in range(0, len(guids), 500):
+            chunk = list(guids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], r[1]) for r in self.conn.execute(
+                f"SELECT guid, title FROM items WHERE feed_id = ? AND guid IN ({marks})",
+                [feed_id, *chunk]))
+        return found
+
     def item_with_hash(self, content_hash: str) -> int | None:
         row = self.conn.execute(
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_url(self, url: str) -> list[tuple[int, str, str]]:
-        """(id, title, feed id) of archived items whose canonical URL is `url`."""
+    def items_with_url_key(self, key: str) -> list[tuple[int, str, str]]:
+        """(id, title, feed id) of archived items whose URL key is `key`, mission reports
+        aside (a report's url names its source, not the report)."""
         return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, title, feed_id FROM items WHERE url = ? LIMIT 200", (url,))]
+            "SELECT i.id, i.title, i.feed_id FROM items i JOIN feeds f ON f.id = i.feed_id"
+            " WHERE i.url_key = ? AND f.kind != 'reports' LIMIT 200", (key,))]
+
+    def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:
+        """(id, url, url key) of the next `batch` items whose id is above `after`."""
+        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
+            "SELECT id, url, url_key FROM items WHERE id > ? ORDER BY id LIMIT ?",
+            (after, batch))]
+
+    def set_url_keys(self, keys: Iterable[tuple[int, str]]) -> None:
+        """Store new URL keys: (item id, key) pairs."""
+        with self.transaction():
+            self.conn.executemany("UPDATE items SET url_key = ? WHERE id = ?",
+                                  [(key, item_id) for item_id, key in keys])
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
                          since: datetime) -> list[tuple[int, bytes]]:
@@ -408,10 +444,11 @@ class Store:
                 self.conn.execute(
                     "UPDATE stories SET item_count = item_count + 1 WHERE id = ?", (story_id,))
             self.conn.execute(
-                "INSERT INTO items (id, feed_id, guid, url, title, summary, text, lang,"
+                "INSERT INTO items (id, feed_id, guid, url, url_key, title, summary, text, lang,"
                 " published_at, collected_at, content_hash, minhash, story_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (item_id, item.feed_id, item.guid, item.url, item.title, item.summary, item.text,
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (item_id, item.feed_id, item.guid, item.url, item.url_key, item.title,
+                 item.summary, item.text,
                  item.lang, ts(item.published_at), ts(item.collected_at), item.content_hash,
                  minhash, story_id),
             )

@@ -65,7 +65,8 @@ def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):
         store.conn.executescript(
             "DROP TABLE pending; UPDATE items SET minhash = zeroblob(504);"
             " UPDATE lsh_bands SET hash = hash + 1; ALTER TABLE feeds DROP COLUMN partial;"
-            " PRAGMA user_version = 8;")
+            " DROP INDEX items_url_key; ALTER TABLE items DROP COLUMN url_key;"
+            " CREATE INDEX items_url ON items(url); PRAGMA user_version = 8;")
     with Store(db) as store:
         assert store.pending("sign-window")
         assert store.conn.execute("SELECT COUNT(*) FROM lsh_bands").fetchone()[0] == 0

@@ -28,6 +28,12 @@ Rules:
 - guid: the entry id, else its link, else a hash of title and date;
 - published: `published`, else `updated`, else `created` (UTC), else None;
   German and French day/month names in RFC 822 dates are understood;
+- link: as published (never rewritten: `www.`, query and fragment kept), made
+  absolute against the entry's xml:base, else the feed's own link, else the
+  URL the document was fetched from (for a `path:` feed, its `base_url`); a
+  relative link in a local file without `base_url` stays as written (shown,
+  never linked: digests link only http(s) links); an entry without a link
+  gets the feed's own (absolute) link, else "";
 - content: the longest of the entry's content values and its summary;
 - an entry with no title, no link and no content is skipped.
 """
@@ -158,16 +164,13 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
             raise ParseError(f"not a readable feed: {reason}", feed_id=fetched.feed_id,
                              url=fetched.url)
         return [], _ttl(parsed), _partial_reason(saved, 0)
-    feed_link = parsed.get("feed", {}).get("link") or fetched.url
-    base = urljoin(fetched.url, feed_link) if fetched.url.startswith("http") else feed_link
+    base = _links_base(parsed, fetched)
     lang = lang_hint or _feed_lang(parsed)
     out: list[Entry] = []
     for e in entries:
         if not (e.get("title") or e.get("link") or _content(e)).strip():
             continue  # an empty <item/> (corpus: illegally nested items) is not an entry
-        link = (e.get("link") or "").strip()
-        if link:
-            link = urljoin(base, link)
+        link = _resolve(base, (e.get("link") or "").strip())
         title = e.get("title", "") or ""
         published = _entry_date(e)
         guid = (e.get("id") or "").strip() or link
@@ -180,6 +183,30 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
             author=e.get("author", "") or "", lang=lang,
         ))
     return out, _ttl(parsed), _partial_reason(saved, len(out))
+
+
+def _is_web(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def _links_base(parsed: Any, fetched: Fetched) -> str:
+    """What an entry's relative link is relative to: the feed's own link made absolute
+    against the URL the document was fetched from (or stands for: `base_url`), else that
+    URL. A local file with no `base_url` has no web base: "" unless its own link is
+    absolute. (xml:base is applied by feedparser before this.)"""
+    own = (parsed.get("feed", {}).get("link") or "").strip()
+    start = fetched.base if _is_web(fetched.base) else ""
+    if own and (start or _is_web(own)):
+        return urljoin(start, own)
+    return start
+
+
+def _resolve(base: str, link: str) -> str:
+    """The link as published, made absolute against `base` when there is one; a relative
+    link with no web base stays as written (relay never invents a host or a file path)."""
+    if not link or not base or _is_web(link):
+        return link
+    return urljoin(base, link)
 
 
 def _feed_lang(parsed: Any) -> str | None:

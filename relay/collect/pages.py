@@ -6,7 +6,9 @@ applied inside one item (`link` takes the href of the element it selects,
 or of the item's first link when it selects no <a>). Rules:
 - the page is decoded by `decode` (charset sniffing: many Japanese
   government pages declare Shift_JIS but write CP932, or declare nothing);
-- links are made absolute against the page's <base href> or its URL;
+- links are kept as published (query and fragment untouched), made absolute
+  against the page's <base href>, else its URL (a page read from `path:`: its
+  `base_url`); a relative link in a local page with neither stays as written;
 - dates in the forms Japanese sites use are read: 2026年3月19日,
   2026/3/19, 2026.03.19, 2026-03-19, 令和8年3月19日, R8.3.19 (taken as
   midnight in Japan time), and ISO 8601;
@@ -58,11 +60,25 @@ def parse_japanese_date(text: str) -> datetime | None:
         return None
 
 
+def _is_web(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def _links_base(soup: BeautifulSoup, fetched: Fetched) -> str:
+    """The page's <base href> made absolute against its URL (or, read from a file, its
+    `base_url`); "" for a local page with neither a `base_url` nor an absolute <base>."""
+    start = fetched.base if _is_web(fetched.base) else ""
+    tag = soup.find("base", href=True)
+    href = str(tag["href"]).strip() if tag else ""
+    if href and (start or _is_web(href)):
+        return urljoin(start, href)
+    return start
+
+
 def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
     text, _codec = decode(fetched.body, fetched.headers.get("content-type", ""))
     soup = BeautifulSoup(text, "html.parser")
-    base_tag = soup.find("base", href=True)
-    base = urljoin(fetched.url, str(base_tag["href"])) if base_tag else fetched.url
+    base = _links_base(soup, fetched)
     try:
         items = soup.select(selectors["item"])
     except SelectorSyntaxError as exc:
@@ -85,7 +101,8 @@ def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
         title = title_node.get_text(" ", strip=True)
         if not title:
             continue
-        url = urljoin(base, str(link_node["href"]).strip())
+        href = str(link_node["href"]).strip()
+        url = urljoin(base, href) if base and not _is_web(href) else href
         published = None
         if selectors.get("date"):
             date_node = node.select_one(selectors["date"])

@@ -31,7 +31,14 @@ from relay.models import (
     Fetched,
 )
 from relay.pipeline import workers
-from relay.pipeline.ingesting import Ingester, Outcome, Stored, sign_window, taxonomy_for
+from relay.pipeline.ingesting import (
+    Ingester,
+    Outcome,
+    Stored,
+    key_links,
+    sign_window,
+    taxonomy_for,
+)
 from relay.store import Store
 from relay.text import html_to_text
 
@@ -68,6 +75,7 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
     """One tick: fetch and ingest the due (or named, or all) feeds."""
     store.sync_feeds(config.feeds)
     sign_window(store, now)
+    key_links(store)
     feeds = feeds_to_collect(config, store, now, feed_ids, everything)
     reports = {f.id: FeedReport(f.id) for f in feeds}
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
@@ -127,7 +135,7 @@ def _document(feed: FeedSpec, result: Fetched | CollectError | None,
         raise result
     if result is None:
         assert feed.path is not None
-        return read_file(feed.id, feed.path, limits.max_bytes)
+        return replace(read_file(feed.id, feed.path, limits.max_bytes), base_url=feed.base_url)
     return result
 
 

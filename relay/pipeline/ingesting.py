@@ -2,7 +2,9 @@
 
 `prepare` tokenizes each entry once and hands the tokens to tagging, the story
 features and the index; `ingest` stores a feed's new entries in one transaction
-(an item whole or not at all), dropping exact copies and joining near-duplicates
+(an item whole or not at all), dropping exact copies (the guid within the feed,
+the content hash, the URL key: see `_archived_copy`; two entries of one feed with
+different titles are never copies, see `told_apart`) and joining near-duplicates
 to their story; `retag` re-applies the taxonomy from the indexed tokens.
 """
 
@@ -11,10 +13,10 @@ from __future__ import annotations
 import logging
 import pickle
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,13 +25,14 @@ from relay.errors import CollectError
 from relay.models import (
     Config,
     Entry,
+    FeedKind,
     FeedSpec,
     Item,
 )
 from relay.pipeline import workers
 from relay.store import Store
 from relay.tag import Taxonomy, compile_taxonomy, tag
-from relay.text import canonical_url, content_hash, detect_lang, excerpt, fold, html_to_text
+from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
 
 log = logging.getLogger("relay")
@@ -56,9 +59,48 @@ class _Prepared:
     figures: set[str] = field(default_factory=set)
 
 
+def _title(entry: Entry) -> str:
+    """The title as stored: plain text on one line."""
+    return " ".join(html_to_text(entry.title).split()) or "(untitled)"
+
+
+def told_apart(entries: Sequence[Entry], archived: Mapping[str, str]) -> list[Entry]:
+    """The entries, those whose guid is only their link renamed `<link>#<title>` when
+    that guid already names an entry of the feed with another title (earlier in the
+    document, or in the archive: `archived` maps such guids to their stored titles).
+
+    A feed without ids gets its links as guids, and an aggregator links several notices
+    to one listing page (corpus: gov-online, 3 notices on bousai.go.jp/index.html in one
+    snapshot): two entries of one feed with different titles are never one entry. An
+    entry with an id of its own keeps it (a retitled entry is the same entry)."""
+    owners = {guid: fold(title) for guid, title in archived.items()}
+    out: list[Entry] = []
+    for e in entries:
+        if e.url and e.guid == e.url:
+            title = _title(e)
+            if owners.setdefault(e.guid, fold(title)) != fold(title):
+                e = replace(e, guid=f"{e.url}#{title}")
+        out.append(e)
+    return out
+
+
+def listing_keys(entries: Sequence[Entry]) -> set[str]:
+    """The URL keys that one document gives to entries of different titles: listing
+    pages, not articles (see `_archived_copy`)."""
+    keys = [url_key(e.url) if e.url else "" for e in entries]
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    titles: dict[str, set[str]] = {}
+    for key, e in zip(keys, entries, strict=True):
+        if key and counts[key] > 1:
+            titles.setdefault(key, set()).add(fold(_title(e)))
+    return {key for key, seen in titles.items() if len(seen) > 1}
+
+
 def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
     """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
-    title = " ".join(html_to_text(entry.title).split()) or "(untitled)"   # one line
+    title = _title(entry)
     text = html_to_text(entry.content_html)
     # A declared en/de/fr is trusted unless the text is plainly Japanese; a declared ja
     # is checked too (Japanese sites carry English items).
@@ -73,7 +115,7 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     if published > now + FUTURE_SLACK:
         published = now   # publishers post future dates (SOURCES.md hazard 5)
     item = Item(
-        feed_id=feed.id, guid=entry.guid, url=canonical_url(entry.url), title=title,
+        feed_id=feed.id, guid=entry.guid, url=entry.url, url_key=url_key(entry.url), title=title,
         summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
         collected_at=now, content_hash=content_hash(title, text),
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
@@ -168,6 +210,7 @@ class Batch:
     chunks: list[list[Entry]] = field(default_factory=list)
     sent: bool = False
     jobs: list[Future[list[Ready]]] = field(default_factory=list)
+    listings: set[str] = field(default_factory=set)   # URL keys of several titles here
 
     def ready(self) -> bool:
         return self.started and all(job.done() for job in self.jobs)
@@ -314,7 +357,11 @@ class Ingester:
 
     def _filter(self, batch: Batch) -> None:
         """Drop the entries this feed already gave (by guid); chunk the rest."""
-        entries = batch.outcome.entries
+        linked = [e.guid for e in batch.outcome.entries if e.url and e.guid == e.url]
+        entries = batch.outcome.entries = told_apart(
+            batch.outcome.entries,
+            self.store.guid_titles(batch.feed.id, linked) if linked else {})
+        batch.listings = listing_keys(entries)
         seen: set[str] = set()
         fresh: list[Entry] = []
         for e in entries:
@@ -407,7 +454,9 @@ class Ingester:
                         break
                     item = ready.item
                     if (item.guid in known or item.content_hash in batch_hashes
-                            or _archived_copy(store, item) is not None):
+                            or _archived_copy(store, item, item.url_key in batch.listings,
+                                              batch.feed.kind is not FeedKind.REPORTS)
+                            is not None):
                         duplicates += 1
                         continue
                     batch_hashes.add(item.content_hash)
@@ -449,20 +498,34 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
     return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
-def _archived_copy(store: Store, item: Item) -> int | None:
-    """An archived item that is this one: the same content; or the same canonical URL
-    in another feed (the same article through two feeds, retitled or not); or the same
-    URL and title in this feed.
+def _archived_copy(store: Store, item: Item, listing: bool = False,
+                   by_url: bool = True) -> int | None:
+    """An archived item that is this one: the same content (title and text); or the
+    same URL key (`text.url_key`) and title, in any feed; or the same URL key in another
+    feed (the same article through two feeds, retitled), unless the key is a listing
+    page, one that names entries of different titles (in the archive, or in this
+    document: `listing`).
 
-    Within one feed the URL alone is not enough: aggregators link several different
-    items to one listing page (corpus: the gov-online ministries feed).
+    The URL alone is not enough within one feed, nor for a listing page: aggregators
+    link several different notices to one ministry's listing page (corpus: gov-online,
+    bousai.go.jp/index.html), and a diary links each day's entries to one page with a
+    fragment each. So two entries of one feed with different titles are never copies of
+    each other. An empty key (an entry with no link) matches nothing. A mission report's
+    `url` names the article it reports on, not the report: reports are no URL copies of
+    anything, nor anything of them (`by_url` False for a report; the store leaves
+    reports out of its answer).
     """
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
+    if not item.url_key or not by_url:
+        return None
     title = fold(item.title)
-    return next((i for i, t, feed in store.items_with_url(item.url)
-                 if feed != item.feed_id or fold(t) == title), None)
+    matches = [(i, fold(t), feed) for i, t, feed in store.items_with_url_key(item.url_key)]
+    same = next((i for i, t, _feed in matches if t == title), None)
+    if same is not None or listing or len({t for _i, t, _feed in matches}) > 1:
+        return same
+    return next((i for i, _t, feed in matches if feed != item.feed_id), None)
 
 
 def sign_window(store: Store, now: datetime) -> int:
@@ -485,6 +548,28 @@ def sign_window(store: Store, now: datetime) -> int:
     if rows:
         log.info("signed %d items of the story window again (MinHash hash changed)", len(rows))
     return len(rows)
+
+
+def key_links(store: Store, batch: int = 2000) -> int:
+    """After the migration that split links from their keys: compute every archived
+    item's URL key from its stored link (for old rows, the old canonical URL), once,
+    under the write lock. Returns how many keys changed."""
+    if not store.pending("url-key"):
+        return 0
+    changed = 0
+    with store.transaction():
+        if not store.pending("url-key"):
+            return 0        # another process did it while this one waited
+        last = 0
+        while rows := store.item_urls(last, batch):
+            fresh = [(item_id, key) for item_id, url, old in rows
+                     if (key := url_key(url)) != old]
+            store.set_url_keys(fresh)
+            changed += len(fresh)
+            last = rows[-1][0]
+        store.done("url-key")
+    log.info("computed the URL keys of the archive again: %d changed", changed)
+    return changed
 
 
 def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
