@@ -23,8 +23,8 @@ import hashlib
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -222,14 +222,17 @@ class Telling:
 
     feed_id: str
     title_tokens: tuple[str, ...]
-    body_tokens: tuple[str, ...]
+    body_tokens: tuple[str, ...] | None      # None: ask `choose_story`'s `body` when needed
     published_at: datetime | None
     story_id: int = 0
     minhash: bytes = b""
+    item_id: int = 0
 
 
 def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
-                 common: frozenset[str] = frozenset()) -> tuple[int, float] | None:
+                 common: frozenset[str] = frozenset(),
+                 body: Callable[[int], Sequence[str]] = lambda item_id: (),
+                 ) -> tuple[int, float] | None:
     """The (story id, similarity) of the most similar candidate that tells the same story
     as `new` (`common`: what its feed repeats, see `template`):
 
@@ -246,7 +249,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
     - two items of one feed are a day apart at most, and neither is short: a publisher
       does not tell one story twice, an aggregator does, in several outlets' words.
 
-    Signatures are compared in one array operation."""
+    Signatures are compared in one array operation; a candidate's body tokens are read
+    (`body(item_id)`) only when it is similar enough for them to matter."""
     usable = [c for c in candidates if len(c.minhash) == NUM_PERM * 4]
     if not usable:
         return None
@@ -267,6 +271,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
         theirs = numbers(c.title_tokens)
         if mine and theirs and not mine & theirs and _alike(new, c):
             continue
+        if c.body_tokens is None:
+            c = replace(c, body_tokens=tuple(body(c.item_id)))
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
         if same_feed and (short or theirs_short):
             continue
@@ -303,7 +309,7 @@ def _days_apart(a: datetime | None, b: datetime | None) -> float:
 def _substance(t: Telling, common: frozenset[str]) -> int:
     """How many words or figures a text has beyond its title and its feed's template
     (a figure counts once here, not with its extra weight)."""
-    return len(_words((), t.body_tokens) - _words(t.title_tokens) - common)
+    return len(_words((), t.body_tokens or ()) - _words(t.title_tokens) - common)
 
 
 # -- across languages ------------------------------------------------------------------------

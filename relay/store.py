@@ -341,9 +341,9 @@ class Store:
             "SELECT id, title, feed_id FROM items WHERE url = ? LIMIT 200", (url,))]
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
-                         since: datetime) -> list[tuple[int, bytes, str, str, str, datetime | None]]:
-        """(story id, MinHash blob, feed id, indexed title, indexed body, published) of
-        recent items sharing at least one LSH band."""
+                         since: datetime) -> list[tuple[int, int, bytes, str, str, datetime | None]]:
+        """(item id, story id, MinHash blob, feed id, indexed title, published) of recent
+        items sharing at least one LSH band."""
         if not band_keys:
             return []
         keys = ",".join("(?, ?)" for _ in band_keys)
@@ -353,13 +353,19 @@ class Store:
             f"WITH k(band, hash) AS (VALUES {keys}),"
             " c AS (SELECT DISTINCT b.item_id FROM k"
             "  JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash)"
-            " SELECT i.story_id, i.minhash, i.feed_id, x.title, x.body, i.published_at FROM c"
+            " SELECT i.id, i.story_id, i.minhash, i.feed_id, x.title, i.published_at FROM c"
             " JOIN items i ON i.id = c.item_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
             [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
-        return [(int(r[0]), bytes(r[1]), r[2], r[3] or "", r[4] or "", from_ts(r[5]))
+        return [(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4] or "", from_ts(r[5]))
                 for r in rows]
+
+    def body_tokens(self, item_id: int) -> list[str]:
+        """An item's indexed body tokens."""
+        row = self.conn.execute("SELECT body FROM items_fts WHERE rowid = ?",
+                                (item_id,)).fetchone()
+        return (row[0] or "").split() if row else []
 
     def recent_tokens(self, feed_id: str, limit: int) -> list[tuple[str, str]]:
         """The indexed (title, body) tokens of a feed's `limit` latest items."""

@@ -448,14 +448,14 @@ class Ingester:
         """The story an item joins: same language first, then across languages."""
         store = self.store
         if ready.minhash is not None:
-            candidates = [dedup.Telling(feed, tuple(title.split()), tuple(body.split()),
-                                        published, story, blob)
-                          for story, blob, feed, title, body, published in
+            candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
+                                        blob, item_id)
+                          for item_id, story, blob, feed, title, published in
                           store.story_candidates(ready.band_keys, window)]
             new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
                                 tuple(item.index_text.split()), item.published_at)
             chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
-                                        candidates, ready.common)
+                                        candidates, ready.common, store.body_tokens)
             if chosen:
                 return chosen[0]
         if ready.figures:   # the same event told in another language?
