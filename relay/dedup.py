@@ -211,7 +211,7 @@ def similarity(a: Signature, b: Signature) -> float:
     return float(np.count_nonzero(a.values == b.values)) / NUM_PERM
 
 
-SAME_FEED_DAYS = 1           # two items of one feed are published within a day
+SAME_FEED_DAYS = 0.5         # two items of one feed are published within 12 hours
 SUBSTANCE = 5                # words a text needs beyond its title and the feed's template
 
 
@@ -246,7 +246,7 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       template: a gazette's or a ministry's notice is a title in a fixed frame) is
       judged by its title: one title's words must all be in the other's ("【外務省】X"
       = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two events);
-    - two items of one feed are a day apart at most, and neither is short: a publisher
+    - two items of one feed are 12 hours apart at most, and neither is short: a publisher
       does not tell one story twice, an aggregator does, in several outlets' words.
 
     Signatures are compared in one array operation; a candidate's body tokens are read
