@@ -147,6 +147,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_url_key ON items(url_key);
     INSERT OR IGNORE INTO pending (task) VALUES ('url-key');
     """,
+    # 12: story signatures leave out dates and what a feed repeats in every item (its
+    # template): the window is signed again with the new features; a feed's latest
+    # items are read to learn its template
+    """
+    CREATE INDEX IF NOT EXISTS items_feed ON items(feed_id, id);
+    DELETE FROM lsh_bands;
+    UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
+    INSERT OR IGNORE INTO pending (task) VALUES ('sign-window');
+    """,
 ]
 
 
@@ -377,22 +386,37 @@ class Store:
                                   [(key, item_id) for item_id, key in keys])
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
-                         since: datetime) -> list[tuple[int, bytes]]:
-        """(story id, MinHash blob) of recent items sharing at least one LSH band."""
+                         since: datetime) -> list[tuple[int, int, bytes, str, str, datetime | None]]:
+        """(item id, story id, MinHash blob, feed id, indexed title, published) of recent
+        items sharing at least one LSH band."""
         if not band_keys:
             return []
         keys = ",".join("(?, ?)" for _ in band_keys)
         params: list[Any] = [v for key in band_keys for v in key]
         # A VALUES list joined to the (band, hash) index: one index probe per band.
         rows = self.conn.execute(
-            f"WITH k(band, hash) AS (VALUES {keys})"
-            " SELECT DISTINCT i.story_id, i.minhash FROM k"
-            " JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash"
-            " JOIN items i ON i.id = b.item_id"
+            f"WITH k(band, hash) AS (VALUES {keys}),"
+            " c AS (SELECT DISTINCT b.item_id FROM k"
+            "  JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash)"
+            " SELECT i.id, i.story_id, i.minhash, i.feed_id, x.title, i.published_at FROM c"
+            " JOIN items i ON i.id = c.item_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
             [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
-        return [(int(r[0]), bytes(r[1])) for r in rows]
+        return [(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4] or "", from_ts(r[5]))
+                for r in rows]
+
+    def body_tokens(self, item_id: int) -> list[str]:
+        """An item's indexed body tokens."""
+        row = self.conn.execute("SELECT body FROM items_fts WHERE rowid = ?",
+                                (item_id,)).fetchone()
+        return (row[0] or "").split() if row else []
+
+    def recent_tokens(self, feed_id: str, limit: int) -> list[tuple[str, str]]:
+        """The indexed (title, body) tokens of a feed's `limit` latest items."""
+        return [(r[0] or "", r[1] or "") for r in self.conn.execute(
+            "SELECT x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+            " WHERE i.feed_id = ? ORDER BY i.id DESC LIMIT ?", (feed_id, limit))]
 
     def prune_bands(self, before: datetime) -> int:
         """Forget the LSH bands of items collected before `before` (outside the story
@@ -478,11 +502,12 @@ class Store:
         with self.transaction():
             self.conn.execute("DELETE FROM pending WHERE task = ?", (task,))
 
-    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str]]:
-        """(id, indexed title, indexed body) of items collected since `since` that have
-        no signature."""
-        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT i.id, x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str, str]]:
+        """(id, feed id, indexed title, indexed body) of items collected since `since` that
+        have no signature."""
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT i.id, i.feed_id, x.title, x.body FROM items i"
+            " JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NULL ORDER BY i.id", (ts(since),))]
 
     def set_signature(self, item_id: int, minhash: bytes,

@@ -21,8 +21,8 @@ FEED = FeedSpec(id="f", name="f", kind=FeedKind.RSS, url="https://f.example/")
 
 def entries(prefix: str, n: int) -> list[Entry]:
     return [Entry(feed_id="f", guid=f"{prefix}{i}", url=f"https://f.example/{prefix}{i}",
-                  title=f"{prefix} story {i} about quantum lab {i * 17}",
-                  content_html=f"Different words {prefix} {i} {i * 31} {i * 7} here.",
+                  title=f"{prefix} story {i} about quantum lab {i * 1017 + 101}",
+                  content_html=f"Different words {prefix} {i} {i * 3131 + 313} here.",
                   published_at=T0) for i in range(n)]
 
 

@@ -11,7 +11,9 @@ to their story; `retag` re-applies the taxonomy from the indexed tokens.
 from __future__ import annotations
 
 import logging
+import math
 import pickle
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
@@ -39,6 +41,7 @@ log = logging.getLogger("relay")
 
 
 FUTURE_SLACK = timedelta(days=1)
+_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+", re.IGNORECASE)
 
 
 _taxonomies: dict[str, Taxonomy] = {}
@@ -108,7 +111,9 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     detected = detect_lang(f"{title}\n{text}", hint=hint)
     lang = hint if hint in ("en", "de", "fr") and detected != "ja" else detected
     title_tokens = tokenize(title, lang)
-    text_tokens = tokenize(text, lang)
+    # Addresses in the text ("についてはこちら:https://www.kanpo.go.jp/20250723/...") are
+    # neither words to search nor figures of a story.
+    text_tokens = tokenize(_URL.sub(" ", text), lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
     tags = tag(title_tokens, text_tokens, taxonomy, feed.topics, own)
     published = entry.published_at or now
@@ -132,31 +137,41 @@ class Ready:
     minhash: bytes | None
     band_keys: list[tuple[int, int]]
     figures: set[str]
+    common: frozenset[str] = frozenset()      # what its feed repeats (dedup.template)
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
-                now: datetime) -> list[Ready]:
+                now: datetime, prior: dedup.Profile | None = None) -> list[Ready]:
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
-    worker process as well as here. Signatures are computed in bulk (datasketch)."""
+    worker process as well as here. What the feed repeats across the batch and its
+    recent items (`prior`) is left out of the signatures and figures; signatures are
+    computed in bulk (datasketch)."""
     prepared = [prepare(e, feed, taxonomy, now) for e in entries]
-    sigs = dedup.signatures(p.features for p in prepared)
+    common = dedup.template([p.features for p in prepared], prior)
+    sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
-                  dedup.bands(sig) if sig is not None else [], p.figures)
+                  dedup.bands(sig) if sig is not None else [], p.figures - common, common)
             for p, sig in zip(prepared, sigs, strict=True)]
+
+
+def feed_profile(store: Store, feed_id: str) -> dedup.Profile:
+    """What a feed's latest archived items are made of, to learn its template from."""
+    return dedup.profile(dedup.features(title.split(), body.split())
+                         for title, body in store.recent_tokens(feed_id, dedup.PROFILE_ITEMS))
 
 
 _worker_taxonomies: dict[int, Taxonomy] = {}
 
 
 def _prepare_in_worker(feed: FeedSpec, entries: Sequence[Entry], key: int, blob: bytes,
-                       now: datetime) -> list[Ready]:
+                       now: datetime, prior: dedup.Profile | None = None) -> list[Ready]:
     """`prepare_all` in a worker process; the taxonomy arrives pickled and is unpickled
     once per worker (62 KB: 3 ms a time)."""
     taxonomy = _worker_taxonomies.get(key)
     if taxonomy is None:
         _worker_taxonomies.clear()
         taxonomy = _worker_taxonomies[key] = pickle.loads(blob)
-    return prepare_all(feed, entries, taxonomy, now)
+    return prepare_all(feed, entries, taxonomy, now, prior)
 
 
 # a document's entries, its <ttl>, and (optional) why it was read only in part
@@ -211,6 +226,7 @@ class Batch:
     sent: bool = False
     jobs: list[Future[list[Ready]]] = field(default_factory=list)
     listings: set[str] = field(default_factory=set)   # URL keys of several titles here
+    prior: dedup.Profile | None = None        # the feed's latest archived items
 
     def ready(self) -> bool:
         return self.started and all(job.done() for job in self.jobs)
@@ -307,8 +323,10 @@ class Ingester:
             batch.sent = True
             if executor is not None and batch.chunks:
                 blob = self._taxonomy_blob()
+                prior = self._prior(batch)
                 jobs = [self._submit(executor, _prepare_in_worker, batch.feed, chunk,
-                                     hash(blob), blob, self.now) for chunk in batch.chunks]
+                                     hash(blob), blob, self.now, prior)
+                        for chunk in batch.chunks]
                 if all(job is not None for job in jobs):
                     batch.jobs = [job for job in jobs if job is not None]
                     ahead += batch.size()
@@ -330,6 +348,13 @@ class Ingester:
                     self._parsed(batch, _parse(batch.parse))
                 else:
                     in_hand += 1
+
+    def _prior(self, batch: Batch) -> dedup.Profile:
+        """The feed's profile as the archive has it before the batch is stored: read once
+        a batch, so a chunk is prepared alike in a worker and here."""
+        if batch.prior is None:
+            batch.prior = feed_profile(self.store, batch.feed.id)
+        return batch.prior
 
     def _taxonomy_blob(self) -> bytes:
         if self._blob is None:
@@ -370,7 +395,10 @@ class Ingester:
                 fresh.append(e)
         known = self.store.known_guids(batch.feed.id, [e.guid for e in fresh])
         fresh = [e for e in fresh if e.guid not in known]
-        batch.chunks = [fresh[i:i + CHUNK] for i in range(0, len(fresh), CHUNK)]
+        # Chunks of even size: each learns the feed's template from its own entries too,
+        # so none is left with a handful (101 entries: 34 + 34 + 33, not 50 + 50 + 1).
+        size = math.ceil(len(fresh) / math.ceil(len(fresh) / CHUNK)) if fresh else CHUNK
+        batch.chunks = [fresh[i:i + size] for i in range(0, len(fresh), size)]
         batch.outcome.duplicates = len(entries) - len(fresh)
         batch.started = True
         self._fresh += len(fresh)
@@ -421,7 +449,8 @@ class Ingester:
                 return batch.jobs[i].result()
             except (BrokenProcessPool, CancelledError) as exc:
                 workers.mark_broken(exc)
-        return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now)
+        return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now,
+                           self._prior(batch))
 
     def _ready_chunks(self, batch: Batch) -> Iterator[list[Ready]]:
         """A batch's prepared items, as many chunks at a time as are ready: chunk after
@@ -471,8 +500,14 @@ class Ingester:
         """The story an item joins: same language first, then across languages."""
         store = self.store
         if ready.minhash is not None:
-            chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash),
-                                        store.story_candidates(ready.band_keys, window))
+            candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
+                                        blob, item_id)
+                          for item_id, story, blob, feed, title, published in
+                          store.story_candidates(ready.band_keys, window)]
+            new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
+                                tuple(item.index_text.split()), item.published_at)
+            chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
+                                        candidates, ready.common, store.body_tokens)
             if chosen:
                 return chosen[0]
         if ready.figures:   # the same event told in another language?
@@ -539,9 +574,16 @@ def sign_window(store: Store, now: datetime) -> int:
         if not store.pending("sign-window"):
             return 0        # another process did it while this one waited
         rows = store.items_to_sign(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
-        sigs = dedup.signatures(dedup.features(title.split(), body.split())
-                                for _, title, body in rows) if rows else []
-        for (item_id, _title, _body), sig in zip(rows, sigs, strict=True):
+        feats = [dedup.features(title.split(), body.split()) for _, _, title, body in rows]
+        by_feed: dict[str, list[int]] = {}
+        for i, (_, feed_id, _, _) in enumerate(rows):
+            by_feed.setdefault(feed_id, []).append(i)
+        for indexes in by_feed.values():    # each feed's template, learned from the window
+            common = dedup.template([feats[i] for i in indexes])
+            for i in indexes:
+                feats[i] = feats[i] - common
+        sigs = dedup.signatures(feats) if rows else []
+        for (item_id, _feed, _title, _body), sig in zip(rows, sigs, strict=True):
             if sig is not None:
                 store.set_signature(item_id, sig.to_bytes(), dedup.bands(sig))
         store.done("sign-window")
