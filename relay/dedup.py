@@ -305,6 +305,22 @@ def _titles_agree(a: Telling, b: Telling, common_a: frozenset[str],
     return bool(wa and wb) and (wa <= wb or wb <= wa)
 
 
+def retitled(a: Telling, b: Telling) -> bool:
+    """Whether two entries that link the same page from two feeds can be one article
+    retitled: published within STORY_WINDOW_DAYS, and, when either is short (see
+    `choose_story`), one title's words all in the other ("【外務省】X" and "X"). A
+    ministry's statistics page linked by each month's release (機械受注統計調査報告 of
+    令和7年3月 and of 令和8年6月), or a disaster page linked by each short notice about it,
+    is a page of many entries, not one article; what is not a copy is left to story
+    choice."""
+    if _days_apart(a.published_at, b.published_at) > STORY_WINDOW_DAYS:
+        return False
+    if _substance(a, frozenset()) >= SUBSTANCE and _substance(b, frozenset()) >= SUBSTANCE:
+        return True
+    wa, wb = _words(a.title_tokens), _words(b.title_tokens)
+    return bool(wa and wb) and (wa <= wb or wb <= wa)
+
+
 def _days_apart(a: datetime | None, b: datetime | None) -> float:
     return abs((a - b).total_seconds()) / 86400 if a is not None and b is not None else 0.0
 

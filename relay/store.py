@@ -366,11 +366,21 @@ class Store:
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_url_key(self, key: str) -> list[tuple[int, str, str]]:
-        """(id, title, feed id) of archived items whose URL key is `key`, mission reports
-        aside (a report's url names its source, not the report)."""
+    def items_with_hash(self, content_hash: str) -> list[tuple[int, str, str]]:
+        """(id, feed id, URL key) of archived items with this content hash."""
         return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT i.id, i.title, i.feed_id FROM items i JOIN feeds f ON f.id = i.feed_id"
+            "SELECT id, feed_id, url_key FROM items WHERE content_hash = ? LIMIT 50",
+            (content_hash,))]
+
+    def items_with_url_key(self, key: str,
+                           ) -> list[tuple[int, str, str, datetime | None, str, str]]:
+        """(id, title, feed id, published, indexed title, indexed body) of archived items
+        whose URL key is `key`, mission reports aside (a report's url names its source,
+        not the report)."""
+        return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "")
+                for r in self.conn.execute(
+            "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body FROM items i"
+            " JOIN feeds f ON f.id = i.feed_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.url_key = ? AND f.kind != 'reports' LIMIT 200", (key,))]
 
     def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:

@@ -61,11 +61,12 @@ def wire_feed() -> str:
 
 
 def agg_feed() -> str:
-    """An aggregator carrying the #d26 notice again, retitled and reworded: another feed,
-    the same URL key (only a tracker added), so a duplicate."""
+    """An aggregator carrying the #d26 notice again under a prefix and reworded: another
+    feed, the same URL key (only a tracker added), its title the notice's own with a
+    prefix: a duplicate."""
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Aggregator</title><link>https://agg.example/</link>
-<item><title>【総領事館】感謝祭の休館</title><link>{AGG_LINK}</link><guid>agg-1</guid>
+<item><title>【総領事館】領事窓口休館のお知らせ</title><link>{AGG_LINK}</link><guid>agg-1</guid>
 <pubDate>{rfc822(1)}</pubDate><description>感謝祭の日は休館です。</description></item>
 </channel></rss>"""
 
@@ -293,12 +294,20 @@ def _entry(feed: FeedSpec, guid: str, url: str, title: str, text: str) -> Entry:
         (_entry(FEED, "2", "https://agg.example/list.html#top", "Consumer price index for July",
                 "Prices rose again."), False),
         (_entry(OTHER, "2", "https://agg.example/list.html?utm_source=x",
-                "Typhoon warning for Okinawa", "The agency warns of a typhoon."), False),
+                "【Cabinet Office】 Consumer price index for July", "Prices rose."), False),
+        (_entry(OTHER, "2", "https://agg.example/list.html?utm_source=x",
+                "Typhoon warning for Okinawa", "The agency warns of a typhoon."), True),
         (_entry(FEED, "2", "https://www.agg.example/list.html", "Consumer price index for July",
                 "Prices rose again, said the ministry."), True),
+        (_entry(FEED, "2", "https://agg.example/aug.html", "Consumer price index for July",
+                "Prices rose."), True),
+        (_entry(OTHER, "2", "https://copy.example/cpi", "Consumer price index for July",
+                "Prices rose."), False),
     ],
     ids=["same-feed-same-key-other-title-kept", "same-feed-same-key-same-title-dropped",
-         "other-feed-same-key-dropped", "www-is-another-key"],
+         "other-feed-same-key-retitled-dropped", "other-feed-same-key-other-notice-kept",
+         "www-is-another-key", "same-feed-same-content-other-link-kept",
+         "other-feed-same-content-dropped"],
 )
 def test_the_url_key_rule_of_exact_duplicates(tmp_path, second, stored):
     taxonomy = compile_taxonomy(builtin_topics(), tokenize)
@@ -326,6 +335,10 @@ def _old_archive(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 " 'http://heise.de/x.html?wt_mc=rss.a', 'Red Hat releases WildFly 10', '',"
                 " 'The application server.', 'en', '2026-11-01T00:00:00Z',"
                 " '2026-11-01T00:00:00Z', 'old-hash')")
+            store.conn.execute(
+                "INSERT INTO items_fts (rowid, title, body) VALUES (last_insert_rowid(),"
+                " 'red hat releas wildfli 10', 'the applic server red hat wildfli java ee"
+                " support smaller footprint start')")
     assert "url_key" not in old_columns
 
 
@@ -345,7 +358,9 @@ def test_an_archive_of_the_old_schema_is_migrated(tmp_path, monkeypatch):
         assert (url, key) == ("http://heise.de/x.html?wt_mc=rss.a", "http://heise.de/x.html")
         # The same article through another feed (another tracker, another title).
         assert ingest(OTHER, [_entry(OTHER, "o-1", "http://heise.de/x.html?wt_mc=rss.b",
-                                     "WildFly 10 is out", "Red Hat's server.")],
+                                     "WildFly 10 is out",
+                                     "Red Hat's application server WildFly 10 brings Java EE 7 "
+                                     "support, a smaller footprint and faster start-up.")],
                       store, taxonomy, T0) == (0, 1)
         # The old feed's guid is still known.
         assert ingest(FEED, [_entry(FEED, "heise-1", "http://www.heise.de/x.html",

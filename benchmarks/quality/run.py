@@ -196,7 +196,7 @@ def _archived_original(store: Store, item: Any) -> int | None:
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
-    return next((i for i, _title, _feed in store.items_with_url_key(item.url_key)), None)
+    return next((row[0] for row in store.items_with_url_key(item.url_key)), None)
 
 
 # -- metrics --------------------------------------------------------------------------------------

@@ -472,7 +472,7 @@ class Ingester:
         new = duplicates = 0
         window = self.now - timedelta(days=dedup.STORY_WINDOW_DAYS)
         store = self.store
-        batch_hashes: set[str] = set()
+        batch_hashes: dict[str, set[str]] = {}    # content hash -> URL keys in this batch
         for prepared in self._ready_chunks(batch):
             with store.transaction():
                 # Known guids again, under the write lock: another relay process may
@@ -482,13 +482,15 @@ class Ingester:
                     if self.should_stop():
                         break
                     item = ready.item
-                    if (item.guid in known or item.content_hash in batch_hashes
+                    if (item.guid in known or any(
+                            _same_link(key, item.url_key)
+                            for key in batch_hashes.get(item.content_hash, ()))
                             or _archived_copy(store, item, item.url_key in batch.listings,
                                               batch.feed.kind is not FeedKind.REPORTS)
                             is not None):
                         duplicates += 1
                         continue
-                    batch_hashes.add(item.content_hash)
+                    batch_hashes.setdefault(item.content_hash, set()).add(item.url_key)
                     store.insert_item(item, ready.minhash, ready.band_keys,
                                       self._story(item, ready, window), ready.figures)
                     new += 1
@@ -550,17 +552,29 @@ def _archived_copy(store: Store, item: Item, listing: bool = False,
     anything, nor anything of them (`by_url` False for a report; the store leaves
     reports out of its answer).
     """
-    found = store.item_with_hash(item.content_hash)
-    if found is not None:
-        return found
+    for found, feed, key in store.items_with_hash(item.content_hash):
+        if feed != item.feed_id or _same_link(key, item.url_key):
+            return found
     if not item.url_key or not by_url:
         return None
     title = fold(item.title)
-    matches = [(i, fold(t), feed) for i, t, feed in store.items_with_url_key(item.url_key)]
-    same = next((i for i, t, _feed in matches if t == title), None)
-    if same is not None or listing or len({t for _i, t, _feed in matches}) > 1:
+    matches = store.items_with_url_key(item.url_key)
+    same = next((m[0] for m in matches if fold(m[1]) == title), None)
+    if same is not None or listing or len({fold(m[1]) for m in matches}) > 1:
         return same
-    return next((i for i, _t, feed in matches if feed != item.feed_id), None)
+    mine = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
+                         tuple(item.index_text.split()), item.published_at)
+    return next((i for i, _t, feed, published, head, body in matches if feed != item.feed_id
+                 and dedup.retitled(mine, dedup.Telling(feed, tuple(head.split()),
+                                                        tuple(body.split()), published))),
+                None)
+
+
+def _same_link(a: str, b: str) -> bool:
+    """Two entries of one feed with the same content are one entry when they link the
+    same page, or either links none: a diary's daily "あさ" posts, each with its own
+    link and no text, are different entries."""
+    return a == b or not a or not b
 
 
 def sign_window(store: Store, now: datetime) -> int:
