@@ -537,11 +537,12 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
 
 def _archived_copy(store: Store, item: Item, listing: bool = False,
                    by_url: bool = True) -> int | None:
-    """An archived item that is this one: the same content (title and text); or the
-    same URL key (`text.url_key`) and title, in any feed; or the same URL key in another
-    feed (the same article through two feeds, retitled), unless the key is a listing
-    page, one that names entries of different titles (in the archive, or in this
-    document: `listing`).
+    """An archived item that is this one: the same content (title and text), in another
+    feed or with the same link (`_same_link`); or the same URL key (`text.url_key`) and
+    title, in any feed; or the same URL key in another feed, an article retitled
+    (`dedup.retitled`: published within the story window, and a short entry's title
+    within the other's), unless the key is a listing page, one that names entries of
+    different titles (in the archive, or in this document: `listing`).
 
     The URL alone is not enough within one feed, nor for a listing page: aggregators
     link several different notices to one ministry's listing page (corpus: gov-online,
@@ -550,7 +551,7 @@ def _archived_copy(store: Store, item: Item, listing: bool = False,
     each other. An empty key (an entry with no link) matches nothing. A mission report's
     `url` names the article it reports on, not the report: reports are no URL copies of
     anything, nor anything of them (`by_url` False for a report; the store leaves
-    reports out of its answer).
+    reports out of its answer). What is not a copy may still join a story.
     """
     for found, feed, key in store.items_with_hash(item.content_hash):
         if feed != item.feed_id or _same_link(key, item.url_key):
