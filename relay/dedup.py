@@ -230,6 +230,17 @@ class Telling:
     story_id: int = 0
     minhash: bytes = b""
     item_id: int = 0
+    outlet: str = ""        # the outlet an aggregator names after a title (see `outlet`)
+
+
+_OUTLET = re.compile(r"[(（]([^()（）]{2,24})[)）]\s*$")
+
+
+def outlet(title: str) -> str:
+    """The outlet an aggregator names at the end of a title: "…ほぼ回復(Impress Watch)" ->
+    "Impress Watch" ("" when there is none)."""
+    m = _OUTLET.search(title)
+    return m.group(1).strip() if m else ""
 
 
 def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
@@ -249,7 +260,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       template: a gazette's or a ministry's notice is a title in a fixed frame) is
       judged by its title: one title's words must all be in the other's ("【外務省】X"
       = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two events);
-    - two items of one feed are 12 hours apart at most, and neither is short: a publisher
+    - two items of one feed are published 12 hours apart at most (both dated), neither
+      is short, and they do not name the same outlet after their titles: a publisher
       does not tell one story twice, an aggregator does, in several outlets' words.
 
     Signatures are compared in one array operation; a candidate's body tokens are read
@@ -277,7 +289,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
         if c.body_tokens is None:
             c = replace(c, body_tokens=tuple(body(c.item_id)))
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
-        if same_feed and (short or theirs_short):
+        if same_feed and (short or theirs_short or new.published_at is None
+                          or c.published_at is None or (new.outlet and new.outlet == c.outlet)):
             continue
         if (short or theirs_short) and not _titles_agree(
                 new, c, common, common if same_feed else frozenset()):

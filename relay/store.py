@@ -396,9 +396,10 @@ class Store:
                                   [(key, item_id) for item_id, key in keys])
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
-                         since: datetime) -> list[tuple[int, int, bytes, str, str, datetime | None]]:
-        """(item id, story id, MinHash blob, feed id, indexed title, published) of recent
-        items sharing at least one LSH band."""
+                         since: datetime,
+                         ) -> list[tuple[int, int, bytes, str, str, datetime | None, str]]:
+        """(item id, story id, MinHash blob, feed id, indexed title, published, title) of
+        recent items sharing at least one LSH band."""
         if not band_keys:
             return []
         keys = ",".join("(?, ?)" for _ in band_keys)
@@ -408,12 +409,13 @@ class Store:
             f"WITH k(band, hash) AS (VALUES {keys}),"
             " c AS (SELECT DISTINCT b.item_id FROM k"
             "  JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash)"
-            " SELECT i.id, i.story_id, i.minhash, i.feed_id, x.title, i.published_at FROM c"
+            " SELECT i.id, i.story_id, i.minhash, i.feed_id, x.title, i.published_at, i.title"
+            " FROM c"
             " JOIN items i ON i.id = c.item_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
             [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
-        return [(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4] or "", from_ts(r[5]))
+        return [(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4] or "", from_ts(r[5]), r[6])
                 for r in rows]
 
     def body_tokens(self, item_id: int) -> list[str]:

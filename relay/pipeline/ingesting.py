@@ -503,11 +503,12 @@ class Ingester:
         store = self.store
         if ready.minhash is not None:
             candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
-                                        blob, item_id)
-                          for item_id, story, blob, feed, title, published in
+                                        blob, item_id, dedup.outlet(raw))
+                          for item_id, story, blob, feed, title, published, raw in
                           store.story_candidates(ready.band_keys, window)]
             new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
-                                tuple(item.index_text.split()), item.published_at)
+                                tuple(item.index_text.split()), item.published_at,
+                                outlet=dedup.outlet(item.title))
             chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
                                         candidates, ready.common, store.body_tokens)
             if chosen:
