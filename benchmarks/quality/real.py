@@ -302,6 +302,7 @@ class Result:
     unplaced: list[tuple[Key, str]]
     unjudged: list[tuple[Stored, Stored]]
     merged_pairs: int
+    fm_stories: dict[int, tuple[int, set[str]]]    # relay story -> false pairs, titles in them
 
 
 def measure(pairs: Sequence[Pair], sources: Sequence[Source], archive: Archive) -> Result:
@@ -327,6 +328,7 @@ def measure(pairs: Sequence[Pair], sources: Sequence[Source], archive: Archive) 
 
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     fms: list[Pair] = []
+    fm_stories: dict[int, tuple[int, set[str]]] = {}
     missed: list[Pair] = []
     judged_items: set[frozenset[int]] = set()
     for p in pairs:
@@ -340,6 +342,9 @@ def measure(pairs: Sequence[Pair], sources: Sequence[Source], archive: Archive) 
             c[0 if merged and p.same else 1 if merged else 2 if p.same else 3] += 1
         if merged and not p.same:
             fms.append(p)
+            sid = sa if sa is not None else -1      # -1: a copy merged into its original
+            n, titles = fm_stories.get(sid, (0, set()))
+            fm_stories[sid] = (n + 1, titles | {p.a.title, p.b.title})
         elif p.same and not merged:
             missed.append(p)
     stories: dict[int, list[Stored]] = defaultdict(list)
@@ -353,7 +358,7 @@ def measure(pairs: Sequence[Pair], sources: Sequence[Source], archive: Archive) 
             merged_pairs += 1
             if frozenset((a.id, b.id)) not in judged_items:
                 unjudged.append((a, b))
-    return Result(dict(counts), fms, missed, unplaced, unjudged, merged_pairs)
+    return Result(dict(counts), fms, missed, unplaced, unjudged, merged_pairs, fm_stories)
 
 
 def short(k: Key | Stored, width: int = 70) -> str:
@@ -372,14 +377,21 @@ def report(result: Result, n_errors: int) -> list[str]:
         p, r, f = prf(tp, fp, fn)
         lines.append(f"{group:<12} {tp + fp + fn + tn:>6} {tp + fn:>5} {tp + fp:>6} {tp:>5}"
                      f" {fp:>5} {fn:>5} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
-    lines.append(f"false merges (judged different, merged by relay): {len(result.false_merges)}")
-    for p in result.false_merges[:n_errors]:
-        lines.append(f"  FM {short(p.a, 50)}\n     ~ {short(p.b, 50)}")
+    lines.append(f"false merges (judged different, merged by relay): {len(result.false_merges)}"
+                 f" pairs in {len(result.fm_stories)} of relay's stories")
+    by_size = sorted(result.fm_stories.items(), key=lambda kv: -kv[1][0])
+    for sid, (n, titles) in by_size[:n_errors]:
+        sample = " | ".join(t[:28] for t in sorted(titles)[:4])
+        lines.append(f"  story {sid}: {n} false pairs over {len(titles)} titles: {sample}")
+    if len(by_size) > n_errors:
+        lines.append(f"  ... and {len(by_size) - n_errors} more stories (--errors N)")
+    for fm in result.false_merges[:n_errors]:
+        lines.append(f"  FM {short(fm.a, 50)}\n     ~ {short(fm.b, 50)}")
     if len(result.false_merges) > n_errors:
-        lines.append(f"  ... and {len(result.false_merges) - n_errors} more (--errors N)")
+        lines.append(f"  ... and {len(result.false_merges) - n_errors} more pairs (--errors N)")
     lines.append(f"missed pairs (judged same, not merged): {len(result.missed)}")
-    for p in result.missed[:n_errors]:
-        lines.append(f"  MISS {short(p.a, 50)}\n       ~ {short(p.b, 50)}")
+    for miss in result.missed[:n_errors]:
+        lines.append(f"  MISS {short(miss.a, 50)}\n       ~ {short(miss.b, 50)}")
     if len(result.missed) > n_errors:
         lines.append(f"  ... and {len(result.missed) - n_errors} more (--errors N)")
     lines.append(f"unjudged merged pairs: {len(result.unjudged)}"

@@ -63,7 +63,7 @@ def inventory(corpus: Path, db: Path) -> list[Inv]:
     import sqlite3
     langs = dict(sqlite3.connect(db).execute("SELECT id, lang FROM items").fetchall())
     sources, _ = real.read_corpus(corpus)
-    out = []
+    out: list[Inv] = []
     for src in sources:
         for e in src.entries:
             placed = real.place(e, src.feed_id, archive)
