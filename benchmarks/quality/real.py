@@ -251,6 +251,10 @@ class Pair:
     source: str        # "relay-story", "candidate", "random"
     note: str = ""
 
+    @property
+    def uncertain(self) -> bool:
+        return "uncertain" in self.note
+
 
 def load_judged(path: Path) -> tuple[list[Pair], list[str]]:
     """The judged pairs (groups expanded), and problems found (conflicting judgements)."""
@@ -274,10 +278,13 @@ def load_judged(path: Path) -> tuple[list[Pair], list[str]]:
         d = json.loads(line)
         where = f"{path.name}:{n}"
         if d["kind"] == "group":
-            members = [(Key.from_json(m), m["label"]) for m in d["items"]]
-            for (ka, la), (kb, lb) in itertools.combinations(members, 2):
-                add(Pair(ka, kb, la == lb, d.get("source", "relay-story"),
-                         d.get("note", "")), where)
+            members = [(Key.from_json(m), m["label"], m.get("note", ""))
+                       for m in d["items"]]
+            for (ka, la, na), (kb, lb, nb) in itertools.combinations(members, 2):
+                # a member's own note (its doubt about joining its label's story) goes to
+                # its pairs inside that story; the group's note only explains the group
+                note = "; ".join(n for n in (na, nb) if n) if la == lb else ""
+                add(Pair(ka, kb, la == lb, d.get("source", "relay-story"), note), where)
         else:
             add(Pair(Key.from_json(d["a"]), Key.from_json(d["b"]), bool(d["same"]),
                      d["source"], d.get("note", "")), where)
@@ -337,7 +344,7 @@ def measure(pairs: Sequence[Pair], sources: Sequence[Source], archive: Archive) 
         merged = ia is not None and ib is not None and (ia == ib or (sa is not None and sa == sb))
         if ia is not None and ib is not None:
             judged_items.add(frozenset((ia, ib)))
-        for group in (p.source, "all"):
+        for group in (p.source, "all", *(("sure only",) if not p.uncertain else ())):
             c = counts[group]
             c[0 if merged and p.same else 1 if merged else 2 if p.same else 3] += 1
         if merged and not p.same:
@@ -371,7 +378,7 @@ def short(k: Key | Stored, width: int = 70) -> str:
 def report(result: Result, n_errors: int) -> list[str]:
     lines = [f"{'pairs':<12} {'judged':>6} {'same':>5} {'merged':>6} {'TP':>5} {'FP':>5}"
              f" {'FN':>5} {'P':>6} {'R':>6} {'F1':>6}"]
-    order = ["relay-story", "candidate", "random", "all"]
+    order = ["relay-story", "candidate", "random", "all", "sure only"]
     for group in sorted(result.counts, key=lambda g: (order.index(g) if g in order else 3, g)):
         tp, fp, fn, tn = result.counts[group]
         p, r, f = prf(tp, fp, fn)
