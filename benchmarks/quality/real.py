@@ -181,13 +181,13 @@ class Archive:
                               " FROM items"):
             self.items[r[0]] = Stored(*r)
         conn.close()
-        self.by_guid: dict[tuple[str, str], int] = {}
+        self.by_guid: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.by_hash: dict[str, int] = {}
         self.by_url: dict[str, list[int]] = defaultdict(list)
         self.by_guid_any: dict[str, list[int]] = defaultdict(list)
         self.by_title: dict[str, list[int]] = defaultdict(list)
         for s in sorted(self.items.values(), key=lambda s: s.id):
-            self.by_guid[(s.feed_id, s.guid)] = s.id
+            self.by_guid[(s.feed_id, s.guid)].append(s.id)
             self.by_hash.setdefault(s.content_hash, s.id)
             self.by_url[s.url].append(s.id)
             self.by_guid_any[s.guid].append(s.id)
@@ -218,13 +218,13 @@ class Placed:
 def place(entry: Any, feed_id: str, archive: Archive) -> Placed:
     """The stored item an entry is, or the one relay dropped it as a copy of."""
     from relay.text import canonical_url, content_hash, html_to_text
-    sid = archive.by_guid.get((feed_id, entry.guid))
-    if sid is not None:
-        s = archive.items[sid]
-        if squeeze(s.title) == squeeze(" ".join(html_to_text(entry.title).split())):
-            return Placed(sid, "stored")
-        return Placed(sid, "dropped: same guid in its feed")
     title = " ".join(html_to_text(entry.title).split()) or "(untitled)"
+    same_guid = archive.by_guid.get((feed_id, entry.guid), [])
+    for sid in same_guid:
+        if squeeze(archive.items[sid].title) == squeeze(title):
+            return Placed(sid, "stored")
+    if same_guid:
+        return Placed(same_guid[0], "dropped: same guid in its feed")
     h = content_hash(title, html_to_text(entry.content_html))
     if h in archive.by_hash:
         return Placed(archive.by_hash[h], "dropped: same content")
