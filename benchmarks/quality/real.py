@@ -13,7 +13,8 @@ relay's item ids, which change from run to run.
 What the run does:
 
 1. Collects every source of `relay-corpus.yaml` with relay's own CLI (`relay --config ...
-   --db TMP collect --all`, a subprocess) into a fresh archive.
+   --db TMP collect --all`, a subprocess running the relay package this process
+   imported: set PYTHONPATH to measure another checkout) into a fresh archive.
 2. Reads every source again with relay's parsing (`entries_for`), and finds each judged
    item: in its file by guid, then by link (loosely: scheme, `www.`, a trailing `/` or
    `=` do not count; a fragment counts when it tells entries apart), then by title.
@@ -163,7 +164,7 @@ class Stored:
     id: int
     feed_id: str
     guid: str
-    url: str
+    url: str           # the URL as relay compares it for duplicates (url_key, or url)
     title: str
     story: int | None
     content_hash: str
@@ -176,8 +177,10 @@ class Archive:
     def __init__(self, db: Path) -> None:
         import sqlite3
         conn = sqlite3.connect(db)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
+        key = "url_key" if "url_key" in columns else "url"     # the duplicate key of URLs
         self.items: dict[int, Stored] = {}
-        for r in conn.execute("SELECT id, feed_id, guid, url, title, story_id, content_hash"
+        for r in conn.execute(f"SELECT id, feed_id, guid, {key}, title, story_id, content_hash"
                               " FROM items"):
             self.items[r[0]] = Stored(*r)
         conn.close()
@@ -195,13 +198,17 @@ class Archive:
 
 
 def run_collect(corpus: Path, db: Path) -> float:
+    corpus, db = corpus.resolve(), db.resolve()
+    import relay  # the relay this process imported is the one that collects
+    root = Path(relay.__file__).resolve().parents[1]
     start = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+        p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p))
     proc = subprocess.run(
         [sys.executable, "-m", "relay", "--config", str(corpus / "relay-corpus.yaml"),
          "--db", str(db), "collect", "--all"],
-        capture_output=True, text=True, env=env, check=False)
+        capture_output=True, text=True, env=env, check=False,
+        cwd=root)           # `-m relay` looks in the working directory first
     if not db.exists():
         sys.exit(f"relay collect wrote no archive (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     return time.perf_counter() - start
@@ -217,7 +224,9 @@ class Placed:
 
 def place(entry: Any, feed_id: str, archive: Archive) -> Placed:
     """The stored item an entry is, or the one relay dropped it as a copy of."""
-    from relay.text import canonical_url, content_hash, html_to_text
+    from relay import text
+    from relay.text import content_hash, html_to_text
+    url_key = getattr(text, "url_key", None) or text.canonical_url
     title = " ".join(html_to_text(entry.title).split()) or "(untitled)"
     same_guid = archive.by_guid.get((feed_id, entry.guid), [])
     for sid in same_guid:
@@ -228,7 +237,7 @@ def place(entry: Any, feed_id: str, archive: Archive) -> Placed:
     h = content_hash(title, html_to_text(entry.content_html))
     if h in archive.by_hash:
         return Placed(archive.by_hash[h], "dropped: same content")
-    url = canonical_url(entry.url)
+    url = url_key(entry.url)
     for sid in archive.by_url.get(url, []):
         s = archive.items[sid]
         if s.feed_id != feed_id or squeeze(s.title) == squeeze(title):
