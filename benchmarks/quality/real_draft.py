@@ -15,7 +15,12 @@ script when it does not exist). Writes to `--out`:
   of >= 4 characters and Jaccard >= 0.15; plus every pair of entries of two files with
   the same guid (the gov-online daily snapshots, the same blog's RSS 1.0 and Atom feeds);
 - `random.txt` / `random.json`: RANDOM pairs of entries of two different files drawn
-  with random.Random(SEED).
+  with random.Random(SEED);
+- `body.txt` / `body.json`: the BODY pairs (of different files, or of one file of the
+  news feeds in NEWS_FILES) whose title and first 300 characters of text share the most
+  rare tokens (weight: the sum of log(N/df) over shared tokens of >= 3 characters in at
+  most 5 entries; at least 12), leaving out pairs already drawn above and exact copies:
+  pairs of one story that titles alone do not show.
 
 The lists are drafts: nothing in them is a judgement.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import random
 import sys
 from collections import Counter, defaultdict
@@ -40,6 +46,9 @@ RARE = 3
 RANDOM = 330
 SEED = 9
 AGGREGATORS = ("yahoo-news",)
+BODY = 80
+NEWS_FILES = ("yahoo", "yandex", "orf", "nytimes", "lefigaro", "reuters", "japantoday",
+              "japantimes", "lemonde")
 
 
 @dataclass
@@ -81,12 +90,13 @@ def line(i: Inv, width: int = 110) -> str:
             f"    T: {i.key.title[:width]}\n    X: {i.text[:160]}")
 
 
-def tokens(inv: list[Inv]) -> list[set[str]]:
+def tokens(inv: list[Inv], with_text: bool = False) -> list[set[str]]:
     from relay.tokens import tokenize
     out = []
     for i in inv:
         lang = i.lang or "en"
-        toks = {t.lower() for t in tokenize(i.key.title, lang)}
+        text = f"{i.key.title} {i.text}" if with_text else i.key.title
+        toks = {t.lower() for t in tokenize(text, lang)}
         out.append({t for t in toks if len(t) > 1 and any(c.isalnum() for c in t)})
     return out
 
@@ -137,7 +147,7 @@ def main() -> None:
         if not shared:
             continue
         jac = len(shared) / len(ta | tb)
-        rare = [t for t in shared if df[t] <= RARE and len(t) >= 4]
+        rare = sorted(t for t in shared if df[t] <= RARE and len(t) >= 4)
         if jac >= JACCARD:
             cands[(a, b)] = f"jaccard {jac:.2f}"
         elif rare and jac >= 0.15:
@@ -160,9 +170,30 @@ def main() -> None:
         for n, (a, b) in enumerate(rand):
             f.write(f"\n--- r{n}\n{line(inv[a], 90)}\n{line(inv[b], 90)}\n")
     (args.out / "random.json").write_text(json.dumps(rand), encoding="utf-8")
+    # (b') pairs sharing rare words of title and text
+    words = [{w for w in t if len(w) > 2 and not w.isdigit()}
+             for t in tokens(inv, with_text=True)]
+    wdf = Counter(w for ws in words for w in ws)
+    seen = set(cands) | {tuple(p) for p in rand} | {
+        (a, b) for m in multi.values() for a, b in itertools.combinations(sorted(i.n for i in m), 2)}
+    scored = []
+    for a, b in itertools.combinations(range(len(inv)), 2):
+        ia, ib = inv[a], inv[b]
+        if ia.key.file == ib.key.file and not any(x in ia.key.file for x in NEWS_FILES):
+            continue
+        if (a, b) in seen or (ia.key.title, ia.text) == (ib.key.title, ib.text):
+            continue
+        weight = sum(math.log(len(inv) / wdf[w]) for w in words[a] & words[b] if wdf[w] <= 5)
+        if weight >= 12:
+            scored.append((-weight, a, b))
+    body = [(a, b) for _w, a, b in sorted(scored)[:BODY]]
+    with open(args.out / "body.txt", "w", encoding="utf-8") as f:
+        for n, (a, b) in enumerate(body):
+            f.write(f"\n--- b{n}\n{line(inv[a], 90)}\n{line(inv[b], 90)}\n")
+    (args.out / "body.json").write_text(json.dumps(body), encoding="utf-8")
     print(f"{len(inv)} entries; {len(multi)} stories of several items"
           f" ({sum(len(m) * (len(m) - 1) // 2 for m in multi.values())} pairs);"
-          f" {len(cands)} candidate pairs; {len(rand)} random pairs")
+          f" {len(cands)} candidate pairs; {len(rand)} random pairs; {len(body)} body pairs")
 
 
 if __name__ == "__main__":
