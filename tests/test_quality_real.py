@@ -87,3 +87,37 @@ def test_every_judged_item_is_found_in_the_corpus(corpus):
     missing = [k for k in keys if real.find_entry(k, by_file) is None]
     assert not missing, missing[:5]
     assert len(pairs) >= 4000 and sum(p.source == "random" for p in pairs) >= 300
+
+
+def _archive(tmp_path: Path) -> real.Archive:
+    """A real SQLite file with the columns real.Archive reads."""
+    import sqlite3
+
+    from relay.text import content_hash
+    db = tmp_path / "a.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, feed_id TEXT, guid TEXT,"
+                 " url TEXT, title TEXT, story_id INTEGER, content_hash TEXT)")
+    rows = [(1, "f", "https://x.example/list", "https://x.example/list", "Alpha", 10,
+             content_hash("Alpha", "")),
+            (2, "f", "https://x.example/list#Beta", "https://x.example/list", "Beta", 11,
+             content_hash("Beta", "")),
+            (3, "g", "g-own", "https://y.example/1", "Gamma", 12, content_hash("Gamma", ""))]
+    conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    return real.Archive(db)
+
+
+@pytest.mark.parametrize(("feed", "entry", "item", "how"), [
+    ("f", _entry("https://x.example/list", "https://x.example/list", "Alpha"), 1, "stored"),
+    ("f", _entry("https://x.example/list", "https://x.example/list", "Beta"), 2, "stored"),
+    ("f", _entry("https://x.example/list", "https://x.example/list", "Delta"), 1,
+     "dropped: same guid in its feed"),
+    ("h", _entry("h-1", "https://z.example/9", "Gamma"), 3, "dropped: same content"),
+    ("h", _entry("h-2", "https://z.example/8", "Epsilon"), None, "missing"),
+], ids=["stored", "guid-rewritten-by-relay", "feed-guid-duplicate", "copy-in-another-feed",
+        "nowhere"])
+def test_place(tmp_path, feed, entry, item, how):
+    placed = real.place(entry, feed, _archive(tmp_path))
+    assert placed.item == item and placed.how.startswith(how)

@@ -189,12 +189,14 @@ class Archive:
         self.by_url: dict[str, list[int]] = defaultdict(list)
         self.by_guid_any: dict[str, list[int]] = defaultdict(list)
         self.by_title: dict[str, list[int]] = defaultdict(list)
+        self.by_feed_title: dict[tuple[str, str], list[int]] = defaultdict(list)
         for s in sorted(self.items.values(), key=lambda s: s.id):
             self.by_guid[(s.feed_id, s.guid)].append(s.id)
             self.by_hash.setdefault(s.content_hash, s.id)
             self.by_url[s.url].append(s.id)
             self.by_guid_any[s.guid].append(s.id)
             self.by_title[squeeze(s.title)].append(s.id)
+            self.by_feed_title[(s.feed_id, squeeze(s.title))].append(s.id)
 
 
 def run_collect(corpus: Path, db: Path) -> float:
@@ -228,13 +230,19 @@ def place(entry: Any, feed_id: str, archive: Archive) -> Placed:
     from relay.text import content_hash, html_to_text
     url_key = getattr(text, "url_key", None) or text.canonical_url
     title = " ".join(html_to_text(entry.title).split()) or "(untitled)"
+    h = content_hash(title, html_to_text(entry.content_html))
     same_guid = archive.by_guid.get((feed_id, entry.guid), [])
     for sid in same_guid:
         if squeeze(archive.items[sid].title) == squeeze(title):
             return Placed(sid, "stored")
+    # relay may have stored it under a guid of its own making (the link and the title,
+    # when the feed repeats a link): the same feed, title and content
+    for sid in archive.by_feed_title.get((feed_id, squeeze(title)), []):
+        stored = archive.items[sid]
+        if stored.content_hash == h or stored.guid.startswith(entry.guid):
+            return Placed(sid, "stored")
     if same_guid:
         return Placed(same_guid[0], "dropped: same guid in its feed")
-    h = content_hash(title, html_to_text(entry.content_html))
     if h in archive.by_hash:
         return Placed(archive.by_hash[h], "dropped: same content")
     url = url_key(entry.url)
