@@ -258,8 +258,9 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       "plant, 1,800 jobs" are two facts of one story);
     - a short item (one with fewer than SUBSTANCE words beyond its title and its feed's
       template: a gazette's or a ministry's notice is a title in a fixed frame) is
-      judged by its title: one title's words must all be in the other's ("【外務省】X"
-      = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two events);
+      judged by its title: one title must be the other's words and a few more
+      ("【外務省】X" = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two
+      events, see `_titles_agree`);
     - two items of one feed are published 12 hours apart at most (both dated), neither
       is short, and they do not name the same outlet after their titles: a publisher
       does not tell one story twice, an aggregator does, in several outlets' words.
@@ -311,17 +312,27 @@ def _alike(a: Telling, b: Telling) -> bool:
     return bool(wa | wb) and len(wa & wb) * 2 >= len(wa | wb)
 
 
-def _titles_agree(a: Telling, b: Telling, common_a: frozenset[str],
-                  common_b: frozenset[str]) -> bool:
-    """One title's words are all among the other's (each without its feed's template)."""
+PREFIX_WORDS = 2            # words a republisher adds to a title ("【外務省】", "Politics ›")
+PREFIX_SHARE = 0.25         # or this share of the longer title's words
+
+
+def _titles_agree(a: Telling, b: Telling, common_a: frozenset[str] = frozenset(),
+                  common_b: frozenset[str] = frozenset()) -> bool:
+    """One title is the other's words and a few more (each without its feed's template):
+    "【外務省】X" is X republished, but a notice whose title adds a clause (…の宿泊利用案内、
+    自衛隊による入浴支援のお知らせ) is the notice updated with news of its own."""
     wa, wb = _words(a.title_tokens) - common_a, _words(b.title_tokens) - common_b
-    return bool(wa and wb) and (wa <= wb or wb <= wa)
+    if not (wa and wb):
+        return False
+    short, long = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    extra = len(long - short)
+    return short <= long and extra <= max(PREFIX_WORDS, PREFIX_SHARE * len(long))
 
 
 def retitled(a: Telling, b: Telling) -> bool:
     """Whether two entries that link the same page from two feeds can be one article
     retitled: published within STORY_WINDOW_DAYS, and, when either is short (see
-    `choose_story`), one title's words all in the other ("【外務省】X" and "X"). A
+    `choose_story`), one title the other's words and a few more ("【外務省】X" and "X"). A
     ministry's statistics page linked by each month's release (機械受注統計調査報告 of
     令和7年3月 and of 令和8年6月), or a disaster page linked by each short notice about it,
     is a page of many entries, not one article; what is not a copy is left to story
@@ -330,8 +341,7 @@ def retitled(a: Telling, b: Telling) -> bool:
         return False
     if _substance(a, frozenset()) >= SUBSTANCE and _substance(b, frozenset()) >= SUBSTANCE:
         return True
-    wa, wb = _words(a.title_tokens), _words(b.title_tokens)
-    return bool(wa and wb) and (wa <= wb or wb <= wa)
+    return _titles_agree(a, b)
 
 
 def _days_apart(a: datetime | None, b: datetime | None) -> float:

@@ -196,3 +196,18 @@ def test_items_published_far_apart_are_not_one_story():
     assert dedup.choose_story(sig_new, new, [old]) is None
     undated = dedup.Telling(new.feed_id, new.title_tokens, new.body_tokens, None)
     assert dedup.choose_story(sig_new, undated, [old]) == (2, 1.0)
+
+
+@pytest.mark.parametrize("a, b, agree", [
+    ("日・オマーン外相会談及びワーキングランチ", "【外務省】日・オマーン外相会談及びワーキングランチ", True),
+    ("国際情報オリンピックに参加した選手が金メダルを獲得",
+     "国際地理オリンピックに参加した生徒が銅メダルを獲得", False),
+    ("防衛省の取組 災害派遣について（令和8年熊本地震への対応（自衛隊による入浴支援のお知らせ））",
+     "防衛省の取組 災害派遣について（令和8年熊本地震への対応（防衛省が借り上げている民間船舶"
+     "「はくおうⅡ」の宿泊利用案内、自衛隊による入浴支援のお知らせ））", False),
+    ("入札公告", "入札公告（建設工事）", True),
+], ids=["prefixed", "two-olympiads", "notice-updated-with-news", "two-words-more"])
+def test_a_short_notice_is_judged_by_its_title(a, b, agree):
+    ta, tb = telling("x", a, "", "ja"), telling("y", b, "", "ja")
+    assert dedup._titles_agree(ta, tb) is agree
+    assert dedup.retitled(ta, tb) is agree
