@@ -82,3 +82,35 @@ def test_a_later_collect_of_one_notice_learns_the_template_from_the_archive(tmp_
         sizes = [n for (n,) in store.conn.execute(
             "SELECT COUNT(*) FROM items GROUP BY story_id")]
     assert sizes == [1] * 15
+
+
+GOVERNMENT = ("gov-online", "kanpo")   # the corpus's ministry and gazette feeds and pages
+
+
+def test_no_false_merge_on_the_corpus_government_feeds(corpus, tmp_path):
+    """The real set (benchmarks/quality/real): relay collects the whole corpus, and no pair
+    of government items judged different by hand is in one story, nor is any pair of
+    them merged without a judgment (a new merge there must be judged first)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "quality"))
+    import real
+
+    pairs, problems = real.load_judged(real.JUDGED)
+    assert not problems
+    db = tmp_path / "corpus.db"
+    real.run_collect(corpus, db)
+    sources, _config = real.read_corpus(corpus)
+    result = real.measure(pairs, sources, real.Archive(db))
+
+    def government(name: str) -> bool:
+        return any(g in name for g in GOVERNMENT)
+
+    false = [(p.a.title, p.b.title) for p in result.false_merges
+             if government(p.a.file) and government(p.b.file)]
+    assert false == []
+    unjudged = [(a.title, b.title) for a, b in result.unjudged
+                if government(a.feed_id) and government(b.feed_id)]
+    assert unjudged == []
+    tp, fp, _fn, _tn = result.counts["relay-story"]
+    assert tp >= 60          # the stories relay used to form rightly are still formed
