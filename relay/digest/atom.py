@@ -21,6 +21,11 @@ from relay.models import Topic
 ATOM = "http://www.w3.org/2005/Atom"
 
 
+def _when(row: Mapping[str, Any]) -> datetime:
+    """An item's date: published, else first seen (the source gave none)."""
+    return row["published_at"] or row["collected_at"]  # type: ignore[no-any-return]
+
+
 def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, base_id: str,
                lang: str = "en", limit: int = 50) -> bytes:
     stories: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
@@ -28,9 +33,9 @@ def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, b
         if not row.get("audience"):            # public sources only
             stories[row["story_id"]].append(row)
     ordered = sorted(
-        ((sid, sorted(items, key=lambda r: r["published_at"])) for sid, items in stories.items()
+        ((sid, sorted(items, key=_when)) for sid, items in stories.items()
          if any(topic.id in r.get("tags", {}) for r in items)),
-        key=lambda s: max(r["published_at"] for r in s[1]), reverse=True)[:limit]
+        key=lambda s: max(_when(r) for r in s[1]), reverse=True)[:limit]
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": lang})
     ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base_id}:topic:{topic.id}"
@@ -46,8 +51,9 @@ def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, b
         if str(lead["url"]).startswith(("https://", "http://")):
             ET.SubElement(entry, f"{{{ATOM}}}link", {"rel": "alternate", "href": lead["url"]})
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = max(
-            r["published_at"] for r in items).isoformat()
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = lead["published_at"].isoformat()
+            _when(r) for r in items).isoformat()
+        if lead["published_at"] is not None:   # RFC 4287: optional; never invented
+            ET.SubElement(entry, f"{{{ATOM}}}published").text = lead["published_at"].isoformat()
         sources = ", ".join(dict.fromkeys(r["feed_name"] for r in items))
         ET.SubElement(entry, f"{{{ATOM}}}summary").text = f"{lead['summary']}\n\n({sources})"
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

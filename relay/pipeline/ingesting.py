@@ -69,9 +69,11 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     text_tokens = tokenize(text, lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
     tags = tag(title_tokens, text_tokens, taxonomy, feed.topics, own)
-    published = entry.published_at or now
-    if published > now + FUTURE_SLACK:
-        published = now   # publishers post future dates (SOURCES.md hazard 5)
+    # No date is no date: never the collection time (the item keeps it as collected_at),
+    # and a date more than a day ahead is a publisher's error, not a date.
+    published = entry.published_at
+    if published is not None and published > now + FUTURE_SLACK:
+        published = None
     item = Item(
         feed_id=feed.id, guid=entry.guid, url=canonical_url(entry.url), title=title,
         summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
