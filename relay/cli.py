@@ -664,8 +664,8 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                             countries=countries, story=story,
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
                             limit=limit, order=order)
-    keys = ["id", "published_at", "collected_at", "feed_id", "mission", "lang", "topics",
-            "title", "url", "story_id"]
+    keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
+            "story_id", "collected_at"]
     for r in rows:
         r["snippet"] = highlight(spans(r["summary"], r["lang"]), wanted) if wanted else ""
     if fmt == "json":

@@ -169,9 +169,10 @@ def _published_nullable(conn: sqlite3.Connection) -> None:
         for sql in indexes:
             conn.execute(sql)
     conn.execute("UPDATE items SET published_at = NULL WHERE published_at = collected_at")
-    conn.execute("ALTER TABLE feeds ADD COLUMN first_collected_at TEXT")
-    conn.execute("UPDATE feeds SET first_collected_at ="
-                 " (SELECT MIN(collected_at) FROM items WHERE feed_id = feeds.id)")
+    if "first_collected_at" not in {r[1] for r in conn.execute("PRAGMA table_info(feeds)")}:
+        conn.execute("ALTER TABLE feeds ADD COLUMN first_collected_at TEXT")
+    conn.execute("UPDATE feeds SET first_collected_at = (SELECT MIN(collected_at) FROM items"
+                 " WHERE feed_id = feeds.id) WHERE first_collected_at IS NULL")
 
 
 MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
