@@ -29,6 +29,13 @@ else UTC). An impossible date (`2017-02-30`) is None.
 text (listing pages: `2026年3月19日 外務省 ...`). `date_in_url` reads a
 `/2017/01/07/` date from a link's path (an entry that has no date of its own
 but whose publisher put the day in its address).
+
+Why a table and not dateparser (measured on this machine, December 2026): dateparser
+reads these forms too, but loads its locale data on first use (1.36 s per process
+with no language given, 0.19 s with one; every ingest worker pays it), takes 10.6 ms
+a string against 17 us here (15 s more on the corpus's 1,462 entries, whose whole
+collect takes 4 s), brings 10 MB (dateparser, regex, pytz), and guesses where relay
+must not: '07/01/2017' becomes 1 July, 'yesterday' reads the clock.
 """
 
 from __future__ import annotations
