@@ -5,6 +5,8 @@ in a feed reader instead of (or beside) the mail.
 gives them) and returns the Atom document: one entry per story, newest first, under its
 lead item's title and link, its other sources named in the content. Only items of
 public feeds (no `audience`) are used, so a feed reader shows nothing restricted.
+An entry's updated time is its newest item's date (published, else first seen); its
+published time is the lead's date, left out when the source gave none.
 Pure: no I/O, no clock (`now` is the feed's updated time).
 """
 
@@ -16,14 +18,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from relay.digest.select import when as _when
 from relay.models import Topic
 
 ATOM = "http://www.w3.org/2005/Atom"
-
-
-def _when(row: Mapping[str, Any]) -> datetime:
-    """An item's date: published, else first seen (the source gave none)."""
-    return row["published_at"] or row["collected_at"]  # type: ignore[no-any-return]
 
 
 def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, base_id: str,
