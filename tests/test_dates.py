@@ -98,6 +98,8 @@ FIND = [
     ("ko-in-text", "외교부 2017년 1월 7일 보도자료", utc(2017, 1, 6, 15, 0)),
     ("time-after-date corpus:ja_utf8_nhk-news-article_trimmed", "2026年7月8日6:23",
      utc(2026, 7, 7, 21, 23)),
+    ("a-whole-german-date", "22. Dezember 2016", utc(2016, 12, 21, 15, 0)),
+    ("a-whole-portuguese-date", "Seg, 24 Set 2018 19:38:00 -0300", utc(2018, 9, 24, 22, 38)),
     ("no-date", "月例経済報告（5月）", None),
 ]
 

@@ -25,8 +25,9 @@ RFC 822). A date with no zone is taken in `zone`, the caller's guess from the
 source's language (`zone_for_lang`: Japan and Korea +09:00, China +08:00,
 else UTC). An impossible date (`2017-02-30`) is None.
 
-`find_date` reads the first year-first numeric or era date anywhere in a
-text (listing pages: `2026年3月19日 外務省 ...`). `date_in_url` reads a
+`find_date` reads a text that is a date in any of these forms, else the
+first year-first numeric or era date anywhere in it (listing pages:
+`2026年3月19日 外務省 ...`). `date_in_url` reads a
 `/2017/01/07/` date from a link's path (an entry that has no date of its own
 but whose publisher put the day in its address).
 
@@ -202,14 +203,10 @@ def _named(text: str, zone: tzinfo) -> datetime | None:
 
 
 def find_date(text: str, zone: tzinfo = JST) -> datetime | None:
-    """The first year-first or era date anywhere in `text` (a listing page's line)."""
+    """`text` as a date in any of the module's forms, else the first year-first or era
+    date anywhere in it (a listing page's line)."""
     text = unicodedata.normalize("NFKC", text).strip()
-    try:
-        iso = datetime.fromisoformat(text)
-        return (iso if iso.tzinfo else iso.replace(tzinfo=zone)).astimezone(UTC)
-    except ValueError:
-        pass
-    return _numeric(text, zone, whole=False)
+    return parse_date(text, zone) or _numeric(text, zone, whole=False)
 
 
 def date_in_url(url: str) -> datetime | None:

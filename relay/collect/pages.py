@@ -7,11 +7,13 @@ or of the item's first link when it selects no <a>). Rules:
 - the page is decoded by `decode` (charset sniffing: many Japanese
   government pages declare Shift_JIS but write CP932, or declare nothing);
 - links are made absolute against the page's <base href> or its URL;
-- an item's date is the first year-first or era date in its `date` element
-  (its `datetime` attribute first), else in its text (`relay.collect.dates`
-  `find_date`): 2026年3月19日, 2026/3/19, 2026.03.19, 2026-03-19, 2017년 1월 7일,
-  令和8年3月19日, R8.3.19, with a time when one follows, and ISO 8601; without
-  a zone it is Japan time. An item with no date has none (None);
+- an item's date is its `date` element (its `datetime` attribute first) when
+  that is a date in any form `relay.collect.dates` reads (`22. Dezember 2016`,
+  `Seg, 24 Set 2018`, ...), else the first year-first or era date in it, or in
+  the item's text when there is no `date` selector: 2026年3月19日, 2026/3/19,
+  2026.03.19, 2026-03-19, 2017년 1월 7일, 令和8年3月19日, R8.3.19, with a time
+  when one follows, and ISO 8601; without a zone it is Japan time. An item
+  with no date has none (None);
 - an item without a title or link is skipped; a page where `item` matches
   nothing is a `ParseError` (the selectors or the site changed).
 Selectors are applied with BeautifulSoup + soupsieve.
