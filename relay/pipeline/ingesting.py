@@ -4,6 +4,9 @@
 features and the index; `ingest` stores a feed's new entries in one transaction
 (an item whole or not at all), dropping exact copies and joining near-duplicates
 to their story; `retag` re-applies the taxonomy from the indexed tokens.
+An item's `published_at` is the entry's date as the source gave it, or None (no
+date, or one more than a day ahead: never the collection time); `collected_at` is
+when relay first saw it.
 """
 
 from __future__ import annotations
