@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from relay import store as store_module
 from relay.cli import main
 from relay.config import load_config
+from relay.digest.render import _date
 from relay.digest.select import counts
 from relay.models import Config
 from relay.pipeline import build_digests, collect, make_subscriber
@@ -262,3 +263,13 @@ COUNTS = [
 def test_which_items_are_the_windows_news(published, seen, backlog, expected):
     row = {"published_at": published, "collected_at": seen, "backlog": backlog}
     assert counts(row, SINCE, UNTIL, OLDEST) is expected
+
+
+@pytest.mark.parametrize(("published", "lang", "shown"), [
+    pytest.param(datetime(2026, 8, 19, 8, tzinfo=UTC), "en", "19 Aug 2026, 17:00", id="en-dated"),
+    pytest.param(None, "en", "undated (first seen 25 Aug 2026, 09:00)", id="en-undated"),
+    pytest.param(datetime(2026, 8, 19, 8, tzinfo=UTC), "ja", "2026年8月19日 17:00", id="ja-dated"),
+    pytest.param(None, "ja", "日付不明（2026年8月25日 09:00取得）", id="ja-undated"),
+])
+def test_a_digest_says_an_item_is_undated(published, lang, shown):
+    assert _date(published, LATER_COLLECT, "Asia/Tokyo", lang) == shown
