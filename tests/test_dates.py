@@ -39,6 +39,7 @@ PARSE = [
      "Wed, 17 Jan 2018 15:50:00 EST", UTC, utc(2018, 1, 17, 20, 50)),
     ("no-seconds corpus:en_utf8_rss2_nasa-image-of-the-day",
      "Fri, 04 Jun 2021 09:17 EDT", UTC, utc(2021, 6, 4, 13, 17)),
+    ("rfc822-colon-offset", "Sa, 07 Jan 2017 10:00:00 +09:00", UTC, utc(2017, 1, 7, 1, 0)),
     ("rfc822-no-zone-in-feed-zone", "Mi, 19 Aug 2026 10:00:00", JST, utc(2026, 8, 19, 1, 0)),
     # day, month name, year
     ("pt-long", "7 de janeiro de 2018", UTC, utc(2018, 1, 7)),

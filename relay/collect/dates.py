@@ -85,7 +85,7 @@ _D_MONTH_Y = re.compile(rf"(\d{{1,2}})\.?\s+(?:de\s+)?{_WORD}\s+(?:de\s+)?(\d{{4
                         re.IGNORECASE)
 _MONTH_D_Y = re.compile(rf"{_WORD}\s+(\d{{1,2}}),?\s+(\d{{4}})", re.IGNORECASE)
 _RFC822 = re.compile(r"(?:[^\W\d_]+\.?\s*,?\s*)?(\d{1,2})\s+([^\W\d_]+)\.?\s+(\d{2}|\d{4})"
-                     r"(?:\s+(\d{1,2}:\d{2}(?::\d{2})?))?(?:\s+([+-]\d{4}|[A-Za-z]{1,5}))?")
+                     r"(?:\s+(\d{1,2}:\d{2}(?::\d{2})?))?(?:\s+([+-]\d{2}:?\d{2}|[A-Za-z]{1,5}))?")
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})/(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])(?:/|$)")
 
 
@@ -171,7 +171,8 @@ def _rfc822(text: str, zone: tzinfo) -> datetime | None:
     month = month_number(m.group(2))
     if month is None:
         return None
-    day, year, clock, tz = m.group(1), m.group(3), m.group(4) or "00:00", m.group(5)
+    day, year, clock = m.group(1), m.group(3), m.group(4) or "00:00"
+    tz = (m.group(5) or "").replace(":", "")
     if tz and tz[0] not in "+-" and tz.upper() not in _US_ZONES:
         return None
     english = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
