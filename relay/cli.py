@@ -214,13 +214,15 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
         reports = pipeline.collect(config, store, _now(), feed_ids, everything)
     if as_json:
         _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
-                "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error}
-               | r.extra for r in reports])
+                "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error,
+                "partial": r.partial} | r.extra for r in reports])
     else:
         for r in reports:
             state = (f"error: {r.error}" if r.error else
                      "not modified" if r.not_modified else
                      f"{r.new} new, {r.duplicates} duplicate")
+            if r.partial and not r.error:
+                state += f"; partial: {r.partial}"
             click.echo(f"{r.feed_id}: {state}")
             if r.extra.get("moved_to"):
                 click.echo(f"  moved permanently to {r.extra['moved_to']}: update its url in "
@@ -229,8 +231,9 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
                 click.echo(f"  disabled: {r.extra['disabled']}")
         new = sum(r.new for r in reports)
         failed = sum(not r.ok for r in reports)
-        click.echo(f"{_n(len(reports), 'feed')}, {_n(new, 'new item')}, {failed} failed",
-                   err=True)
+        broken = sum(bool(r.ok and r.partial) for r in reports)
+        click.echo(f"{_n(len(reports), 'feed')}, {_n(new, 'new item')}, {failed} failed"
+                   + (f", {broken} partial" if broken else ""), err=True)
     if any(not r.ok for r in reports):
         sys.exit(EXIT_FAILURES)
 
@@ -284,6 +287,8 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
             return f"moved to {r['moved_to']}"
         if r["last_error"]:
             return str(r["last_error"])
+        if r["partial"]:
+            return f"partial: {r['partial']}"
         return "silent" if r["silent"] else ("off" if not r["enabled"] else "ok")
 
     table = [[str(r["id"]), str(r["items_7d"]), str(r["items_30d"]),
@@ -316,12 +321,14 @@ def feeds_check(c: Ctx, feed_ids: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         _json([{"feed": k.feed_id, "url": k.url, "ok": k.ok, "status": k.status,
                 "entries": k.entries, "newest": k.newest.isoformat() if k.newest else None,
-                "moved_to": k.moved_to, "error": k.error} for k in checks])
+                "moved_to": k.moved_to, "error": k.error, "partial": k.partial}
+               for k in checks])
     else:
         click.echo(_table(
             [[k.feed_id, "ok" if k.ok else "FAIL", str(k.entries),
               k.newest.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d") if k.newest else "-",
-              " ".join((k.error or (f"moved to {k.moved_to}" if k.moved_to else "")).split())[:70]]
+              " ".join((k.error or (f"partial: {k.partial}" if k.partial else "")
+                        or (f"moved to {k.moved_to}" if k.moved_to else "")).split())[:70]]
              for k in checks], ["feed", "", "entries", "newest", "note"]))
     if any(not k.ok for k in checks):
         sys.exit(EXIT_FAILURES)
@@ -787,7 +794,9 @@ def status(c: Ctx, as_json: bool) -> None:
     click.echo(f"items: {counts['items']} in {counts['stories']} stories "
                f"({counts['multi_source_stories']} with several sources); "
                f"last collected {_local(counts['last_collected_at'], tz)}")
-    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing)")
+    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing"
+               + (f", {counts['partial_feeds']} partial" if counts["partial_feeds"] else "")
+               + ")")
     click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
     if counts["topics"]:

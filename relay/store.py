@@ -135,7 +135,31 @@ MIGRATIONS: list[Migration] = [
     UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
     INSERT INTO pending (task) VALUES ('sign-window');
     """,
-    # 10: honest dates: an item the source gave no date has none (published_at NULL; it
+    # 10: a feed whose last document was broken and only partly read, and why
+    """
+    ALTER TABLE feeds ADD COLUMN partial TEXT;
+    """,
+    # 11: links as published (issue 9): `url` is now the entry's link as the source gave it,
+    # and `url_key` (text.url_key) the duplicate key. An old row's url (the old canonical
+    # form) is all that is known of its link: it stays the link, serves as its key until
+    # the next collect computes the new key from it (`pending`: url-key).
+    """
+    ALTER TABLE items ADD COLUMN url_key TEXT NOT NULL DEFAULT '';
+    UPDATE items SET url_key = url;
+    DROP INDEX IF EXISTS items_url;
+    CREATE INDEX items_url_key ON items(url_key);
+    INSERT OR IGNORE INTO pending (task) VALUES ('url-key');
+    """,
+    # 12: story signatures leave out dates and what a feed repeats in every item (its
+    # template): the window is signed again with the new features; a feed's latest
+    # items are read to learn its template
+    """
+    CREATE INDEX IF NOT EXISTS items_feed ON items(feed_id, id);
+    DELETE FROM lsh_bands;
+    UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
+    INSERT OR IGNORE INTO pending (task) VALUES ('sign-window');
+    """,
+    # 13: honest dates: an item the source gave no date has none (published_at NULL; it
     # was given the collection time, so a row whose published_at is its collected_at is
     # one of those), and a feed remembers its first collection (its backlog)
     lambda conn: _published_nullable(conn),
@@ -143,7 +167,7 @@ MIGRATIONS: list[Migration] = [
 
 
 def _published_nullable(conn: sqlite3.Connection) -> None:
-    """Migration 10: items.published_at loses NOT NULL. SQLite cannot drop a constraint,
+    """Migration 13: items.published_at loses NOT NULL. SQLite cannot drop a constraint,
     so the table is rebuilt from its own current CREATE statement (every column and
     constraint other migrations gave it stays, whatever they are), rows copied with their
     ids (items_fts is keyed by rowid = items.id), its indexes made again."""
@@ -299,7 +323,8 @@ class Store:
                 # A changed URL is a new source: its validators, move and disabling go.
                 self.conn.execute(
                     "UPDATE feeds SET etag = NULL, last_modified = NULL, moved_to = NULL,"
-                    " disabled_reason = NULL, next_fetch_at = NULL WHERE id = ? AND url != ?",
+                    " disabled_reason = NULL, next_fetch_at = NULL, partial = NULL"
+                    " WHERE id = ? AND url != ?",
                     (f.id, f.location))
                 self.conn.execute(
                     "INSERT INTO feeds (id, name, url, kind, mission, country, lang, audience) "
@@ -342,16 +367,19 @@ class Store:
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
-                        status: int | None = None, moved_to: str | None = None) -> None:
+                        status: int | None = None, moved_to: str | None = None,
+                        partial: str | None = None) -> None:
+        """A fetch that stored what it read; `partial` says why the document was read
+        only in part (None: read whole)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
                 " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
-                " moved_to = COALESCE(?, moved_to),"
+                " moved_to = COALESCE(?, moved_to), partial = ?,"
                 # the end of the feed's first collection: what it stored until now is backlog
                 " first_collected_at = COALESCE(first_collected_at, ?) WHERE id = ?",
-                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, ts(now),
-                 feed_id),
+                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, partial,
+                 ts(now), feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
@@ -384,33 +412,83 @@ class Store:
                 [feed_id, *chunk]))
         return found
 
+    def guid_titles(self, feed_id: str, guids: Sequence[str]) -> dict[str, str]:
+        """The title of each archived item of the feed that has one of these guids."""
+        found: dict[str, str] = {}
+        for i in range(0, len(guids), 500):
+            chunk = list(guids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], r[1]) for r in self.conn.execute(
+                f"SELECT guid, title FROM items WHERE feed_id = ? AND guid IN ({marks})",
+                [feed_id, *chunk]))
+        return found
+
     def item_with_hash(self, content_hash: str) -> int | None:
         row = self.conn.execute(
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_url(self, url: str) -> list[tuple[int, str, str]]:
-        """(id, title, feed id) of archived items whose canonical URL is `url`."""
+    def items_with_hash(self, content_hash: str) -> list[tuple[int, str, str]]:
+        """(id, feed id, URL key) of archived items with this content hash."""
         return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, title, feed_id FROM items WHERE url = ? LIMIT 200", (url,))]
+            "SELECT id, feed_id, url_key FROM items WHERE content_hash = ? LIMIT 50",
+            (content_hash,))]
+
+    def items_with_url_key(self, key: str,
+                           ) -> list[tuple[int, str, str, datetime | None, str, str]]:
+        """(id, title, feed id, published, indexed title, indexed body) of archived items
+        whose URL key is `key`, mission reports aside (a report's url names its source,
+        not the report)."""
+        return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "")
+                for r in self.conn.execute(
+            "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body FROM items i"
+            " JOIN feeds f ON f.id = i.feed_id JOIN items_fts x ON x.rowid = i.id"
+            " WHERE i.url_key = ? AND f.kind != 'reports' LIMIT 200", (key,))]
+
+    def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:
+        """(id, url, url key) of the next `batch` items whose id is above `after`."""
+        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
+            "SELECT id, url, url_key FROM items WHERE id > ? ORDER BY id LIMIT ?",
+            (after, batch))]
+
+    def set_url_keys(self, keys: Iterable[tuple[int, str]]) -> None:
+        """Store new URL keys: (item id, key) pairs."""
+        with self.transaction():
+            self.conn.executemany("UPDATE items SET url_key = ? WHERE id = ?",
+                                  [(key, item_id) for item_id, key in keys])
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
-                         since: datetime) -> list[tuple[int, bytes]]:
-        """(story id, MinHash blob) of recent items sharing at least one LSH band."""
+                         since: datetime) -> list[tuple[int, int, bytes, str, str, datetime | None]]:
+        """(item id, story id, MinHash blob, feed id, indexed title, published) of recent
+        items sharing at least one LSH band."""
         if not band_keys:
             return []
         keys = ",".join("(?, ?)" for _ in band_keys)
         params: list[Any] = [v for key in band_keys for v in key]
         # A VALUES list joined to the (band, hash) index: one index probe per band.
         rows = self.conn.execute(
-            f"WITH k(band, hash) AS (VALUES {keys})"
-            " SELECT DISTINCT i.story_id, i.minhash FROM k"
-            " JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash"
-            " JOIN items i ON i.id = b.item_id"
+            f"WITH k(band, hash) AS (VALUES {keys}),"
+            " c AS (SELECT DISTINCT b.item_id FROM k"
+            "  JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash)"
+            " SELECT i.id, i.story_id, i.minhash, i.feed_id, x.title, i.published_at FROM c"
+            " JOIN items i ON i.id = c.item_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
             [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
-        return [(int(r[0]), bytes(r[1])) for r in rows]
+        return [(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4] or "", from_ts(r[5]))
+                for r in rows]
+
+    def body_tokens(self, item_id: int) -> list[str]:
+        """An item's indexed body tokens."""
+        row = self.conn.execute("SELECT body FROM items_fts WHERE rowid = ?",
+                                (item_id,)).fetchone()
+        return (row[0] or "").split() if row else []
+
+    def recent_tokens(self, feed_id: str, limit: int) -> list[tuple[str, str]]:
+        """The indexed (title, body) tokens of a feed's `limit` latest items."""
+        return [(r[0] or "", r[1] or "") for r in self.conn.execute(
+            "SELECT x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+            " WHERE i.feed_id = ? ORDER BY i.id DESC LIMIT ?", (feed_id, limit))]
 
     def prune_bands(self, before: datetime) -> int:
         """Forget the LSH bands of items collected before `before` (outside the story
@@ -462,10 +540,11 @@ class Store:
                 self.conn.execute(
                     "UPDATE stories SET item_count = item_count + 1 WHERE id = ?", (story_id,))
             self.conn.execute(
-                "INSERT INTO items (id, feed_id, guid, url, title, summary, text, lang,"
+                "INSERT INTO items (id, feed_id, guid, url, url_key, title, summary, text, lang,"
                 " published_at, collected_at, content_hash, minhash, story_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (item_id, item.feed_id, item.guid, item.url, item.title, item.summary, item.text,
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (item_id, item.feed_id, item.guid, item.url, item.url_key, item.title,
+                 item.summary, item.text,
                  item.lang, ts_or_none(item.published_at), ts(item.collected_at), item.content_hash,
                  minhash, story_id),
             )
@@ -495,11 +574,12 @@ class Store:
         with self.transaction():
             self.conn.execute("DELETE FROM pending WHERE task = ?", (task,))
 
-    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str]]:
-        """(id, indexed title, indexed body) of items collected since `since` that have
-        no signature."""
-        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT i.id, x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str, str]]:
+        """(id, feed id, indexed title, indexed body) of items collected since `since` that
+        have no signature."""
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT i.id, i.feed_id, x.title, x.body FROM items i"
+            " JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NULL ORDER BY i.id", (ts(since),))]
 
     def set_signature(self, item_id: int, minhash: bytes,
@@ -840,6 +920,8 @@ class Store:
             "multi_source_stories": one("SELECT COUNT(*) FROM stories WHERE item_count > 1"),
             "feeds": one("SELECT COUNT(*) FROM feeds"),
             "failing_feeds": one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
+            "partial_feeds": one("SELECT COUNT(*) FROM feeds WHERE partial IS NOT NULL"
+                                 " AND error_count = 0"),
             "last_collected_at": one("SELECT MAX(collected_at) FROM items"),
             "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
             "digests": one("SELECT COUNT(*) FROM digests"),

@@ -21,8 +21,8 @@ FEED = FeedSpec(id="f", name="f", kind=FeedKind.RSS, url="https://f.example/")
 
 def entries(prefix: str, n: int) -> list[Entry]:
     return [Entry(feed_id="f", guid=f"{prefix}{i}", url=f"https://f.example/{prefix}{i}",
-                  title=f"{prefix} story {i} about quantum lab {i * 17}",
-                  content_html=f"Different words {prefix} {i} {i * 31} {i * 7} here.",
+                  title=f"{prefix} story {i} about quantum lab {i * 1017 + 101}",
+                  content_html=f"Different words {prefix} {i} {i * 3131 + 313} here.",
                   published_at=T0) for i in range(n)]
 
 
@@ -64,7 +64,9 @@ def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):
         # As a relay before migration 9 left it: version 8, other signatures.
         store.conn.executescript(
             "DROP TABLE pending; UPDATE items SET minhash = zeroblob(504);"
-            " UPDATE lsh_bands SET hash = hash + 1; PRAGMA user_version = 8;")
+            " UPDATE lsh_bands SET hash = hash + 1; ALTER TABLE feeds DROP COLUMN partial;"
+            " DROP INDEX items_url_key; ALTER TABLE items DROP COLUMN url_key;"
+            " CREATE INDEX items_url ON items(url); PRAGMA user_version = 8;")
     with Store(db) as store:
         assert store.pending("sign-window")
         assert store.conn.execute("SELECT COUNT(*) FROM lsh_bands").fetchone()[0] == 0

@@ -192,11 +192,11 @@ def run_relay(items: Sequence[Gold], feeds: dict[str, FeedSpec], taxonomy: Taxon
 
 def _archived_original(store: Store, item: Any) -> int | None:
     """The archived item a dropped copy matched, by relay's exact keys (content hash, then
-    canonical URL), through the Store's public lookups."""
+    URL key), through the Store's public lookups."""
     found = store.item_with_hash(item.content_hash)
     if found is not None:
         return found
-    return next((i for i, _title, _feed in store.items_with_url(item.url)), None)
+    return next((row[0] for row in store.items_with_url_key(item.url_key)), None)
 
 
 # -- metrics --------------------------------------------------------------------------------------
