@@ -111,6 +111,14 @@ def _local(text: str | None, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
+def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
+    """An item's publication date, or that the source gave none and when relay first saw it."""
+    if row["published_at"]:
+        return _local(row["published_at"], tz)
+    seen = _local(row["collected_at"], tz)
+    return f"unknown; seen {seen}" if short else f"unknown (first seen {seen})"
+
+
 def _n(count: int, noun: str) -> str:
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
     return f"{count} {noun if count == 1 else plural}"
@@ -664,7 +672,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
                             limit=limit, order=order)
     keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
-            "story_id"]
+            "story_id", "collected_at"]
     for r in rows:
         r["snippet"] = highlight(spans(r["summary"], r["lang"]), wanted) if wanted else ""
     if fmt == "json":
@@ -681,7 +689,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
         if not rows:
             click.echo("no items found", err=True)
             return
-        click.echo(_table([[str(r["id"]), _local(r["published_at"], tz), r["feed_id"],
+        click.echo(_table([[str(r["id"]), _published(r, tz, short=True), r["feed_id"],
                             ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
                            for r in rows],
                           ["id", "published", "feed", "topics", "title"]))
@@ -728,7 +736,7 @@ def show(c: Ctx, item_id: int) -> None:
     tz = config.settings.timezone
     click.echo(f"{row['title']}\n{row['url']}")
     click.echo(f"feed: {row['feed_name']} ({row['feed_id']}), mission: {row['mission'] or '-'}, "
-               f"lang: {row['lang']}, published: {_local(row['published_at'], tz)}, "
+               f"lang: {row['lang']}, published: {_published(row, tz)}, "
                f"story: {row['story_id']}")
     for t in row["tags"]:
         click.echo(f"topic {t['topic']} (score {t['score']:g}): {', '.join(t['terms'])}")
@@ -743,8 +751,8 @@ def show(c: Ctx, item_id: int) -> None:
 def export(c: Ctx, fmt: str) -> None:
     """Write every archived item to stdout (one JSON object per line, or CSV).
 
-    Fields: id, feed, mission, country, url, title, summary, lang, published_at,
-    collected_at, topics, story_id.
+    Fields: id, feed, mission, country, url, title, summary, lang, published_at
+    (null when the source gave no date), collected_at (first seen), topics, story_id.
 
     \b
     Example:

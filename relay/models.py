@@ -203,8 +203,8 @@ class Item:
     summary: str
     text: str
     lang: str
-    published_at: datetime
-    collected_at: datetime
+    published_at: datetime | None             # None: the source gave no date
+    collected_at: datetime                    # first seen
     content_hash: str
     index_title: str                          # normalized tokens, space-joined, for FTS
     index_text: str
@@ -242,8 +242,9 @@ class StoryItem:
     title: str
     summary: str
     lang: str
-    published_at: datetime
+    published_at: datetime | None             # None: the source gave no date
     is_report: bool
+    collected_at: datetime | None = None      # first seen
 
 
 @dataclass(frozen=True)

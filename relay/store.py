@@ -12,8 +12,9 @@ Nothing outside this module speaks SQL.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,9 @@ from relay.models import (
     Tag,
 )
 
-MIGRATIONS: list[str] = [
+Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
+
+MIGRATIONS: list[Migration] = [
     # 1: the first schema
     """
     CREATE TABLE feeds (
@@ -156,7 +159,44 @@ MIGRATIONS: list[str] = [
     UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
     INSERT OR IGNORE INTO pending (task) VALUES ('sign-window');
     """,
+    # 13: honest dates: an item the source gave no date has none (published_at NULL; it
+    # was given the collection time, so a row whose published_at is its collected_at is
+    # one of those), and a feed remembers its first collection (its backlog)
+    lambda conn: _published_nullable(conn),
 ]
+
+
+def _published_nullable(conn: sqlite3.Connection) -> None:
+    """Migration 13: items.published_at loses NOT NULL. SQLite cannot drop a constraint,
+    so the table is rebuilt from its own current CREATE statement (every column and
+    constraint other migrations gave it stays, whatever they are), rows copied with their
+    ids (items_fts is keyed by rowid = items.id), its indexes made again."""
+    table_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'").fetchone()[0]
+    indexes = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'"
+        " AND sql IS NOT NULL")]
+    new_sql, n = re.subn(r"\bpublished_at\s+TEXT\s+NOT\s+NULL", "published_at TEXT",
+                         table_sql, flags=re.IGNORECASE)
+    if n:
+        new_sql = re.sub(r"^CREATE TABLE\s+(\"?)items\1", "CREATE TABLE items_rebuilt", new_sql,
+                         flags=re.IGNORECASE)
+        # (foreign keys are off while migrating: item_tags references items)
+        conn.execute(new_sql)
+        conn.execute("INSERT INTO items_rebuilt SELECT * FROM items")
+        before, after = (conn.execute(f"SELECT COUNT(*), COALESCE(SUM(id), 0) FROM {t}").fetchone()
+                         for t in ("items", "items_rebuilt"))
+        if before != after:
+            raise sqlite3.DatabaseError(f"items rebuilt with {after} (count, id sum), not {before}")
+        conn.execute("DROP TABLE items")
+        conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
+        for sql in indexes:
+            conn.execute(sql)
+    conn.execute("UPDATE items SET published_at = NULL WHERE published_at = collected_at")
+    if "first_collected_at" not in {r[1] for r in conn.execute("PRAGMA table_info(feeds)")}:
+        conn.execute("ALTER TABLE feeds ADD COLUMN first_collected_at TEXT")
+    conn.execute("UPDATE feeds SET first_collected_at = (SELECT MIN(collected_at) FROM items"
+                 " WHERE feed_id = feeds.id) WHERE first_collected_at IS NULL")
 
 
 MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
@@ -170,6 +210,10 @@ def from_ts(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def ts_or_none(dt: datetime | None) -> str | None:
+    return ts(dt) if dt is not None else None
 
 
 def _dt(text: str) -> datetime:
@@ -217,20 +261,32 @@ class Store:
                 f"the archive has schema version {version}, newer than this relay "
                 f"({len(MIGRATIONS)})", where=str(self.path), hint="upgrade relay",
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while this one waited for the lock.
-                if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
-                    self.conn.execute("COMMIT")
-                    continue
+        # Foreign keys off while migrating (SQLite's own recipe for rebuilding a table that
+        # others reference: the pragma cannot change inside a transaction); on again after.
+        self.conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._migrate_one(number, script)
+        finally:
+            self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_one(self, number: int, script: Migration) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while this one waited for the lock.
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                self.conn.execute("COMMIT")
+                return
+            if callable(script):
+                script(self.conn)
+            else:
                 for statement in _statements(script):
                     self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {number}")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            self.conn.execute(f"PRAGMA user_version = {number}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -299,15 +355,16 @@ class Store:
         return self._rows(
             "SELECT f.*, COUNT(i.id) AS items,"
             " SUM(i.collected_at >= ?) AS items_7d, SUM(i.collected_at >= ?) AS items_30d,"
-            " MAX(i.published_at) AS newest_item_at"
+            " MAX(COALESCE(i.published_at, i.collected_at)) AS newest_item_at"
             " FROM feeds f LEFT JOIN items i ON i.feed_id = f.id GROUP BY f.id ORDER BY f.id",
             (week, month),
         )
 
     def recent_published(self, feed_id: str, limit: int = 30) -> list[datetime]:
+        """The feed's latest item dates (an undated item's: when it was first seen)."""
         return [_dt(r[0]) for r in self.conn.execute(
-            "SELECT published_at FROM items WHERE feed_id = ? ORDER BY published_at DESC"
-            " LIMIT ?", (feed_id, limit))]
+            "SELECT COALESCE(published_at, collected_at) AS d FROM items WHERE feed_id = ?"
+            " ORDER BY d DESC LIMIT ?", (feed_id, limit))]
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
@@ -319,9 +376,11 @@ class Store:
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
                 " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
-                " moved_to = COALESCE(?, moved_to), partial = ? WHERE id = ?",
+                " moved_to = COALESCE(?, moved_to), partial = ?,"
+                # the end of the feed's first collection: what it stored until now is backlog
+                " first_collected_at = COALESCE(first_collected_at, ?) WHERE id = ?",
                 (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, partial,
-                 feed_id),
+                 ts(now), feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
@@ -331,7 +390,10 @@ class Store:
             self.conn.execute(
                 "UPDATE feeds SET last_attempt_at = ?, next_fetch_at = ?,"
                 " error_count = error_count + 1, last_error = ?, last_status = ?,"
-                " disabled_reason = COALESCE(?, disabled_reason) WHERE id = ?",
+                " disabled_reason = COALESCE(?, disabled_reason),"
+                # a first collection that failed after storing entries (a partial feed)
+                " first_collected_at = COALESCE(first_collected_at,"
+                "  (SELECT MAX(collected_at) FROM items WHERE feed_id = feeds.id)) WHERE id = ?",
                 (ts(now), ts(next_at), error, status, disabled_reason, feed_id),
             )
 
@@ -526,7 +588,7 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (item_id, item.feed_id, item.guid, item.url, item.url_key, item.title,
                  item.summary, item.text,
-                 item.lang, ts(item.published_at), ts(item.collected_at), item.content_hash,
+                 item.lang, ts_or_none(item.published_at), ts(item.collected_at), item.content_hash,
                  minhash, story_id),
             )
             self.conn.executemany(
@@ -650,18 +712,19 @@ class Store:
             where.append("i.id IN (SELECT item_id FROM item_tags WHERE topic IN "
                          f"({','.join('?' * len(topics))}))")
             params.extend(topics)
+        when = "COALESCE(i.published_at, i.collected_at)"   # an undated item: first seen
         if since:
-            where.append("i.published_at >= ?")
+            where.append(f"{when} >= ?")
             params.append(ts(since))
         if until:
-            where.append("i.published_at < ?")
+            where.append(f"{when} < ?")
             params.append(ts(until))
         sql = (
             f"SELECT i.id, i.feed_id, f.name AS feed_name, f.mission, f.country, i.url, i.title,"
             f" i.summary, i.lang, i.published_at, i.collected_at, i.story_id, {rank} AS rank"
             f" FROM {frm}" + (f" WHERE {' AND '.join(where)}" if where else "")
-            + (" ORDER BY rank, i.published_at DESC" if order == "rank" and match
-               else " ORDER BY i.published_at DESC, i.id DESC")
+            + (f" ORDER BY rank, {when} DESC" if order == "rank" and match
+               else f" ORDER BY {when} DESC, i.id DESC")
             + " LIMIT ?"
         )
         params.append(limit)
@@ -696,20 +759,26 @@ class Store:
             yield from rows
             last = rows[-1]["id"]
 
-    def story_rows(self, collected_since: datetime, collected_until: datetime,
-                   published_since: datetime, topics: Sequence[str]) -> list[dict[str, Any]]:
-        """Every item of every story that has an item collected in the window on `topics`."""
+    def story_rows(self, since: datetime, until: datetime, oldest: datetime,
+                   topics: Sequence[str]) -> list[dict[str, Any]]:
+        """Every item of every story that has an item on `topics` which may count in the
+        window (since, until]: first seen in it, or published in it, and not published
+        before `oldest`. `digest.select.counts` decides which do; `backlog` says an item
+        came with its feed's first collection."""
         marks = ",".join("?" * len(topics))
         rows = self._rows(
             "SELECT i.id, i.story_id, i.feed_id, f.name AS feed_name, f.kind AS feed_kind,"
             " f.mission, f.country, f.audience, i.url, i.title, i.summary, i.lang, i.published_at,"
-            " i.collected_at"
+            " i.collected_at,"
+            " i.collected_at <= COALESCE(f.first_collected_at, i.collected_at) AS backlog"
             " FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ("
             "  SELECT DISTINCT n.story_id FROM items n JOIN item_tags t ON t.item_id = n.id"
-            f"  WHERE n.collected_at > ? AND n.collected_at <= ? AND t.topic IN ({marks})"
-            "  AND n.published_at >= ?)"
-            " ORDER BY i.story_id, i.published_at",
-            [ts(collected_since), ts(collected_until), *topics, ts(published_since)],
+            "  WHERE ((n.collected_at > ? AND n.collected_at <= ?)"
+            "   OR (n.published_at > ? AND n.published_at <= ?))"
+            f"  AND n.collected_at <= ? AND t.topic IN ({marks})"
+            "  AND (n.published_at IS NULL OR n.published_at >= ?))"
+            " ORDER BY i.story_id, COALESCE(i.published_at, i.collected_at)",
+            [ts(since), ts(until), ts(since), ts(until), ts(until), *topics, ts(oldest)],
         )
         ids = [r["id"] for r in rows]
         tags: dict[int, dict[str, float]] = {i: {} for i in ids}
@@ -721,21 +790,27 @@ class Store:
                 tags[item_id][topic] = score
         for r in rows:
             r["tags"] = tags[r["id"]]
-            r["published_at"] = _dt(r["published_at"])
+            r["published_at"] = from_ts(r["published_at"])
             r["collected_at"] = _dt(r["collected_at"])
+            r["backlog"] = bool(r["backlog"])
             r["audience"] = tuple(json.loads(r["audience"] or "[]"))
         return rows
 
     def weekly_topic_counts(self, until: datetime, weeks: int = 8) -> dict[str, list[int]]:
-        """Items per topic published in each of the `weeks` weeks before `until`, oldest first.
-        Public feeds only: a count must not reveal restricted sources to others."""
+        """Items per topic published in each of the `weeks` weeks before `until`, oldest first
+        (an undated item counts when first seen, unless it came with its feed's first
+        collection). Public feeds only: a count must not reveal restricted sources to others."""
         out: dict[str, list[int]] = {}
+        end, start = ts(until), ts(until - timedelta(days=7 * weeks))
         for topic, week, count in self.conn.execute(
-                "SELECT t.topic, CAST((julianday(?) - julianday(substr(i.published_at, 1, 19)))"
+                "SELECT t.topic, CAST((julianday(?) - julianday(substr("
+                " COALESCE(i.published_at, i.collected_at), 1, 19)))"
                 " / 7 AS INTEGER) AS w, COUNT(*) FROM item_tags t JOIN items i ON i.id = t.item_id"
-                " JOIN feeds f ON f.id = i.feed_id WHERE i.published_at <= ? AND"
-                " i.published_at > ? AND f.audience = '[]' GROUP BY t.topic, w",
-                (ts(until)[:19], ts(until), ts(until - timedelta(days=7 * weeks)))):
+                " JOIN feeds f ON f.id = i.feed_id WHERE ((i.published_at <= ? AND"
+                " i.published_at > ?) OR (i.published_at IS NULL AND i.collected_at <= ? AND"
+                " i.collected_at > ? AND i.collected_at > COALESCE(f.first_collected_at,"
+                " i.collected_at))) AND f.audience = '[]' GROUP BY t.topic, w",
+                (end[:19], end, start, end, start)):
             if 0 <= week < weeks:
                 out.setdefault(topic, [0] * weeks)[weeks - 1 - week] = count
         return out

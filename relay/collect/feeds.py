@@ -26,8 +26,14 @@ Rules:
   and drops only the entry at a break (at 90%: 1,271 entries intact of 1,263
   complete, feedparser 1,039, lxml 1,284 but 39 garbled);
 - guid: the entry id, else its link, else a hash of title and date;
-- published: `published`, else `updated`, else `created` (UTC), else None;
-  German and French day/month names in RFC 822 dates are understood;
+- published: `published`, else `updated`, else `created`, read by
+  `relay.collect.dates` (day and month names in the corpus's languages, year-first
+  numbers, 年月日 and 년월일; a date with no zone is in the zone of the feed's
+  language: Japan, Korea, China, else UTC); a year-first string is read by that
+  module first (feedparser reads '2020/1/10' as 1 December), any other by
+  feedparser first. An entry with none of them is dated by a
+  `/2017/01/07/` day in its link's path, else not at all (None: relay never dates
+  an entry by when it saw it);
 - link: as published (never rewritten: `www.`, query and fragment kept), made
   absolute against the entry's xml:base, else the feed's own link, else the
   URL the document was fetched from (for a `path:` feed, its `base_url`); a
@@ -46,8 +52,7 @@ import html.entities
 import re
 import xml.sax
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import Any
 from urllib.parse import urljoin
@@ -55,18 +60,12 @@ from xml.parsers import expat
 
 import feedparser
 
+from relay.collect.dates import date_in_url, parse_date, zone_for_lang
 from relay.collect.decode import as_utf8_document
 from relay.errors import ParseError
 from relay.models import Entry, Fetched
 
-_LOCAL_NAMES = {
-    # German and French day and month abbreviations seen in real feeds (corpus: contentwind)
-    "mo": "Mon", "di": "Tue", "mi": "Wed", "do": "Thu", "fr": "Fri", "sa": "Sat", "so": "Sun",
-    "lun": "Mon", "mar": "Tue", "mer": "Wed", "jeu": "Thu", "ven": "Fri", "sam": "Sat",
-    "dim": "Sun", "mär": "Mar", "mrz": "Mar", "mai": "May", "okt": "Oct", "dez": "Dec",
-    "janv": "Jan", "févr": "Feb", "fevr": "Feb", "avr": "Apr", "juin": "Jun", "juil": "Jul",
-    "août": "Aug", "aout": "Aug", "sept": "Sep", "déc": "Dec",
-}
+_YEAR_FIRST = re.compile(r"\d{4}\s*[/.年년-]")
 _LINK_ALT = re.compile(
     r"""<link[^>]+rel=["']alternate["'][^>]*type=["']application/(?:rss|atom)\+xml["'][^>]*>""",
     re.IGNORECASE)
@@ -83,27 +82,23 @@ def _struct_to_dt(value: Any) -> datetime | None:
 
 
 def parse_local_date(text: str) -> datetime | None:
-    """An RFC 822 date with German or French names ('Do, 22 Dez 2016 10:00:00 +0100')."""
-    words = re.split(r"([\s,.]+)", text.strip())
-    mapped = "".join(_LOCAL_NAMES.get(w.lower(), w) for w in words)
-    try:
-        dt = parsedate_to_datetime(mapped)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    """A date string as a feed writes it ('Do, 22 Dez 2016 10:00:00 +0100'), as UTC."""
+    return parse_date(text)
 
 
-def _entry_date(e: Any) -> datetime | None:
+def _entry_date(e: Any, zone: tzinfo = UTC) -> datetime | None:
     for key in ("published", "updated", "created"):
-        dt = _struct_to_dt(e.get(f"{key}_parsed"))
+        raw = str(e.get(key) or "")
+        parsed = _struct_to_dt(e.get(f"{key}_parsed"))
+        if raw and _YEAR_FIRST.match(raw.strip()):
+            # feedparser reads '2020/1/10 14:33:00' as 1 December, and a date with no
+            # zone as UTC, where a Japanese or Chinese feed means its own time
+            dt = parse_date(raw, zone) or parsed
+        else:
+            dt = parsed or (parse_date(raw, zone) if raw else None)
         if dt:
             return dt
-    for key in ("published", "updated", "created"):
-        if e.get(key):
-            dt = parse_local_date(e[key])
-            if dt:
-                return dt
-    return None
+    return date_in_url(e.get("link") or "")
 
 
 def _content(e: Any) -> str:
@@ -166,13 +161,14 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
         return [], _ttl(parsed), _partial_reason(saved, 0)
     base = _links_base(parsed, fetched)
     lang = lang_hint or _feed_lang(parsed)
+    zone = zone_for_lang(lang_hint or parsed.get("feed", {}).get("language"))
     out: list[Entry] = []
     for e in entries:
         if not (e.get("title") or e.get("link") or _content(e)).strip():
             continue  # an empty <item/> (corpus: illegally nested items) is not an entry
         link = _resolve(base, (e.get("link") or "").strip())
         title = e.get("title", "") or ""
-        published = _entry_date(e)
+        published = _entry_date(e, zone)
         guid = (e.get("id") or "").strip() or link
         if not guid:
             stamp = published.isoformat() if published else ""

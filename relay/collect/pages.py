@@ -9,9 +9,13 @@ or of the item's first link when it selects no <a>). Rules:
 - links are kept as published (query and fragment untouched), made absolute
   against the page's <base href>, else its URL (a page read from `path:`: its
   `base_url`); a relative link in a local page with neither stays as written;
-- dates in the forms Japanese sites use are read: 2026年3月19日,
-  2026/3/19, 2026.03.19, 2026-03-19, 令和8年3月19日, R8.3.19 (taken as
-  midnight in Japan time), and ISO 8601;
+- an item's date is its `date` element (its `datetime` attribute first) when
+  that is a date in any form `relay.collect.dates` reads (`22. Dezember 2016`,
+  `Seg, 24 Set 2018`, ...), else the first year-first or era date in it, or in
+  the item's text when there is no `date` selector: 2026年3月19日, 2026/3/19,
+  2026.03.19, 2026-03-19, 2017년 1월 7일, 令和8年3月19日, R8.3.19, with a time
+  when one follows, and ISO 8601; without a zone it is Japan time. An item
+  with no date has none (None);
 - an item without a title or link is skipped; a page where `item` matches
   nothing, or where no match has both a title and a link, is a `ParseError`
   naming the selectors (the selectors or the site changed): a page that yields
@@ -21,43 +25,21 @@ Selectors are applied with BeautifulSoup + soupsieve.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 from soupsieve import SelectorSyntaxError
 
+from relay.collect.dates import JST, find_date
 from relay.collect.decode import decode
 from relay.errors import ParseError
 from relay.models import Entry, Fetched
 
-JST = timezone(timedelta(hours=9))
-_ERAS = {"令和": 2018, "平成": 1988, "R": 2018, "H": 1988}
-_ERA_DATE = re.compile(r"(令和|平成|R|H)\s*(\d{1,2}|元)\s*[年.]\s*(\d{1,2})\s*[月.]\s*(\d{1,2})")
-_DATE = re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})")
-
 
 def parse_japanese_date(text: str) -> datetime | None:
     """The first date in `text` in one of the module's forms, as UTC."""
-    text = text.translate(str.maketrans("０１２３４５６７８９／．－", "0123456789/.-")).strip()
-    try:
-        iso = datetime.fromisoformat(text)
-        return (iso if iso.tzinfo else iso.replace(tzinfo=JST)).astimezone(UTC)
-    except ValueError:
-        pass
-    era, western = _ERA_DATE.search(text), _DATE.search(text)
-    if era and (not western or era.start() < western.start()):   # the first date wins
-        year = 1 if era.group(2) == "元" else int(era.group(2))
-        y, mo, d = _ERAS[era.group(1)] + year, int(era.group(3)), int(era.group(4))
-    elif western:
-        y, mo, d = int(western.group(1)), int(western.group(2)), int(western.group(3))
-    else:
-        return None
-    try:
-        return datetime(y, mo, d, tzinfo=JST).astimezone(UTC)
-    except ValueError:
-        return None
+    return find_date(text, JST)
 
 
 def _is_web(url: str) -> bool:

@@ -6,6 +6,9 @@ features and the index; `ingest` stores a feed's new entries in one transaction
 the content hash, the URL key: see `_archived_copy`; two entries of one feed with
 different titles are never copies, see `told_apart`) and joining near-duplicates
 to their story; `retag` re-applies the taxonomy from the indexed tokens.
+An item's `published_at` is the entry's date as the source gave it, or None (no
+date, or one more than a day ahead: never the collection time); `collected_at` is
+when relay first saw it.
 """
 
 from __future__ import annotations
@@ -116,9 +119,11 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     text_tokens = tokenize(_URL.sub(" ", text), lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
     tags = tag(title_tokens, text_tokens, taxonomy, feed.topics, own)
-    published = entry.published_at or now
-    if published > now + FUTURE_SLACK:
-        published = now   # publishers post future dates (SOURCES.md hazard 5)
+    # No date is no date: never the collection time (the item keeps it as collected_at),
+    # and a date more than a day ahead is a publisher's error, not a date.
+    published = entry.published_at
+    if published is not None and published > now + FUTURE_SLACK:
+        published = None
     item = Item(
         feed_id=feed.id, guid=entry.guid, url=entry.url, url_key=url_key(entry.url), title=title,
         summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
