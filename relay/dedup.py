@@ -23,11 +23,10 @@ Pure: no I/O; the store keeps bands and signatures.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -274,91 +273,30 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
     matrix = np.frombuffer(b"".join(c.minhash for c in usable),
                            dtype="<u4").reshape(len(usable), NUM_PERM)
     scores = np.count_nonzero(matrix == sig.values.astype("<u4"), axis=1) / NUM_PERM
+    mine = numbers(new.title_tokens)
+    short = _substance(new, common) < SUBSTANCE
     for i in np.argsort(-scores, kind="stable"):
         score = float(scores[i])
         if score < STORY_THRESHOLD:
             return None
-        if compatible(new, usable[int(i)], common, body):
-            return usable[int(i)].story_id, score
-    return None
-
-
-def compatible(new: Telling, c: Telling, common: frozenset[str] = frozenset(),
-               body: Callable[[int], Sequence[str]] = lambda item_id: ()) -> bool:
-    """Whether two similar items may tell one story (the rules of `choose_story` beyond
-    similarity); `common` is the new item's feed's template."""
-    same_feed = c.feed_id == new.feed_id
-    gap = _days_apart(new.published_at, c.published_at)
-    if gap > (SAME_FEED_DAYS if same_feed else STORY_WINDOW_DAYS):
-        return False
-    mine, theirs = numbers(new.title_tokens), numbers(c.title_tokens)
-    if mine and theirs and not mine & theirs and _alike(new, c):
-        return False
-    if c.body_tokens is None:
-        c = replace(c, body_tokens=tuple(body(c.item_id)))
-    short = _substance(new, common) < SUBSTANCE
-    theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
-    if same_feed and (short or theirs_short or new.published_at is None
-                      or c.published_at is None or (new.outlet and new.outlet == c.outlet)):
-        return False
-    return not ((short or theirs_short)
-                and not _titles_agree(new, c, common, common if same_feed else frozenset()))
-
-
-# -- rare words: one event retold in other words -------------------------------------------
-# Two outlets retell one event in their own words ("Augsburg: Fujitsu Deutschland macht
-# alles dicht" / "Fujitsu schließt Werk in Augsburg"): their signatures share little, but
-# their titles share names that few items of the archive have. Such an item is looked for
-# by its title's rare words (the archive's own document counts) among the recent items.
-RARE_SHARE = 0.002          # a word in at most this share of the archive's items is rare
-RARE_MIN = 3                # (and in at most this many, whatever the archive's size)
-RARE_SHARED = 2             # rare title words two titles must share
-RARE_THRESHOLD = 0.3        # and their words' weighted overlap (by rarity), title and text
-
-
-def rare_limit(items: int) -> int:
-    """The most items a word may be in and still be rare, in an archive of `items`."""
-    return max(RARE_MIN, int(RARE_SHARE * items))
-
-
-def rare_title_words(title_tokens: Sequence[str], common: frozenset[str],
-                     docs: Mapping[str, int], items: int) -> set[str]:
-    """A title's words that few items have (`docs`: in how many items each word is)."""
-    limit = rare_limit(items)
-    return {w for w in _words(title_tokens) - common if docs.get(w, 0) <= limit}
-
-
-def rare_overlap(new: Telling, c: Telling, docs: Mapping[str, int], items: int) -> float:
-    """How much two items' words overlap, each word weighing its rarity (log of the
-    archive's items over the items it is in): 0 unless their titles share RARE_SHARED
-    rare words."""
-    limit = rare_limit(items)
-    ta, tb = _words(new.title_tokens), _words(c.title_tokens)
-    if sum(1 for w in ta & tb if docs.get(w, 0) <= limit) < RARE_SHARED:
-        return 0.0
-    wa = ta | _words((), new.body_tokens or ())
-    wb = tb | _words((), c.body_tokens or ())
-
-    def weight(w: str) -> float:
-        return math.log((items + 1) / (docs.get(w, 0) + 1))
-
-    union = sum(map(weight, wa | wb))
-    return sum(map(weight, wa & wb)) / union if union else 0.0
-
-
-def choose_rare_story(new: Telling, candidates: Sequence[Telling], common: frozenset[str],
-                      docs: Mapping[str, int], items: int,
-                      ) -> tuple[int, float] | None:
-    """(story id, overlap) of the candidate sharing most rare words with `new`, at least
-    RARE_THRESHOLD, that may tell its story (`compatible`). Candidates carry their body
-    tokens."""
-    scored = sorted(((rare_overlap(new, c, docs, items), c) for c in candidates),
-                    key=lambda sc: -sc[0])
-    for score, c in scored:
-        if score < RARE_THRESHOLD:
-            return None
-        if compatible(new, c, common):
-            return c.story_id, score
+        c = usable[int(i)]
+        same_feed = c.feed_id == new.feed_id
+        gap = _days_apart(new.published_at, c.published_at)
+        if gap > (SAME_FEED_DAYS if same_feed else STORY_WINDOW_DAYS):
+            continue
+        theirs = numbers(c.title_tokens)
+        if mine and theirs and not mine & theirs and _alike(new, c):
+            continue
+        if c.body_tokens is None:
+            c = replace(c, body_tokens=tuple(body(c.item_id)))
+        theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
+        if same_feed and (short or theirs_short or new.published_at is None
+                          or c.published_at is None or (new.outlet and new.outlet == c.outlet)):
+            continue
+        if (short or theirs_short) and not _titles_agree(
+                new, c, common, common if same_feed else frozenset()):
+            continue
+        return c.story_id, score
     return None
 
 

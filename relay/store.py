@@ -243,7 +243,6 @@ class Store:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the archive: {exc}", where=str(path)) from exc
         self._depth = 0
-        self._vocab = False
 
     def __enter__(self) -> Store:
         return self
@@ -486,46 +485,6 @@ class Store:
         row = self.conn.execute("SELECT body FROM items_fts WHERE rowid = ?",
                                 (item_id,)).fetchone()
         return (row[0] or "").split() if row else []
-
-    def doc_counts(self, words: Iterable[str]) -> dict[str, int]:
-        """In how many items each word is (the index's own counts, fts5vocab)."""
-        words = sorted(set(words))
-        if not words:
-            return {}
-        if not self._vocab:
-            self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.items_vocab"
-                              " USING fts5vocab(main, items_fts, 'row')")
-            self._vocab = True
-        return {r[0]: int(r[1]) for r in self.conn.execute(
-            f"SELECT term, doc FROM temp.items_vocab WHERE term IN ({','.join('?' * len(words))})",
-            words)}
-
-    def item_span(self) -> int:
-        """About how many items the archive holds (the highest id)."""
-        row = self.conn.execute("SELECT MAX(id) FROM items").fetchone()
-        return int(row[0] or 0)
-
-    def first_item_since(self, since: datetime) -> int | None:
-        """The id of the first item collected at or after `since`."""
-        row = self.conn.execute(
-            "SELECT MIN(id) FROM items WHERE collected_at >= ?", (ts(since),)).fetchone()
-        return int(row[0]) if row and row[0] is not None else None
-
-    def title_candidates(self, words: Iterable[str], first_id: int, limit: int = 30,
-                         ) -> list[tuple[int, int, str, str, str, datetime | None, str]]:
-        """(item id, story id, feed id, indexed title, indexed body, published, title) of
-        items from `first_id` on whose indexed title has one of `words`."""
-        words = sorted(set(words))
-        if not words:
-            return []
-        match = "title : (" + " OR ".join('"' + w.replace('"', '""') + '"' for w in words) + ")"
-        rows = self.conn.execute(
-            "SELECT i.id, i.story_id, i.feed_id, x.title, x.body, i.published_at, i.title"
-            " FROM items_fts x JOIN items i ON i.id = x.rowid"
-            " WHERE items_fts MATCH ? AND x.rowid >= ? LIMIT ?",
-            (match, first_id, limit)).fetchall()
-        return [(int(r[0]), int(r[1]), r[2], r[3] or "", r[4] or "", from_ts(r[5]), r[6])
-                for r in rows]
 
     def recent_tokens(self, feed_id: str, limit: int) -> list[tuple[str, str]]:
         """The indexed (title, body) tokens of a feed's `limit` latest items."""

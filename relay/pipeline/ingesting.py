@@ -503,34 +503,6 @@ class Ingester:
             job.cancel()
         return new, duplicates
 
-    def _rare_story(self, new: dedup.Telling, common: frozenset[str],
-                    window: datetime) -> tuple[int, float] | None:
-        """The story of a recent item whose title shares rare words with this one's and
-        whose words overlap enough (`dedup.choose_rare_story`)."""
-        store = self.store
-        words = dedup._words(new.title_tokens) - common
-        if len(words) < dedup.RARE_SHARED:
-            return None
-        items = store.item_span()
-        docs = store.doc_counts(words)
-        rare = dedup.rare_title_words(new.title_tokens, common, docs, items)
-        if len(rare) < dedup.RARE_SHARED:
-            return None
-        first = store.first_item_since(window)
-        if first is None:
-            return None
-        rows = store.title_candidates(rare, first)
-        if not rows:
-            return None
-        candidates = [dedup.Telling(feed, tuple(title.split()), tuple(body.split()), published,
-                                    story, b"", item_id, dedup.outlet(raw))
-                      for item_id, story, feed, title, body, published, raw in rows]
-        every = set(dedup._words(new.title_tokens, new.body_tokens or ()))
-        for c in candidates:
-            every |= dedup._words(c.title_tokens, c.body_tokens or ())
-        docs = store.doc_counts(every)
-        return dedup.choose_rare_story(new, candidates, common, docs, items)
-
     def _story(self, item: Item, ready: Ready, window: datetime) -> int | None:
         """The story an item joins: same language first, then across languages."""
         store = self.store
@@ -544,9 +516,6 @@ class Ingester:
                                 outlet=dedup.outlet(item.title))
             chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
                                         candidates, ready.common, store.body_tokens)
-            if chosen:
-                return chosen[0]
-            chosen = self._rare_story(new, ready.common, window)
             if chosen:
                 return chosen[0]
         if ready.figures:   # the same event told in another language?
