@@ -3,20 +3,26 @@
 Two levels:
 1. Exact duplicates are dropped before storing. Keys, in order: the guid
    within the feed, the content hash of title + text (see
-   `text.content_hash`), the URL key (see `text.url_key`) with the same
-   title, or in another feed alone unless the key is a listing page (one that
-   names entries of different titles). Two entries of one feed with
+   `text.content_hash`; within one feed only with the same link), the URL key
+   (see `text.url_key`) with the same title, or in another feed alone when it
+   can be one article retitled (`retitled`) unless the key is a listing page
+   (one that names entries of different titles). Two entries of one feed with
    different titles are never exact duplicates (`pipeline.ingesting`). The
    store answers whether a key is known; this module only names the keys.
 2. Near duplicates join a story. Each item gets a MinHash signature
    (datasketch, NUM_PERM permutations over CRC-32 hashes: SHA-1, datasketch's
    default, cost ten times more for the same quality) of its features: the set of its
-   tokens, with numbers and long words repeated as extra features so that
-   figures and rare names weigh more than function words. The signature is
+   tokens without dates (`numbers`), with numbers and long words repeated as extra
+   features so that figures and rare names weigh more than function words, and
+   without what its feed repeats in every item (`template`). The signature is
    cut into BANDS bands of ROWS rows; every band is hashed and stored (the
    `lsh_bands` table), so candidates are found by an index lookup whose cost
    does not grow with the archive. A candidate joins when the estimated
-   Jaccard similarity of the signatures is at least STORY_THRESHOLD.
+   Jaccard similarity of the signatures is at least STORY_THRESHOLD and the
+   rules of `choose_story` hold (dates, numbers in titles, short notices judged
+   by their titles, items of one feed).
+3. Across languages, a Japanese report and an article share figures and names
+   (`choose_cross_story`).
 Pure: no I/O; the store keeps bands and signatures.
 """
 
