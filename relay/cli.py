@@ -111,6 +111,14 @@ def _local(text: str | None, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
+def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
+    """An item's publication date, or that the source gave none and when relay first saw it."""
+    if row["published_at"]:
+        return _local(row["published_at"], tz)
+    seen = _local(row["collected_at"], tz)
+    return f"unknown; seen {seen}" if short else f"unknown (first seen {seen})"
+
+
 def _n(count: int, noun: str) -> str:
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
     return f"{count} {noun if count == 1 else plural}"
@@ -206,13 +214,15 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
         reports = pipeline.collect(config, store, _now(), feed_ids, everything)
     if as_json:
         _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
-                "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error}
-               | r.extra for r in reports])
+                "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error,
+                "partial": r.partial} | r.extra for r in reports])
     else:
         for r in reports:
             state = (f"error: {r.error}" if r.error else
                      "not modified" if r.not_modified else
                      f"{r.new} new, {r.duplicates} duplicate")
+            if r.partial and not r.error:
+                state += f"; partial: {r.partial}"
             click.echo(f"{r.feed_id}: {state}")
             if r.extra.get("moved_to"):
                 click.echo(f"  moved permanently to {r.extra['moved_to']}: update its url in "
@@ -221,8 +231,9 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
                 click.echo(f"  disabled: {r.extra['disabled']}")
         new = sum(r.new for r in reports)
         failed = sum(not r.ok for r in reports)
-        click.echo(f"{_n(len(reports), 'feed')}, {_n(new, 'new item')}, {failed} failed",
-                   err=True)
+        broken = sum(bool(r.ok and r.partial) for r in reports)
+        click.echo(f"{_n(len(reports), 'feed')}, {_n(new, 'new item')}, {failed} failed"
+                   + (f", {broken} partial" if broken else ""), err=True)
     if any(not r.ok for r in reports):
         sys.exit(EXIT_FAILURES)
 
@@ -276,6 +287,8 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
             return f"moved to {r['moved_to']}"
         if r["last_error"]:
             return str(r["last_error"])
+        if r["partial"]:
+            return f"partial: {r['partial']}"
         return "silent" if r["silent"] else ("off" if not r["enabled"] else "ok")
 
     table = [[str(r["id"]), str(r["items_7d"]), str(r["items_30d"]),
@@ -308,12 +321,14 @@ def feeds_check(c: Ctx, feed_ids: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         _json([{"feed": k.feed_id, "url": k.url, "ok": k.ok, "status": k.status,
                 "entries": k.entries, "newest": k.newest.isoformat() if k.newest else None,
-                "moved_to": k.moved_to, "error": k.error} for k in checks])
+                "moved_to": k.moved_to, "error": k.error, "partial": k.partial}
+               for k in checks])
     else:
         click.echo(_table(
             [[k.feed_id, "ok" if k.ok else "FAIL", str(k.entries),
               k.newest.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d") if k.newest else "-",
-              " ".join((k.error or (f"moved to {k.moved_to}" if k.moved_to else "")).split())[:70]]
+              " ".join((k.error or (f"partial: {k.partial}" if k.partial else "")
+                        or (f"moved to {k.moved_to}" if k.moved_to else "")).split())[:70]]
              for k in checks], ["feed", "", "entries", "newest", "note"]))
     if any(not k.ok for k in checks):
         sys.exit(EXIT_FAILURES)
@@ -658,7 +673,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
                             limit=limit, order=order)
     keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
-            "story_id"]
+            "story_id", "collected_at"]
     for r in rows:
         r["snippet"] = highlight(spans(r["summary"], r["lang"]), wanted) if wanted else ""
     if fmt == "json":
@@ -675,7 +690,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
         if not rows:
             click.echo("no items found", err=True)
             return
-        click.echo(_table([[str(r["id"]), _local(r["published_at"], tz), r["feed_id"],
+        click.echo(_table([[str(r["id"]), _published(r, tz, short=True), r["feed_id"],
                             ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
                            for r in rows],
                           ["id", "published", "feed", "topics", "title"]))
@@ -722,7 +737,7 @@ def show(c: Ctx, item_id: int) -> None:
     tz = config.settings.timezone
     click.echo(f"{row['title']}\n{row['url']}")
     click.echo(f"feed: {row['feed_name']} ({row['feed_id']}), mission: {row['mission'] or '-'}, "
-               f"lang: {row['lang']}, published: {_local(row['published_at'], tz)}, "
+               f"lang: {row['lang']}, published: {_published(row, tz)}, "
                f"story: {row['story_id']}")
     for t in row["tags"]:
         click.echo(f"topic {t['topic']} (score {t['score']:g}): {', '.join(t['terms'])}")
@@ -737,8 +752,8 @@ def show(c: Ctx, item_id: int) -> None:
 def export(c: Ctx, fmt: str) -> None:
     """Write every archived item to stdout (one JSON object per line, or CSV).
 
-    Fields: id, feed, mission, country, url, title, summary, lang, published_at,
-    collected_at, topics, story_id.
+    Fields: id, feed, mission, country, url, title, summary, lang, published_at
+    (null when the source gave no date), collected_at (first seen), topics, story_id.
 
     \b
     Example:
@@ -780,7 +795,9 @@ def status(c: Ctx, as_json: bool) -> None:
     click.echo(f"items: {counts['items']} in {counts['stories']} stories "
                f"({counts['multi_source_stories']} with several sources); "
                f"last collected {_local(counts['last_collected_at'], tz)}")
-    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing)")
+    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing"
+               + (f", {counts['partial_feeds']} partial" if counts["partial_feeds"] else "")
+               + ")")
     click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
     if counts["topics"]:

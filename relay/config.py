@@ -7,6 +7,9 @@ Rules:
   errors naming the file, the line and the key path (`feeds[3].interval`);
 - relative paths (database, digests_dir, feed paths) are relative to the
   configuration file's folder;
+- a feed read from `path:` (kind rss or page) may say with `base_url` (an
+  http(s) URL) what its relative links are relative to; a `url:` feed's links
+  are relative to its URL, so it takes none;
 - secrets are never written in the file: `${NAME}` in `settings.smtp.url`
   or `settings.smtp.sender` is replaced by the environment variable NAME (an unset one is an error), and
   `RELAY_SMTP_URL` overrides `settings.smtp.url`;
@@ -66,7 +69,7 @@ DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
-    "interval", "enabled", "selectors", "allow_private", "fulltext", "audience",
+    "interval", "enabled", "selectors", "allow_private", "fulltext", "audience", "base_url",
 }
 SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 MISSION_KEYS = {"id", "name"}
@@ -435,6 +438,15 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             raise ctx.error(f, "url", f"{p}.url", "a reports feed reads a folder: use path:")
         if url is not None and not re.match(r"^https?://[^\s/]+", url):
             raise ctx.error(f, "url", f"{p}.url", f"{url!r} is not an http(s) URL")
+        base_url = _get(ctx, f, "base_url", p, str)
+        if base_url is not None:
+            if raw_path is None or kind is FeedKind.REPORTS:
+                raise ctx.error(f, "base_url", f"{p}.base_url",
+                                "only a feed or page read from path: takes base_url (the URL "
+                                "its relative links are relative to)")
+            if not re.match(r"^https?://[^\s/]+", base_url):
+                raise ctx.error(f, "base_url", f"{p}.base_url",
+                                f"{base_url!r} is not an http(s) URL")
         lang = _get(ctx, f, "lang", p, str)
         if lang is not None and not langs.is_code(lang):
             raise ctx.error(f, "lang", f"{p}.lang",
@@ -470,7 +482,8 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
             fulltext=_get(ctx, f, "fulltext", p, bool, False),
-            audience=_groups(ctx, f, p), names={} if "" in names else names,
+            audience=_groups(ctx, f, p), base_url=base_url,
+            names={} if "" in names else names,
         ))
     return tuple(feeds)
 

@@ -2,18 +2,27 @@
 
 Two levels:
 1. Exact duplicates are dropped before storing. Keys, in order: the guid
-   within the feed, the canonical URL (see `text.canonical_url`), the content
-   hash of title + text (see `text.content_hash`). The store answers whether
-   a key is known; this module only names the keys.
+   within the feed, the content hash of title + text (see
+   `text.content_hash`; within one feed only with the same link), the URL key
+   (see `text.url_key`) with the same title, or in another feed alone when it
+   can be one article retitled (`retitled`) unless the key is a listing page
+   (one that names entries of different titles). Two entries of one feed with
+   different titles are never exact duplicates (`pipeline.ingesting`). The
+   store answers whether a key is known; this module only names the keys.
 2. Near duplicates join a story. Each item gets a MinHash signature
    (datasketch, NUM_PERM permutations over CRC-32 hashes: SHA-1, datasketch's
    default, cost ten times more for the same quality) of its features: the set of its
-   tokens, with numbers and long words repeated as extra features so that
-   figures and rare names weigh more than function words. The signature is
+   tokens without dates (`numbers`), with numbers and long words repeated as extra
+   features so that figures and rare names weigh more than function words, and
+   without what its feed repeats in every item (`template`). The signature is
    cut into BANDS bands of ROWS rows; every band is hashed and stored (the
    `lsh_bands` table), so candidates are found by an index lookup whose cost
    does not grow with the archive. A candidate joins when the estimated
-   Jaccard similarity of the signatures is at least STORY_THRESHOLD.
+   Jaccard similarity of the signatures is at least STORY_THRESHOLD and the
+   rules of `choose_story` hold (dates, numbers in titles, short notices judged
+   by their titles, items of one feed).
+3. Across languages, a Japanese report and an article share figures and names
+   (`choose_cross_story`).
 Pure: no I/O; the store keeps bands and signatures.
 """
 
@@ -22,8 +31,10 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import numpy as np
 
@@ -61,17 +72,120 @@ class Signature:
         return cls(np.frombuffer(blob, dtype="<u4").astype(np.uint64))
 
 
-def features(title_tokens: Sequence[str], body_tokens: Sequence[str]) -> set[str]:
-    feats: set[str] = set()
-    for tok in (*title_tokens, *body_tokens):
-        if tok in _STOP or (len(tok) < 2 and not tok.isdigit()):
+# -- dates are not figures ---------------------------------------------------------------
+# A feed's items share their date line ("2026年8月21日 外務省 ...", "[19.08.2018 - 07:08
+# Uhr]"), so a date would tie unrelated items together. The tokens of a date or a time are
+# dropped: a written date (19.08.2018), a number before 年/月/日/時/分 or after an era name
+# (令和7年), a number beside a month or weekday name (Aug. 23, 5 January 2017), a year
+# (1900-2100) and every number below 100 (days, hours, small counts say nothing of a story).
+_DATE_AFTER = frozenset(["年", "年度", "月", "日", "時", "分", "秒", "uhr", "h"])
+_ERAS = frozenset(["令和", "平成", "昭和", "大正", "明治"])
+_CALENDAR = frozenset([
+    *_ERAS, "uhr",
+    # the Snowball stems relay's tokenizer gives month and weekday names (en, de, fr)
+    "januari", "februari", "march", "april", "may", "june", "juli", "august", "septemb",
+    "octob", "novemb", "decemb", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday", "mon", "tue", "tues", "wed", "thu", "thur", "fri", "sat", "sun",
+    "januar", "februar", "marz", "mai", "juni", "oktob", "dezemb", "mrz", "okt", "dez",
+    "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag",
+    "janvi", "févri", "fevri", "avril", "juin", "juillet", "août", "aout", "septembr",
+    "octobr", "novembr", "décembr", "decembr", "janv", "fevr", "févr", "avr", "juil",
+    "lund", "mard", "mercred", "jeud", "vendred", "samed", "dimanch",
+])
+_WRITTEN_DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(?::\d{2})?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers(tokens: Sequence[str]) -> set[str]:
+    """The numbers of a token list that are not part of a date or time (see above): the
+    figures that tell one notice or filing from the next (同一一三 / 同一一四)."""
+    out: set[str] = set()
+    last = len(tokens) - 1
+    for i, tok in enumerate(tokens):
+        if not tok[:1].isdigit() or _NUMBER.fullmatch(tok) is None or _dated(tokens, i, last):
             continue
-        feats.add(tok)
-        if _DIGIT.search(tok):
-            feats.update((f"{tok}#1", f"{tok}#2"))   # figures identify a story
-        elif len(tok) >= 8:
-            feats.add(f"{tok}#1")                   # long words are rarer than short ones
+        out.add(tok)
+    return out
+
+
+def _dated(tokens: Sequence[str], i: int, last: int) -> bool:
+    tok = tokens[i]
+    if _WRITTEN_DATE.fullmatch(tok):
+        return True
+    if tok.isdigit() and len(tok) <= 4:
+        value = int(tok)
+        if value < 100 or (len(tok) == 4 and 1900 <= value <= 2100):
+            return True
+    before = tokens[i - 1] if i > 0 else ""
+    after = tokens[i + 1] if i < last else ""
+    return (after in _DATE_AFTER or before in _ERAS or before in _CALENDAR
+            or after in _CALENDAR)
+
+
+def features(title_tokens: Sequence[str], body_tokens: Sequence[str]) -> set[str]:
+    """What an item's story identity is made of: its content words, numbers and long
+    words weighing more, without function words, dates and calendar words."""
+    feats: set[str] = set()
+    for tokens in (title_tokens, body_tokens):
+        last = len(tokens) - 1
+        for i, tok in enumerate(tokens):
+            if tok in _STOP or tok in _CALENDAR or (len(tok) < 2 and not tok.isdigit()):
+                continue
+            if tok[:1].isdigit() and _NUMBER.fullmatch(tok):
+                if _dated(tokens, i, last):
+                    continue
+                feats.update((tok, f"{tok}#1", f"{tok}#2"))   # figures identify a story
+                continue
+            feats.add(tok)
+            if len(tok) >= 8:
+                feats.add(f"{tok}#1")                   # long words are rarer than short ones
     return feats
+
+
+# -- what a feed repeats is no evidence ---------------------------------------------------
+# Ministry and gazette feeds wrap every item in the same words ("令和7年7月23日（本紙 第1512
+# 号）が発行されました。… についてはこちら", "Document type: Notice. Agencies: ..."), so two
+# short items of one feed share the template and little else. A feature found in a large
+# share of a feed's items (its recent items in the archive and the batch in hand) is the
+# feed's, not the item's: it is left out of the signature.
+TEMPLATE_DOCS = 6          # items a feed needs before anything counts as its template
+TEMPLATE_SHARE = 0.25      # share of them a feature must appear in
+TEMPLATE_MIN = 3           # and at least this many of them
+PROFILE_ITEMS = 50         # a feed's recent items the archive lends to the batch
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How often each feature occurs in a feed's recent items (`docs` of them)."""
+
+    docs: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def profile(feature_sets: Iterable[set[str]]) -> Profile:
+    counts: Counter[str] = Counter()
+    docs = 0
+    for feats in feature_sets:
+        counts.update(feats)
+        docs += 1
+    return Profile(docs, dict(counts))
+
+
+def template(batch: Sequence[set[str]], prior: Profile | None = None) -> frozenset[str]:
+    """The features a feed repeats: found in at least TEMPLATE_SHARE of its items (the
+    batch's and the prior's together), in TEMPLATE_MIN of them at least, once the feed
+    has TEMPLATE_DOCS items. A feature that repeats inside one batch only because the
+    batch tells one story several times still counts: a feed that gives ever the same
+    story is rare, a feed that wraps every item in the same words is common."""
+    counts: Counter[str] = Counter(prior.counts if prior else {})
+    for feats in batch:
+        counts.update(feats)
+    docs = len(batch) + (prior.docs if prior else 0)
+    if docs < TEMPLATE_DOCS:
+        return frozenset()
+    floor = max(TEMPLATE_MIN, TEMPLATE_SHARE * docs)
+    return frozenset(f for f, n in counts.items() if n >= floor)
 
 
 def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
@@ -106,23 +220,144 @@ def similarity(a: Signature, b: Signature) -> float:
     return float(np.count_nonzero(a.values == b.values)) / NUM_PERM
 
 
-def choose_story(
-    sig: Signature, candidates: Sequence[tuple[int, bytes]]
-) -> tuple[int, float] | None:
-    """The (story id, similarity) of the most similar candidate above the threshold.
-    Candidates are (story id, stored signature bytes), compared in one array operation."""
-    if not candidates:
+SAME_FEED_DAYS = 0.5         # two items of one feed are published within 12 hours
+SUBSTANCE = 5                # words a text needs beyond its title and the feed's template
+
+
+@dataclass(frozen=True)
+class Telling:
+    """One item as story choice sees it: the new one, or a recent one that shares an LSH
+    band with it (then with its story and stored signature)."""
+
+    feed_id: str
+    title_tokens: tuple[str, ...]
+    body_tokens: tuple[str, ...] | None      # None: ask `choose_story`'s `body` when needed
+    published_at: datetime | None
+    story_id: int = 0
+    minhash: bytes = b""
+    item_id: int = 0
+    outlet: str = ""        # the outlet an aggregator names after a title (see `outlet`)
+
+
+_OUTLET = re.compile(r"[(（]([^()（）]{2,24})[)）]\s*$")
+
+
+def outlet(title: str) -> str:
+    """The outlet an aggregator names at the end of a title: "…ほぼ回復(Impress Watch)" ->
+    "Impress Watch" ("" when there is none)."""
+    m = _OUTLET.search(title)
+    return m.group(1).strip() if m else ""
+
+
+def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
+                 common: frozenset[str] = frozenset(),
+                 body: Callable[[int], Sequence[str]] = lambda item_id: (),
+                 ) -> tuple[int, float] | None:
+    """The (story id, similarity) of the most similar candidate that tells the same story
+    as `new` (`common`: what its feed repeats, see `template`):
+
+    - signatures at least STORY_THRESHOLD similar;
+    - published within STORY_WINDOW_DAYS of each other, when both have a date;
+    - titles in the same words (half their words shared) do not carry different
+      numbers: one gazette's notices 同一一三 and 同一一四, share sales of 1,500 and of
+      99,342 are different news in the same words (while "$12 billion plant" and
+      "plant, 1,800 jobs" are two facts of one story);
+    - a short item (one with fewer than SUBSTANCE words beyond its title and its feed's
+      template: a gazette's or a ministry's notice is a title in a fixed frame) is
+      judged by its title: one title must be the other's words and a few more
+      ("【外務省】X" = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two
+      events, see `_titles_agree`);
+    - two items of one feed are published 12 hours apart at most (both dated), neither
+      is short, and they do not name the same outlet after their titles: a publisher
+      does not tell one story twice, an aggregator does, in several outlets' words.
+
+    Signatures are compared in one array operation; a candidate's body tokens are read
+    (`body(item_id)`) only when it is similar enough for them to matter."""
+    usable = [c for c in candidates if len(c.minhash) == NUM_PERM * 4]
+    if not usable:
         return None
-    blobs = [blob for _, blob in candidates if len(blob) == NUM_PERM * 4]
-    if not blobs:
-        return None
-    stories = [sid for sid, blob in candidates if len(blob) == NUM_PERM * 4]
-    matrix = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), NUM_PERM)
+    matrix = np.frombuffer(b"".join(c.minhash for c in usable),
+                           dtype="<u4").reshape(len(usable), NUM_PERM)
     scores = np.count_nonzero(matrix == sig.values.astype("<u4"), axis=1) / NUM_PERM
-    best = int(np.argmax(scores))
-    if scores[best] < STORY_THRESHOLD:
-        return None
-    return stories[best], float(scores[best])
+    mine = numbers(new.title_tokens)
+    short = _substance(new, common) < SUBSTANCE
+    for i in np.argsort(-scores, kind="stable"):
+        score = float(scores[i])
+        if score < STORY_THRESHOLD:
+            return None
+        c = usable[int(i)]
+        same_feed = c.feed_id == new.feed_id
+        gap = _days_apart(new.published_at, c.published_at)
+        if gap > (SAME_FEED_DAYS if same_feed else STORY_WINDOW_DAYS):
+            continue
+        theirs = numbers(c.title_tokens)
+        if mine and theirs and not mine & theirs and _alike(new, c):
+            continue
+        if c.body_tokens is None:
+            c = replace(c, body_tokens=tuple(body(c.item_id)))
+        theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
+        if same_feed and (short or theirs_short or new.published_at is None
+                          or c.published_at is None or (new.outlet and new.outlet == c.outlet)):
+            continue
+        if (short or theirs_short) and not _titles_agree(
+                new, c, common, common if same_feed else frozenset()):
+            continue
+        return c.story_id, score
+    return None
+
+
+def _words(tokens: Sequence[str], body: Sequence[str] = ()) -> set[str]:
+    """Features without their extra weights."""
+    return {f for f in features(tokens, body) if "#" not in f}
+
+
+def _alike(a: Telling, b: Telling) -> bool:
+    """Titles that share at least half their words (numbers aside)."""
+    wa = {w for w in _words(a.title_tokens) if not w[:1].isdigit()}
+    wb = {w for w in _words(b.title_tokens) if not w[:1].isdigit()}
+    return bool(wa | wb) and len(wa & wb) * 2 >= len(wa | wb)
+
+
+PREFIX_WORDS = 2            # words a republisher adds to a title ("【外務省】", "Politics ›")
+PREFIX_SHARE = 0.25         # or this share of the longer title's words
+
+
+def _titles_agree(a: Telling, b: Telling, common_a: frozenset[str] = frozenset(),
+                  common_b: frozenset[str] = frozenset()) -> bool:
+    """One title is the other's words and a few more (each without its feed's template):
+    "【外務省】X" is X republished, but a notice whose title adds a clause (…の宿泊利用案内、
+    自衛隊による入浴支援のお知らせ) is the notice updated with news of its own."""
+    wa, wb = _words(a.title_tokens) - common_a, _words(b.title_tokens) - common_b
+    if not (wa and wb):
+        return False
+    short, long = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    extra = len(long - short)
+    return short <= long and extra <= max(PREFIX_WORDS, PREFIX_SHARE * len(long))
+
+
+def retitled(a: Telling, b: Telling) -> bool:
+    """Whether two entries that link the same page from two feeds can be one article
+    retitled: published within STORY_WINDOW_DAYS, and, when either is short (see
+    `choose_story`), one title the other's words and a few more ("【外務省】X" and "X"). A
+    ministry's statistics page linked by each month's release (機械受注統計調査報告 of
+    令和7年3月 and of 令和8年6月), or a disaster page linked by each short notice about it,
+    is a page of many entries, not one article; what is not a copy is left to story
+    choice."""
+    if _days_apart(a.published_at, b.published_at) > STORY_WINDOW_DAYS:
+        return False
+    if _substance(a, frozenset()) >= SUBSTANCE and _substance(b, frozenset()) >= SUBSTANCE:
+        return True
+    return _titles_agree(a, b)
+
+
+def _days_apart(a: datetime | None, b: datetime | None) -> float:
+    return abs((a - b).total_seconds()) / 86400 if a is not None and b is not None else 0.0
+
+
+def _substance(t: Telling, common: frozenset[str]) -> int:
+    """How many words or figures a text has beyond its title and its feed's template
+    (a figure counts once here, not with its extra weight)."""
+    return len(_words((), t.body_tokens or ()) - _words(t.title_tokens) - common)
 
 
 # -- across languages ------------------------------------------------------------------------

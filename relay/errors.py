@@ -6,7 +6,8 @@ RelayError                 exit 2 unless stated
   QueryError               a search query that cannot be parsed
   CollectError             one source failed (exit 1 for the run, the run goes on)
     FetchError             HTTP or file access: url, status
-    ParseError             bytes that are not a feed
+    ParseError             bytes that are not a feed, or a listing page that yields no item
+                           (a feed read only in part is no error: see collect.feeds)
   StoreError               the archive cannot be opened or written
     LockedError            another `relay run` holds the database
   DeliveryError            one message could not be handed to SMTP (exit 1)
@@ -73,7 +74,7 @@ class FetchError(CollectError):
 
 
 class ParseError(CollectError):
-    """The fetched bytes are not a feed relay can read."""
+    """The fetched bytes are not a feed relay can read, or a page that yields no item."""
 
 
 class StoreError(RelayError):

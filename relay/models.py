@@ -111,6 +111,7 @@ class FeedSpec:
     allow_private: bool = False               # may reach loopback/private addresses
     audience: tuple[str, ...] = ()            # subscriber groups that may see it; () = all
     fulltext: bool = False                    # fetch each new item's page for its text
+    base_url: str | None = None               # what a path: feed's relative links are under
     names: dict[str, str] = field(default_factory=dict)   # lang -> name, when given so
 
     @property
@@ -162,6 +163,13 @@ class Fetched:
     last_modified: str | None = None
     max_age: int | None = None                # Cache-Control max-age, seconds
     moved_to: str | None = None               # final URL when every redirect was permanent
+    base_url: str | None = None               # the URL a local file stands for (base_url:)
+
+    @property
+    def base(self) -> str:
+        """What the document's relative links are relative to, before its own xml:base,
+        <base href> or channel link: the URL it was fetched from or stands for."""
+        return self.base_url or self.url
 
     @property
     def not_modified(self) -> bool:
@@ -196,13 +204,14 @@ class Item:
 
     feed_id: str
     guid: str
-    url: str
+    url: str                                  # the link as published (resolved, not rewritten)
+    url_key: str                              # text.url_key(url): a duplicate key, never shown
     title: str
     summary: str
     text: str
     lang: str
-    published_at: datetime
-    collected_at: datetime
+    published_at: datetime | None             # None: the source gave no date
+    collected_at: datetime                    # first seen
     content_hash: str
     index_title: str                          # normalized tokens, space-joined, for FTS
     index_text: str
@@ -240,8 +249,9 @@ class StoryItem:
     title: str
     summary: str
     lang: str
-    published_at: datetime
+    published_at: datetime | None             # None: the source gave no date
     is_report: bool
+    collected_at: datetime | None = None      # first seen
 
 
 @dataclass(frozen=True)
@@ -302,6 +312,7 @@ class FeedReport:
     duplicates: int = 0
     not_modified: bool = False
     error: str | None = None
+    partial: str | None = None      # why the document was read only in part (not an error)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -12,8 +12,9 @@ Nothing outside this module speaks SQL.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +34,9 @@ from relay.models import (
     Tag,
 )
 
-MIGRATIONS: list[str] = [
+Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
+
+MIGRATIONS: list[Migration] = [
     # 1: the first schema
     """
     CREATE TABLE feeds (
@@ -132,7 +135,68 @@ MIGRATIONS: list[str] = [
     UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
     INSERT INTO pending (task) VALUES ('sign-window');
     """,
+    # 10: a feed whose last document was broken and only partly read, and why
+    """
+    ALTER TABLE feeds ADD COLUMN partial TEXT;
+    """,
+    # 11: links as published (issue 9): `url` is now the entry's link as the source gave it,
+    # and `url_key` (text.url_key) the duplicate key. An old row's url (the old canonical
+    # form) is all that is known of its link: it stays the link, serves as its key until
+    # the next collect computes the new key from it (`pending`: url-key).
+    """
+    ALTER TABLE items ADD COLUMN url_key TEXT NOT NULL DEFAULT '';
+    UPDATE items SET url_key = url;
+    DROP INDEX IF EXISTS items_url;
+    CREATE INDEX items_url_key ON items(url_key);
+    INSERT OR IGNORE INTO pending (task) VALUES ('url-key');
+    """,
+    # 12: story signatures leave out dates and what a feed repeats in every item (its
+    # template): the window is signed again with the new features; a feed's latest
+    # items are read to learn its template
+    """
+    CREATE INDEX IF NOT EXISTS items_feed ON items(feed_id, id);
+    DELETE FROM lsh_bands;
+    UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
+    INSERT OR IGNORE INTO pending (task) VALUES ('sign-window');
+    """,
+    # 13: honest dates: an item the source gave no date has none (published_at NULL; it
+    # was given the collection time, so a row whose published_at is its collected_at is
+    # one of those), and a feed remembers its first collection (its backlog)
+    lambda conn: _published_nullable(conn),
 ]
+
+
+def _published_nullable(conn: sqlite3.Connection) -> None:
+    """Migration 13: items.published_at loses NOT NULL. SQLite cannot drop a constraint,
+    so the table is rebuilt from its own current CREATE statement (every column and
+    constraint other migrations gave it stays, whatever they are), rows copied with their
+    ids (items_fts is keyed by rowid = items.id), its indexes made again."""
+    table_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'").fetchone()[0]
+    indexes = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'"
+        " AND sql IS NOT NULL")]
+    new_sql, n = re.subn(r"\bpublished_at\s+TEXT\s+NOT\s+NULL", "published_at TEXT",
+                         table_sql, flags=re.IGNORECASE)
+    if n:
+        new_sql = re.sub(r"^CREATE TABLE\s+(\"?)items\1", "CREATE TABLE items_rebuilt", new_sql,
+                         flags=re.IGNORECASE)
+        # (foreign keys are off while migrating: item_tags references items)
+        conn.execute(new_sql)
+        conn.execute("INSERT INTO items_rebuilt SELECT * FROM items")
+        before, after = (conn.execute(f"SELECT COUNT(*), COALESCE(SUM(id), 0) FROM {t}").fetchone()
+                         for t in ("items", "items_rebuilt"))
+        if before != after:
+            raise sqlite3.DatabaseError(f"items rebuilt with {after} (count, id sum), not {before}")
+        conn.execute("DROP TABLE items")
+        conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
+        for sql in indexes:
+            conn.execute(sql)
+    conn.execute("UPDATE items SET published_at = NULL WHERE published_at = collected_at")
+    if "first_collected_at" not in {r[1] for r in conn.execute("PRAGMA table_info(feeds)")}:
+        conn.execute("ALTER TABLE feeds ADD COLUMN first_collected_at TEXT")
+    conn.execute("UPDATE feeds SET first_collected_at = (SELECT MIN(collected_at) FROM items"
+                 " WHERE feed_id = feeds.id) WHERE first_collected_at IS NULL")
 
 
 MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
@@ -146,6 +210,10 @@ def from_ts(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def ts_or_none(dt: datetime | None) -> str | None:
+    return ts(dt) if dt is not None else None
 
 
 def _dt(text: str) -> datetime:
@@ -192,20 +260,32 @@ class Store:
                 f"the archive has schema version {version}, newer than this relay "
                 f"({len(MIGRATIONS)})", where=str(self.path), hint="upgrade relay",
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while this one waited for the lock.
-                if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
-                    self.conn.execute("COMMIT")
-                    continue
+        # Foreign keys off while migrating (SQLite's own recipe for rebuilding a table that
+        # others reference: the pragma cannot change inside a transaction); on again after.
+        self.conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._migrate_one(number, script)
+        finally:
+            self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_one(self, number: int, script: Migration) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while this one waited for the lock.
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                self.conn.execute("COMMIT")
+                return
+            if callable(script):
+                script(self.conn)
+            else:
                 for statement in _statements(script):
                     self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {number}")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            self.conn.execute(f"PRAGMA user_version = {number}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -243,7 +323,8 @@ class Store:
                 # A changed URL is a new source: its validators, move and disabling go.
                 self.conn.execute(
                     "UPDATE feeds SET etag = NULL, last_modified = NULL, moved_to = NULL,"
-                    " disabled_reason = NULL, next_fetch_at = NULL WHERE id = ? AND url != ?",
+                    " disabled_reason = NULL, next_fetch_at = NULL, partial = NULL"
+                    " WHERE id = ? AND url != ?",
                     (f.id, f.location))
                 self.conn.execute(
                     "INSERT INTO feeds (id, name, url, kind, mission, country, lang, audience) "
@@ -273,25 +354,32 @@ class Store:
         return self._rows(
             "SELECT f.*, COUNT(i.id) AS items,"
             " SUM(i.collected_at >= ?) AS items_7d, SUM(i.collected_at >= ?) AS items_30d,"
-            " MAX(i.published_at) AS newest_item_at"
+            " MAX(COALESCE(i.published_at, i.collected_at)) AS newest_item_at"
             " FROM feeds f LEFT JOIN items i ON i.feed_id = f.id GROUP BY f.id ORDER BY f.id",
             (week, month),
         )
 
     def recent_published(self, feed_id: str, limit: int = 30) -> list[datetime]:
+        """The feed's latest item dates (an undated item's: when it was first seen)."""
         return [_dt(r[0]) for r in self.conn.execute(
-            "SELECT published_at FROM items WHERE feed_id = ? ORDER BY published_at DESC"
-            " LIMIT ?", (feed_id, limit))]
+            "SELECT COALESCE(published_at, collected_at) AS d FROM items WHERE feed_id = ?"
+            " ORDER BY d DESC LIMIT ?", (feed_id, limit))]
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
-                        status: int | None = None, moved_to: str | None = None) -> None:
+                        status: int | None = None, moved_to: str | None = None,
+                        partial: str | None = None) -> None:
+        """A fetch that stored what it read; `partial` says why the document was read
+        only in part (None: read whole)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
                 " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
-                " moved_to = COALESCE(?, moved_to) WHERE id = ?",
-                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, feed_id),
+                " moved_to = COALESCE(?, moved_to), partial = ?,"
+                # the end of the feed's first collection: what it stored until now is backlog
+                " first_collected_at = COALESCE(first_collected_at, ?) WHERE id = ?",
+                (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, partial,
+                 ts(now), feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
@@ -301,7 +389,10 @@ class Store:
             self.conn.execute(
                 "UPDATE feeds SET last_attempt_at = ?, next_fetch_at = ?,"
                 " error_count = error_count + 1, last_error = ?, last_status = ?,"
-                " disabled_reason = COALESCE(?, disabled_reason) WHERE id = ?",
+                " disabled_reason = COALESCE(?, disabled_reason),"
+                # a first collection that failed after storing entries (a partial feed)
+                " first_collected_at = COALESCE(first_collected_at,"
+                "  (SELECT MAX(collected_at) FROM items WHERE feed_id = feeds.id)) WHERE id = ?",
                 (ts(now), ts(next_at), error, status, disabled_reason, feed_id),
             )
 
@@ -321,33 +412,85 @@ class Store:
                 [feed_id, *chunk]))
         return found
 
+    def guid_titles(self, feed_id: str, guids: Sequence[str]) -> dict[str, str]:
+        """The title of each archived item of the feed that has one of these guids."""
+        found: dict[str, str] = {}
+        for i in range(0, len(guids), 500):
+            chunk = list(guids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], r[1]) for r in self.conn.execute(
+                f"SELECT guid, title FROM items WHERE feed_id = ? AND guid IN ({marks})",
+                [feed_id, *chunk]))
+        return found
+
     def item_with_hash(self, content_hash: str) -> int | None:
         row = self.conn.execute(
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_url(self, url: str) -> list[tuple[int, str, str]]:
-        """(id, title, feed id) of archived items whose canonical URL is `url`."""
+    def items_with_hash(self, content_hash: str) -> list[tuple[int, str, str]]:
+        """(id, feed id, URL key) of archived items with this content hash."""
         return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, title, feed_id FROM items WHERE url = ? LIMIT 200", (url,))]
+            "SELECT id, feed_id, url_key FROM items WHERE content_hash = ? LIMIT 50",
+            (content_hash,))]
+
+    def items_with_url_key(self, key: str,
+                           ) -> list[tuple[int, str, str, datetime | None, str, str]]:
+        """(id, title, feed id, published, indexed title, indexed body) of archived items
+        whose URL key is `key`, mission reports aside (a report's url names its source,
+        not the report)."""
+        return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "")
+                for r in self.conn.execute(
+            "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body FROM items i"
+            " JOIN feeds f ON f.id = i.feed_id JOIN items_fts x ON x.rowid = i.id"
+            " WHERE i.url_key = ? AND f.kind != 'reports' LIMIT 200", (key,))]
+
+    def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:
+        """(id, url, url key) of the next `batch` items whose id is above `after`."""
+        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
+            "SELECT id, url, url_key FROM items WHERE id > ? ORDER BY id LIMIT ?",
+            (after, batch))]
+
+    def set_url_keys(self, keys: Iterable[tuple[int, str]]) -> None:
+        """Store new URL keys: (item id, key) pairs."""
+        with self.transaction():
+            self.conn.executemany("UPDATE items SET url_key = ? WHERE id = ?",
+                                  [(key, item_id) for item_id, key in keys])
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
-                         since: datetime) -> list[tuple[int, bytes]]:
-        """(story id, MinHash blob) of recent items sharing at least one LSH band."""
+                         since: datetime,
+                         ) -> list[tuple[int, int, bytes, str, str, datetime | None, str]]:
+        """(item id, story id, MinHash blob, feed id, indexed title, published, title) of
+        recent items sharing at least one LSH band."""
         if not band_keys:
             return []
         keys = ",".join("(?, ?)" for _ in band_keys)
         params: list[Any] = [v for key in band_keys for v in key]
         # A VALUES list joined to the (band, hash) index: one index probe per band.
         rows = self.conn.execute(
-            f"WITH k(band, hash) AS (VALUES {keys})"
-            " SELECT DISTINCT i.story_id, i.minhash FROM k"
-            " JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash"
-            " JOIN items i ON i.id = b.item_id"
+            f"WITH k(band, hash) AS (VALUES {keys}),"
+            " c AS (SELECT DISTINCT b.item_id FROM k"
+            "  JOIN lsh_bands b ON b.band = k.band AND b.hash = k.hash)"
+            " SELECT i.id, i.story_id, i.minhash, i.feed_id, x.title, i.published_at, i.title"
+            " FROM c"
+            " JOIN items i ON i.id = c.item_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NOT NULL LIMIT ?",
             [*params, ts(since), MAX_CANDIDATES],
         ).fetchall()
-        return [(int(r[0]), bytes(r[1])) for r in rows]
+        return [(int(r[0]), int(r[1]), bytes(r[2]), r[3], r[4] or "", from_ts(r[5]), r[6])
+                for r in rows]
+
+    def body_tokens(self, item_id: int) -> list[str]:
+        """An item's indexed body tokens."""
+        row = self.conn.execute("SELECT body FROM items_fts WHERE rowid = ?",
+                                (item_id,)).fetchone()
+        return (row[0] or "").split() if row else []
+
+    def recent_tokens(self, feed_id: str, limit: int) -> list[tuple[str, str]]:
+        """The indexed (title, body) tokens of a feed's `limit` latest items."""
+        return [(r[0] or "", r[1] or "") for r in self.conn.execute(
+            "SELECT x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+            " WHERE i.feed_id = ? ORDER BY i.id DESC LIMIT ?", (feed_id, limit))]
 
     def prune_bands(self, before: datetime) -> int:
         """Forget the LSH bands of items collected before `before` (outside the story
@@ -399,11 +542,12 @@ class Store:
                 self.conn.execute(
                     "UPDATE stories SET item_count = item_count + 1 WHERE id = ?", (story_id,))
             self.conn.execute(
-                "INSERT INTO items (id, feed_id, guid, url, title, summary, text, lang,"
+                "INSERT INTO items (id, feed_id, guid, url, url_key, title, summary, text, lang,"
                 " published_at, collected_at, content_hash, minhash, story_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (item_id, item.feed_id, item.guid, item.url, item.title, item.summary, item.text,
-                 item.lang, ts(item.published_at), ts(item.collected_at), item.content_hash,
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (item_id, item.feed_id, item.guid, item.url, item.url_key, item.title,
+                 item.summary, item.text,
+                 item.lang, ts_or_none(item.published_at), ts(item.collected_at), item.content_hash,
                  minhash, story_id),
             )
             self.conn.executemany(
@@ -432,11 +576,12 @@ class Store:
         with self.transaction():
             self.conn.execute("DELETE FROM pending WHERE task = ?", (task,))
 
-    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str]]:
-        """(id, indexed title, indexed body) of items collected since `since` that have
-        no signature."""
-        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT i.id, x.title, x.body FROM items i JOIN items_fts x ON x.rowid = i.id"
+    def items_to_sign(self, since: datetime) -> list[tuple[int, str, str, str]]:
+        """(id, feed id, indexed title, indexed body) of items collected since `since` that
+        have no signature."""
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT i.id, i.feed_id, x.title, x.body FROM items i"
+            " JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.collected_at >= ? AND i.minhash IS NULL ORDER BY i.id", (ts(since),))]
 
     def set_signature(self, item_id: int, minhash: bytes,
@@ -526,18 +671,19 @@ class Store:
             where.append("i.id IN (SELECT item_id FROM item_tags WHERE topic IN "
                          f"({','.join('?' * len(topics))}))")
             params.extend(topics)
+        when = "COALESCE(i.published_at, i.collected_at)"   # an undated item: first seen
         if since:
-            where.append("i.published_at >= ?")
+            where.append(f"{when} >= ?")
             params.append(ts(since))
         if until:
-            where.append("i.published_at < ?")
+            where.append(f"{when} < ?")
             params.append(ts(until))
         sql = (
             f"SELECT i.id, i.feed_id, f.name AS feed_name, f.mission, f.country, i.url, i.title,"
             f" i.summary, i.lang, i.published_at, i.collected_at, i.story_id, {rank} AS rank"
             f" FROM {frm}" + (f" WHERE {' AND '.join(where)}" if where else "")
-            + (" ORDER BY rank, i.published_at DESC" if order == "rank" and match
-               else " ORDER BY i.published_at DESC, i.id DESC")
+            + (f" ORDER BY rank, {when} DESC" if order == "rank" and match
+               else f" ORDER BY {when} DESC, i.id DESC")
             + " LIMIT ?"
         )
         params.append(limit)
@@ -572,20 +718,26 @@ class Store:
             yield from rows
             last = rows[-1]["id"]
 
-    def story_rows(self, collected_since: datetime, collected_until: datetime,
-                   published_since: datetime, topics: Sequence[str]) -> list[dict[str, Any]]:
-        """Every item of every story that has an item collected in the window on `topics`."""
+    def story_rows(self, since: datetime, until: datetime, oldest: datetime,
+                   topics: Sequence[str]) -> list[dict[str, Any]]:
+        """Every item of every story that has an item on `topics` which may count in the
+        window (since, until]: first seen in it, or published in it, and not published
+        before `oldest`. `digest.select.counts` decides which do; `backlog` says an item
+        came with its feed's first collection."""
         marks = ",".join("?" * len(topics))
         rows = self._rows(
             "SELECT i.id, i.story_id, i.feed_id, f.name AS feed_name, f.kind AS feed_kind,"
             " f.mission, f.country, f.audience, i.url, i.title, i.summary, i.lang, i.published_at,"
-            " i.collected_at"
+            " i.collected_at,"
+            " i.collected_at <= COALESCE(f.first_collected_at, i.collected_at) AS backlog"
             " FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ("
             "  SELECT DISTINCT n.story_id FROM items n JOIN item_tags t ON t.item_id = n.id"
-            f"  WHERE n.collected_at > ? AND n.collected_at <= ? AND t.topic IN ({marks})"
-            "  AND n.published_at >= ?)"
-            " ORDER BY i.story_id, i.published_at",
-            [ts(collected_since), ts(collected_until), *topics, ts(published_since)],
+            "  WHERE ((n.collected_at > ? AND n.collected_at <= ?)"
+            "   OR (n.published_at > ? AND n.published_at <= ?))"
+            f"  AND n.collected_at <= ? AND t.topic IN ({marks})"
+            "  AND (n.published_at IS NULL OR n.published_at >= ?))"
+            " ORDER BY i.story_id, COALESCE(i.published_at, i.collected_at)",
+            [ts(since), ts(until), ts(since), ts(until), ts(until), *topics, ts(oldest)],
         )
         ids = [r["id"] for r in rows]
         tags: dict[int, dict[str, float]] = {i: {} for i in ids}
@@ -597,21 +749,27 @@ class Store:
                 tags[item_id][topic] = score
         for r in rows:
             r["tags"] = tags[r["id"]]
-            r["published_at"] = _dt(r["published_at"])
+            r["published_at"] = from_ts(r["published_at"])
             r["collected_at"] = _dt(r["collected_at"])
+            r["backlog"] = bool(r["backlog"])
             r["audience"] = tuple(json.loads(r["audience"] or "[]"))
         return rows
 
     def weekly_topic_counts(self, until: datetime, weeks: int = 8) -> dict[str, list[int]]:
-        """Items per topic published in each of the `weeks` weeks before `until`, oldest first.
-        Public feeds only: a count must not reveal restricted sources to others."""
+        """Items per topic published in each of the `weeks` weeks before `until`, oldest first
+        (an undated item counts when first seen, unless it came with its feed's first
+        collection). Public feeds only: a count must not reveal restricted sources to others."""
         out: dict[str, list[int]] = {}
+        end, start = ts(until), ts(until - timedelta(days=7 * weeks))
         for topic, week, count in self.conn.execute(
-                "SELECT t.topic, CAST((julianday(?) - julianday(substr(i.published_at, 1, 19)))"
+                "SELECT t.topic, CAST((julianday(?) - julianday(substr("
+                " COALESCE(i.published_at, i.collected_at), 1, 19)))"
                 " / 7 AS INTEGER) AS w, COUNT(*) FROM item_tags t JOIN items i ON i.id = t.item_id"
-                " JOIN feeds f ON f.id = i.feed_id WHERE i.published_at <= ? AND"
-                " i.published_at > ? AND f.audience = '[]' GROUP BY t.topic, w",
-                (ts(until)[:19], ts(until), ts(until - timedelta(days=7 * weeks)))):
+                " JOIN feeds f ON f.id = i.feed_id WHERE ((i.published_at <= ? AND"
+                " i.published_at > ?) OR (i.published_at IS NULL AND i.collected_at <= ? AND"
+                " i.collected_at > ? AND i.collected_at > COALESCE(f.first_collected_at,"
+                " i.collected_at))) AND f.audience = '[]' GROUP BY t.topic, w",
+                (end[:19], end, start, end, start)):
             if 0 <= week < weeks:
                 out.setdefault(topic, [0] * weeks)[weeks - 1 - week] = count
         return out
@@ -764,6 +922,8 @@ class Store:
             "multi_source_stories": one("SELECT COUNT(*) FROM stories WHERE item_count > 1"),
             "feeds": one("SELECT COUNT(*) FROM feeds"),
             "failing_feeds": one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
+            "partial_feeds": one("SELECT COUNT(*) FROM feeds WHERE partial IS NOT NULL"
+                                 " AND error_count = 0"),
             "last_collected_at": one("SELECT MAX(collected_at) FROM items"),
             "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
             "digests": one("SELECT COUNT(*) FROM digests"),

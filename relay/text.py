@@ -1,4 +1,4 @@
-"""Text normalizing: HTML to plain text, the canonical form of a URL, the
+"""Text normalizing: HTML to plain text, the duplicate key of a URL, the
 language of a text, Unicode form, and the content hash used for exact dedup.
 
 Pure functions, no I/O.
@@ -7,9 +7,21 @@ Pure functions, no I/O.
   script/style contents dropped, entities decoded, block ends turned into
   line breaks, runs of spaces collapsed. NFKC is *not* applied to display
   text (full-width digits stay as the publisher wrote them); tokens do that.
-- `canonical_url`: lower-case scheme and host, no `www.`, no default port,
-  no fragment, no tracking parameters (utm_*, fbclid, gclid, ...), remaining
-  query parameters sorted, no trailing slash on a non-root path.
+- `url_key`: the key under which two links are the same article (a duplicate
+  key only: relay stores, shows and links the link as published). Scheme and
+  host are lower-cased (`www.` is kept: it may be another host), a default
+  port is dropped, runs of `/` become one and a non-root path loses its
+  trailing `/`. The query is kept as written (order, encoding, `?200601a`
+  without `=`), less its tracking parameters: utm_*, fbclid, gclid and the
+  other click ids, wt_mc / WT.*, xtor, at_*, ns_*, ITO, emc, wprss,
+  feedType/feedName (see `_TRACKING`), and a parameter that only says the
+  link came from a feed (`source=rss`, `ref=rss`, `partner=rss`, `rss=1`).
+  The fragment is kept, because it tells entries of one page apart
+  (`11.html#d25`, `#d26`; a diary's `?200601a#200601033`; `#comment-12`),
+  unless it is plainly navigation or tracking: empty; one of `_NAV_FRAGMENTS`
+  (`#top`, `#comments`, `#respond`, `#more-123`, `#disqus_thread`, ...); or
+  made only of tracking parameters (`#xtor=RSS-3208`, `#ref=rss`,
+  `#utm_source=x`). Not http(s), or not parseable: the link as given, stripped.
 - `detect_lang` (the item's language, an ISO 639-1 code; title and text are
   judged together), in this order:
   1. kana: Japanese, unless kana are a stray few in a text whose han characters
@@ -65,7 +77,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import ftfy
 import ftfy.badness
@@ -79,8 +91,25 @@ _BLOCK_END = re.compile(
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 _TRACKING = re.compile(
-    r"^(utm_[a-z]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|_hsenc|_hsmi"
-    r"|igshid|ref_src|cmpid|s_cid|ncid|spm|mkt_tok|__twitter_impression)$",
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|_hsenc|_hsmi"
+    r"|igshid|ref_src|cmpid|s_cid|ncid|spm|mkt_tok|__twitter_impression"
+    # Seen on the corpus's feeds: heise (wt_mc), Webtrends (WT.mc_id), Le Monde and
+    # AT Internet (xtor, at_medium), Daily Mail and BBC (ITO, ns_mchannel), NYT (emc),
+    # Washington Post (wprss), Reuters (feedType, feedName); and Google Analytics
+    # (_ga, _gl), Microsoft (ocid), bioRxiv (rss=1).
+    r"|wt_[a-z_]+|wt\.[a-z_.]+|xtor|at_[a-z_]+|ns_[a-z_]+|ito|emc|wprss|feedtype|feedname"
+    r"|_ga|_gl|ocid|rss)$",
+    re.IGNORECASE,
+)
+# A parameter that only says "this link came from the feed" (Yahoo! Japan source=rss,
+# derstandard ref=rss, NYT partner=rss, bioRxiv rss=1).
+_FEED_MARK_NAMES = frozenset({"source", "src", "ref", "from", "partner", "via", "feed"})
+_FEED_MARK_VALUES = re.compile(r"^(rss|rss2|atom|feed|rdf)$", re.IGNORECASE)
+# Fragments that point at a part of every page (navigation), never at one entry.
+_NAV_FRAGMENTS = re.compile(
+    r"^(top|page|content|contents|main|main-?content|skip|nav|navigation|header|footer"
+    r"|article|body|start|comments?|respond|reply|comment-?form|disqus_thread|more"
+    r"|more-\d+|read-?more|continue|share)$",
     re.IGNORECASE,
 )
 _JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
@@ -189,33 +218,43 @@ def excerpt(text: str, limit: int = 280) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 
 
-def canonical_url(url: str) -> str:
-    """The form of a URL two feeds would agree on (see the module rules)."""
+def url_key(url: str) -> str:
+    """The duplicate key of a link: two links with one key are one article (see the
+    module rules). Never shown or linked to."""
     url = url.strip()
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return url
-    scheme = parts.scheme.lower()
-    host = parts.hostname.lower().rstrip(".")
-    if host.startswith("www."):
-        host = host[4:]
-    try:
         port = parts.port
     except ValueError:
         return url
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return url
+    host = parts.hostname.lower().rstrip(".")
     if port == {"http": 80, "https": 443}[scheme]:
         port = None
+    if ":" in host:
+        host = f"[{host}]"      # IPv6
     netloc = f"{host}:{port}" if port else host
     path = re.sub(r"/{2,}", "/", parts.path or "/")
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not _TRACKING.match(k)]
-    query.sort()
-    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    fragment = parts.fragment
+    if not fragment or _NAV_FRAGMENTS.match(fragment) or all(
+            _is_tracking(p) for p in fragment.split("&") if p):
+        fragment = ""
+    return urlunsplit((scheme, netloc, path, query, fragment))
+
+
+def _is_tracking(param: str) -> bool:
+    """Whether one `name=value` of a query (or of a fragment) is a tracker."""
+    name, eq, value = param.partition("=")
+    name = unquote(name).strip()
+    if _TRACKING.match(name):
+        return True
+    return bool(eq) and name.lower() in _FEED_MARK_NAMES and bool(
+        _FEED_MARK_VALUES.match(unquote(value).strip()))
 
 
 def fold(text: str) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
+
 from relay import dedup
 from relay.tokens import tokenize
 
@@ -27,17 +31,27 @@ def test_a_rewrite_joins_the_story_and_an_unrelated_item_does_not():
     assert dedup.similarity(base, base) == 1.0
     assert dedup.similarity(base, rewrite) >= dedup.STORY_THRESHOLD
     assert dedup.similarity(base, other) < 0.1
-    candidates = [(7, other.to_bytes()), (3, base.to_bytes())]
-    assert dedup.choose_story(rewrite, candidates)[0] == 3
-    assert dedup.choose_story(other, [(3, base.to_bytes())]) is None
-    assert dedup.choose_story(rewrite, []) is None
+    new = telling("wire", *REWRITE)
+    candidates = [telling("other", *OTHER, story=7, sig=other),
+                  telling("ledger", *BASE, story=3, sig=base)]
+    assert dedup.choose_story(rewrite, new, candidates)[0] == 3
+    assert dedup.choose_story(other, telling("x", *OTHER), candidates[1:]) is None
+    assert dedup.choose_story(rewrite, new, []) is None
+
+
+def telling(feed: str, title: str, body: str, lang: str = "en", story: int = 0,
+            sig: dedup.Signature | None = None, published: str = "2026-11-20T10:00:00+00:00",
+            ) -> dedup.Telling:
+    return dedup.Telling(feed, tuple(tokenize(title, lang)), tuple(tokenize(body, lang)),
+                         datetime.fromisoformat(published) if published else None, story,
+                         sig.to_bytes() if sig is not None else b"")
 
 
 def test_signatures_round_trip_and_old_shapes_are_ignored():
     s = sig(*BASE)
     assert dedup.Signature.from_bytes(s.to_bytes()).values.tolist() == s.values.tolist()
-    old_shape = b"\0" * (128 * 4)   # a signature of another permutation count
-    assert dedup.choose_story(s, [(1, old_shape)]) is None
+    old = dedup.Telling("f", (), (), None, 1, b"\0" * (128 * 4))  # another permutation count
+    assert dedup.choose_story(s, telling("g", *BASE), [old]) is None
 
 
 def test_bands_cover_the_signature_and_are_stable():
@@ -87,3 +101,113 @@ def test_a_report_and_the_local_article_on_one_event_are_linked_across_languages
 def test_figures_are_amounts_not_years():
     assert dedup.figures(tokenize("In 2026 the state gave $121 million to 40 labs", "en")) == {
         "121000000"}
+
+
+# -- real feeds: dates, templates, notices ------------------------------------------------
+
+@pytest.mark.parametrize("text, lang, kept", [
+    ("2026年8月21日 外務省", "ja", set()),
+    ("令和7年7月23日（本紙 第1512号）", "ja", {"1512"}),
+    ("[19.08.2018 - 07:08 Uhr] Brandmeldeanlagenalarm", "de", set()),
+    ("Prince William County wellness calendar, Aug. 23-30", "en", set()),
+    ("January 5, 2017: FDA notice", "en", set()),
+    ("家庭用化粧品容器に係る設計認定の基準（同一一三）", "ja", {"113"}),
+    ("Insider Sells 99342 Shares", "en", {"99342"}),
+    ("Stadt gibt 2,5 Millionen Euro", "de", {"2500000"}),
+    ("TSMC adds $12 billion plant in 2026", "en", {"12000000000"}),
+], ids=["ja-date", "era-date-issue-number", "de-written-date-time", "en-month-range",
+        "en-month-day-year", "kanji-numeral", "share-count", "de-amount", "amount-not-year"])
+def test_dates_are_not_figures(text, lang, kept):
+    tokens = tokenize(text, lang)
+    assert dedup.numbers(tokens) == kept
+    feats = dedup.features(tokens, [])
+    assert {f for f in feats if f[:1].isdigit() and "#" not in f} == kept
+    assert not feats & {"uhr", "aug", "januari", "令和"}
+
+
+def _feats(title: str, body: str, lang: str = "ja") -> set[str]:
+    return dedup.features(tokenize(title, lang), tokenize(body, lang))
+
+
+NOTICES = ["生物学的製剤基準の一部を改正する件", "公証人法第七条ノ二第一項の規定による指定の件",
+           "道路法施行規則の一部を改正する省令", "特定国外派遣組織を指定する件",
+           "海上における射撃訓練を実施する件", "入札公告", "入札公告（建設工事）", "会社決算公告"]
+
+
+def _notice(title: str) -> tuple[str, str]:
+    return title, (f"令和7年7月23日（本紙 第1512号）が発行されました。\n{title}については"
+                   "こちら")
+
+
+def test_what_a_feed_repeats_is_its_template():
+    batch = [_feats(*_notice(t)) for t in NOTICES]
+    common = dedup.template(batch)
+    assert {"本紙", "1512", "発行"} <= common
+    assert not common & {"生物", "公証", "道路", "射撃", "決算"}
+    assert dedup.template(batch[:5]) == frozenset()           # too few items to tell
+    prior = dedup.profile(batch[:5])                          # ...unless the archive has more
+    assert "本紙" in dedup.template(batch[5:], prior)
+
+
+def _signed(feed: str, title: str, body: str, story: int = 0, lang: str = "ja",
+            common: frozenset[str] = frozenset(), published: str = "2025-07-23T00:00:00+00:00",
+            ) -> tuple[dedup.Telling, dedup.Signature]:
+    (s,) = dedup.signatures([_feats(title, body, lang) - common])
+    assert s is not None
+    return telling(feed, title, body, lang, story, s, published), s
+
+
+def test_a_gazettes_notices_alike_are_not_one_story():
+    common = dedup.template([_feats(*_notice(t)) for t in NOTICES])
+    old, _ = _signed("kanpo", *_notice("入札公告"), story=1, common=common)
+    new, sig_new = _signed("kanpo", *_notice("入札公告（建設工事）"), common=common)
+    assert dedup.similarity(sig_new, dedup.Signature.from_bytes(old.minhash)) >= 0.3  # alike
+    assert dedup.choose_story(sig_new, new, [old], common) is None
+
+
+def test_a_notice_republished_by_an_aggregator_joins_it():
+    title = "モンゴルに対する無償資金協力「経済社会開発計画」に関する書簡の交換"
+    original, _ = _signed("mofa", title, "", story=4)
+    copy, sig_copy = _signed("gov-online", f"【外務省】{title}", f"2026年7月2日 外務省 {title}")
+    assert dedup.choose_story(sig_copy, copy, [original]) == (4, pytest.approx(1.0, abs=0.3))
+    other, sig_other = _signed(
+        "gov-online", "ガーナに対する無償資金協力「人材育成奨学計画」に関する書簡の交換",
+        "2026年7月2日 外務省 ガーナに対する無償資金協力「人材育成奨学計画」に関する書簡の交換")
+    assert dedup.choose_story(sig_other, other, [original]) is None
+
+
+@pytest.mark.parametrize("a, b, joined", [
+    ("Slack CFO Cal Henderson sells 1500 shares of Slack stock",
+     "Slack CFO Cal Henderson sells 99342 shares of Slack stock", False),
+    ("TSMC Arizona adds $12 billion advanced packaging plant",
+     "North Phoenix to get TSMC packaging plant, 1,800 jobs", True),
+], ids=["same-words-other-number", "two-facts-of-one-story"])
+def test_different_numbers_in_titles_alike_are_different_news(a, b, joined):
+    body = ("The Slack CFO and TSMC Arizona packaging plant filing, reported by the "
+            "Phoenix Business Journal with regulators and analysts watching closely.")
+    old, _ = _signed("wire", a, body, story=2, lang="en")
+    new, sig_new = _signed("paper", b, body, lang="en")
+    assert (dedup.choose_story(sig_new, new, [old]) is not None) is joined
+
+
+def test_items_published_far_apart_are_not_one_story():
+    old, _ = _signed("a", *BASE, story=2, lang="en", published="2026-11-01T00:00:00+00:00")
+    new, sig_new = _signed("b", *BASE, lang="en", published="2026-11-20T00:00:00+00:00")
+    assert dedup.choose_story(sig_new, new, [old]) is None
+    undated = dedup.Telling(new.feed_id, new.title_tokens, new.body_tokens, None)
+    assert dedup.choose_story(sig_new, undated, [old]) == (2, 1.0)
+
+
+@pytest.mark.parametrize("a, b, agree", [
+    ("日・オマーン外相会談及びワーキングランチ", "【外務省】日・オマーン外相会談及びワーキングランチ", True),
+    ("国際情報オリンピックに参加した選手が金メダルを獲得",
+     "国際地理オリンピックに参加した生徒が銅メダルを獲得", False),
+    ("防衛省の取組 災害派遣について（令和8年熊本地震への対応（自衛隊による入浴支援のお知らせ））",
+     "防衛省の取組 災害派遣について（令和8年熊本地震への対応（防衛省が借り上げている民間船舶"
+     "「はくおうⅡ」の宿泊利用案内、自衛隊による入浴支援のお知らせ））", False),
+    ("入札公告", "入札公告（建設工事）", True),
+], ids=["prefixed", "two-olympiads", "notice-updated-with-news", "two-words-more"])
+def test_a_short_notice_is_judged_by_its_title(a, b, agree):
+    ta, tb = telling("x", a, "", "ja"), telling("y", b, "", "ja")
+    assert dedup._titles_agree(ta, tb) is agree
+    assert dedup.retitled(ta, tb) is agree

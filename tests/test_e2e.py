@@ -138,8 +138,10 @@ def test_collect_stores_tags_dedups_and_records_failures(site):
     with db(site) as conn:
         titles = dict(conn.execute("SELECT guid, title FROM items"))
         assert titles["boston-1"] == "コネチカット州、量子コンピュータ研究に1億2100万ドル"  # Shift_JIS decoded
-        url = conn.execute("SELECT url FROM items WHERE guid = 'boston-1'").fetchone()[0]
-        assert url == "https://boston.example/r/1.html"  # tracking parameter removed
+        url, key = conn.execute(
+            "SELECT url, url_key FROM items WHERE guid = 'boston-1'").fetchone()
+        assert url == "https://boston.example/r/1.html?utm_source=rss"  # as published
+        assert key == "https://boston.example/r/1.html"  # the tracker is not in the key
         tags = {(g, t) for g, t in conn.execute(
             "SELECT i.guid, t.topic FROM item_tags t JOIN items i ON i.id = t.item_id")}
         assert ("boston-1", "quantum") in tags

@@ -43,8 +43,9 @@ CHUO = "ja_cp932_x-sjis_chuo-u-page.html"
 CHUO_URL = "http://www2.chuo-u.ac.jp/suishin/yomenai.html"
 
 
-def _jst_midnight(y: int, m: int, d: int) -> datetime:
-    return datetime(y, m, d, tzinfo=JST).astimezone(UTC)
+def _jst_midnight(y: int, m: int, d: int, hour: int = 0, minute: int = 0) -> datetime:
+    """Midnight in Japan, or the time of day a page gives after the date."""
+    return datetime(y, m, d, hour, minute, tzinfo=JST).astimezone(UTC)
 
 
 def _fetched(corpus: Path, page: str, url: str, feed_id: str = "corpus-page") -> Fetched:
@@ -120,14 +121,14 @@ LISTINGS = [
         {"item": "div#blog", "title": "#blog-head h2", "link": "#blog-head p.response a",
          "date": "#blog-head p.date", "summary": "#blog-body"}, 1,
         ("Perl 5.8.x で shiftjis 、CP932、MacJapanese の違い",),
-        _jst_midnight(2008, 2, 5), ("hardsoft.at.webry.info",),
+        _jst_midnight(2008, 2, 5, 0, 14), ("hardsoft.at.webry.info",),
         ("① ② ③", "㍉ ㌔ ㌢", "Shift JISには3種類ある"), japanese=True),
         id="webry-article"),
     pytest.param(Listing(
         WEBRY, WEBRY_URL,
         {"item": "#trackback tr", "title": "td.cont > a", "link": "td.cont > a",
          "date": "td.sub", "summary": "blockquote"}, 1,
-        ("ActivePerl 5.8.X　で日本語処理をする",), _jst_midnight(2008, 2, 6),
+        ("ActivePerl 5.8.X　で日本語処理をする",), _jst_midnight(2008, 2, 6, 22, 24),
         ("hardsoft.at.webry.info",), ("標準入出力やPerl/Tkも日本語で",), japanese=True),
         id="webry-trackbacks"),
     pytest.param(Listing(
@@ -152,13 +153,14 @@ LISTINGS = [
         CHUO, CHUO_URL, {"item": "body", "title": "p:nth-of-type(6)", "link": "a"}, 1,
         (), None, ("www2.chuo-u.ac.jp",), japanese=True),
         id="chuo-x-sjis-ibm-extensions"),
-    # An article page read as a one-item listing: '2026年7月8日6:23' (midnight JST by the spec).
+    # An article page read as a one-item listing: '2026年7月8日6:23' (6:23 JST: the time
+    # after a date is read).
     pytest.param(Listing(
         "ja_utf8_nhk-news-article_trimmed.html",
         "https://news.web.nhk/newsweb/na/na-k10015171421000",
         {"item": "main", "title": "h1", "link": "a", "date": "h1 + div"}, 1,
         ("台風9号 10日以降に沖縄 先島諸島接近へ 非常に強い勢力を維持",),
-        _jst_midnight(2026, 7, 8), ("news.web.nhk",), japanese=True),
+        _jst_midnight(2026, 7, 8, 6, 23), ("news.web.nhk",), japanese=True),
         id="nhk-article-2026"),
 ]
 
@@ -266,10 +268,10 @@ DATES = [
      _jst_midnight(2025, 5, 23)),
     ("japantimes-iso-jst", "2019-05-24T18:25:44+09:00",
      datetime(2019, 5, 24, 9, 25, 44, tzinfo=UTC)),
-    ("webry-created", "作成日時 ： 2008/02/05 00:14", _jst_midnight(2008, 2, 5)),
-    ("webry-trackback", "ハードなソフトの話 2008/02/06 22:24", _jst_midnight(2008, 2, 6)),
-    ("nhk-published", "2026年7月8日6:23", _jst_midnight(2026, 7, 8)),
-    ("nhk-updated", "(2026年7月8日7:10更新)", _jst_midnight(2026, 7, 8)),
+    ("webry-created", "作成日時 ： 2008/02/05 00:14", _jst_midnight(2008, 2, 5, 0, 14)),
+    ("webry-trackback", "ハードなソフトの話 2008/02/06 22:24", _jst_midnight(2008, 2, 6, 22, 24)),
+    ("nhk-published", "2026年7月8日6:23", _jst_midnight(2026, 7, 8, 6, 23)),
+    ("nhk-updated", "(2026年7月8日7:10更新)", _jst_midnight(2026, 7, 8, 7, 10)),
     # era year and month without a day (gov-online titles) are no date
     ("era-month-no-day", "機械受注統計調査報告（令和7年3月実績および令和7年4～6月見通し）", None),
     ("era-in-brackets", "2020年基準 消費者物価指数 全国 2025年(令和7年)4月分", None),

@@ -1,10 +1,10 @@
-"""relay/text.py: HTML to text, canonical URLs, language detection, content hash, excerpt."""
+"""relay/text.py: HTML to text, URL keys, language detection, content hash, excerpt."""
 
 from __future__ import annotations
 
 import pytest
 
-from relay.text import canonical_url, content_hash, detect_lang, excerpt, html_to_text
+from relay.text import content_hash, detect_lang, excerpt, html_to_text, url_key
 
 
 @pytest.mark.parametrize(
@@ -43,46 +43,90 @@ def test_html_to_text(fragment: str, expected: str) -> None:
          "https://example.org/a"),
         ("https://example.org/a?id=7&UTM_Content=x", "https://example.org/a?id=7"),
         ("https://example.org/a?fbclid=IwAR0abc&gclid=xyz&msclkid=1", "https://example.org/a"),
+        ("http://www.heise.de/meldung/x-3088438.html?wt_mc=rss.developer.beitrag.atom",
+         "http://www.heise.de/meldung/x-3088438.html"),
+        ("https://example.org/p?WT.mc_id=abc&id=3", "https://example.org/p?id=3"),
+        ("http://www.lemonde.fr/article/x_5059121_3222.html?xtor=RSS-3208",
+         "http://www.lemonde.fr/article/x_5059121_3222.html"),
+        ("http://www.dailymail.co.uk/a.html?ITO=1490&ns_mchannel=rss&ns_campaign=1490",
+         "http://www.dailymail.co.uk/a.html"),
+        ("https://news.yahoo.co.jp/articles/93f3?source=rss",
+         "https://news.yahoo.co.jp/articles/93f3"),
+        ("https://example.org/a?source=newsletter-7", "https://example.org/a?source=newsletter-7"),
+        ("https://www.boston.us.emb-japan.go.jp/itpr_ja/a.html",
+         "https://www.boston.us.emb-japan.go.jp/itpr_ja/a.html"),
+        ("http://www.tls.org/~moriya/diary/?200601a#200601033",
+         "http://www.tls.org/~moriya/diary?200601a#200601033"),
+        ("https://example.org/a?b=2&a=1&c=3", "https://example.org/a?b=2&a=1&c=3"),
+        ("https://example.org/s?q=%E9%87%8F%E5%AD%90+x&utm_source=x",
+         "https://example.org/s?q=%E9%87%8F%E5%AD%90+x"),
+        ("https://example.org/itpr_ja/11.html#d25", "https://example.org/itpr_ja/11.html#d25"),
+        ("https://example.org/2026/post#comment-12", "https://example.org/2026/post#comment-12"),
         ("https://example.org/a#comments", "https://example.org/a"),
-        ("https://www.example.org/a", "https://example.org/a"),
+        ("https://example.org/a#respond", "https://example.org/a"),
+        ("https://example.org/a#top", "https://example.org/a"),
+        ("https://example.org/a#more-123", "https://example.org/a"),
+        ("https://example.org/a#xtor=RSS-3208", "https://example.org/a"),
+        ("https://example.org/a#utm_source=feed&utm_medium=rss", "https://example.org/a"),
+        ("http://www.spiegel.de/x-a-1128896.html#ref=rss", "http://www.spiegel.de/x-a-1128896.html"),
+        ("https://example.org/a#", "https://example.org/a"),
         ("https://example.org/a/b/", "https://example.org/a/b"),
         ("https://example.org/", "https://example.org/"),
         ("https://example.org", "https://example.org/"),
         ("http://example.org:80/a", "http://example.org/a"),
         ("https://example.org:443/a", "https://example.org/a"),
         ("https://example.org:8443/a", "https://example.org:8443/a"),
-        ("https://example.org/a?b=2&a=1&c=3", "https://example.org/a?a=1&b=2&c=3"),
-        ("HTTPS://WWW.Example.ORG/Path/To", "https://example.org/Path/To"),
+        ("HTTPS://WWW.Example.ORG/Path/To", "https://www.example.org/Path/To"),
         ("https://example.org//a//b", "https://example.org/a/b"),
+        ("http://[::1]:8080/a#x1", "http://[::1]:8080/a#x1"),
         ("  https://example.org/a  ", "https://example.org/a"),
-        ("https://www.example.org:443/news/?utm_source=x&page=2&id=1#top",
-         "https://example.org/news?id=1&page=2"),
         ("mailto:someone@example.org", "mailto:someone@example.org"),
-        ("/relative/path", "/relative/path"),
+        ("/relative/path#d25", "/relative/path#d25"),
+        ("", ""),
     ],
-    ids=["utm", "utm-upper-case", "click-ids", "fragment", "www", "trailing-slash",
+    ids=["utm", "utm-upper-case", "click-ids", "heise-wt_mc", "webtrends", "xtor",
+         "dailymail-ito-ns", "source-rss", "source-other-kept", "www-kept",
+         "query-without-equals-kept", "query-order-kept", "query-encoding-kept",
+         "fragment-d25-kept", "fragment-comment-id-kept", "fragment-comments",
+         "fragment-respond", "fragment-top", "fragment-more-n", "fragment-xtor",
+         "fragment-utm", "fragment-ref-rss", "fragment-empty", "trailing-slash",
          "root-slash-kept", "root-added", "default-http-port", "default-https-port",
-         "other-port-kept", "query-sorted", "scheme-host-case-path-kept", "double-slashes",
-         "surrounding-spaces", "everything-at-once", "not-http-untouched", "relative-untouched"],
+         "other-port-kept", "scheme-host-case-path-kept", "double-slashes", "ipv6",
+         "surrounding-spaces", "not-http-untouched", "relative-untouched", "empty"],
 )
-def test_canonical_url(url: str, expected: str) -> None:
-    assert canonical_url(url) == expected
+def test_url_key(url: str, expected: str) -> None:
+    assert url_key(url) == expected
 
 
 @pytest.mark.parametrize(
     "url", ["https://example.org:80/a", "http://example.org:443/a"],
     ids=["https-on-80", "http-on-443"])
-def test_canonical_url_keeps_non_default_port(url: str) -> None:
-    assert canonical_url(url) == url
+def test_url_key_keeps_non_default_port(url: str) -> None:
+    assert url_key(url) == url
 
 
-def test_canonical_url_agrees_across_variants() -> None:
+def test_url_key_agrees_across_variants() -> None:
     variants = [
         "https://www.example.org/news/item-1/?utm_source=rss",
-        "https://example.org:443/news/item-1",
-        "HTTPS://EXAMPLE.ORG/news/item-1#section",
+        "https://www.example.org:443/news/item-1",
+        "HTTPS://WWW.EXAMPLE.ORG/news/item-1#top",
+        "https://www.example.org/news/item-1#xtor=RSS-1",
     ]
-    assert len({canonical_url(v) for v in variants}) == 1
+    assert len({url_key(v) for v in variants}) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://www.example.org/a", "https://example.org/a"),
+        ("https://example.org/11.html#d25", "https://example.org/11.html#d26"),
+        ("https://example.org/diary/?200601a", "https://example.org/diary/?200512c"),
+        ("https://example.org/a?id=1&p=2", "https://example.org/a?id=1"),
+    ],
+    ids=["www-is-another-host", "fragments-tell-apart", "bare-query", "real-parameter"],
+)
+def test_url_key_tells_apart(a: str, b: str) -> None:
+    assert url_key(a) != url_key(b)
 
 
 @pytest.mark.parametrize(

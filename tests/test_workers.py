@@ -62,7 +62,7 @@ def rewrites() -> list[Entry]:
         out.append(Entry("w", f"w{i}", f"https://w.example/{i}", title, text, NOW))
         out.append(Entry("w", f"w{i}r", f"https://other.example/{i}", f"{title} (update)",
                          text.replace("said", "announced").replace("と発表した", "とした"), NOW))
-    out.append(Entry("w", "copy", "https://copy.example/0", base[0][0], base[0][1], NOW))
+    out.append(Entry("w", "copy", "https://w.example/0", base[0][0], base[0][1], NOW))
     unrelated = [
         ("Parking garage closes for repaving", "Drivers should use the north lot until May."),
         ("Cafeteria adds vegetarian curry", "The kitchen now serves curry on Thursdays."),

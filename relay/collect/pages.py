@@ -6,61 +6,61 @@ applied inside one item (`link` takes the href of the element it selects,
 or of the item's first link when it selects no <a>). Rules:
 - the page is decoded by `decode` (charset sniffing: many Japanese
   government pages declare Shift_JIS but write CP932, or declare nothing);
-- links are made absolute against the page's <base href> or its URL;
-- dates in the forms Japanese sites use are read: 2026年3月19日,
-  2026/3/19, 2026.03.19, 2026-03-19, 令和8年3月19日, R8.3.19 (taken as
-  midnight in Japan time), and ISO 8601;
+- links are kept as published (query and fragment untouched), made absolute
+  against the page's <base href>, else its URL (a page read from `path:`: its
+  `base_url`); a relative link in a local page with neither stays as written;
+- an item's date is its `date` element (its `datetime` attribute first) when
+  that is a date in any form `relay.collect.dates` reads (`22. Dezember 2016`,
+  `Seg, 24 Set 2018`, ...), else the first year-first or era date in it, or in
+  the item's text when there is no `date` selector: 2026年3月19日, 2026/3/19,
+  2026.03.19, 2026-03-19, 2017년 1월 7일, 令和8年3月19日, R8.3.19, with a time
+  when one follows, and ISO 8601; without a zone it is Japan time. An item
+  with no date has none (None);
 - an item without a title or link is skipped; a page where `item` matches
-  nothing is a `ParseError` (the selectors or the site changed).
+  nothing, or where no match has both a title and a link, is a `ParseError`
+  naming the selectors (the selectors or the site changed): a page that yields
+  nothing is never "ok".
 Selectors are applied with BeautifulSoup + soupsieve.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 from soupsieve import SelectorSyntaxError
 
+from relay.collect.dates import JST, find_date
 from relay.collect.decode import decode
 from relay.errors import ParseError
 from relay.models import Entry, Fetched
 
-JST = timezone(timedelta(hours=9))
-_ERAS = {"令和": 2018, "平成": 1988, "R": 2018, "H": 1988}
-_ERA_DATE = re.compile(r"(令和|平成|R|H)\s*(\d{1,2}|元)\s*[年.]\s*(\d{1,2})\s*[月.]\s*(\d{1,2})")
-_DATE = re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})")
-
 
 def parse_japanese_date(text: str) -> datetime | None:
     """The first date in `text` in one of the module's forms, as UTC."""
-    text = text.translate(str.maketrans("０１２３４５６７８９／．－", "0123456789/.-")).strip()
-    try:
-        iso = datetime.fromisoformat(text)
-        return (iso if iso.tzinfo else iso.replace(tzinfo=JST)).astimezone(UTC)
-    except ValueError:
-        pass
-    era, western = _ERA_DATE.search(text), _DATE.search(text)
-    if era and (not western or era.start() < western.start()):   # the first date wins
-        year = 1 if era.group(2) == "元" else int(era.group(2))
-        y, mo, d = _ERAS[era.group(1)] + year, int(era.group(3)), int(era.group(4))
-    elif western:
-        y, mo, d = int(western.group(1)), int(western.group(2)), int(western.group(3))
-    else:
-        return None
-    try:
-        return datetime(y, mo, d, tzinfo=JST).astimezone(UTC)
-    except ValueError:
-        return None
+    return find_date(text, JST)
+
+
+def _is_web(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def _links_base(soup: BeautifulSoup, fetched: Fetched) -> str:
+    """The page's <base href> made absolute against its URL (or, read from a file, its
+    `base_url`); "" for a local page with neither a `base_url` nor an absolute <base>."""
+    start = fetched.base if _is_web(fetched.base) else ""
+    tag = soup.find("base", href=True)
+    href = str(tag["href"]).strip() if tag else ""
+    if href and (start or _is_web(href)):
+        return urljoin(start, href)
+    return start
 
 
 def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
     text, _codec = decode(fetched.body, fetched.headers.get("content-type", ""))
     soup = BeautifulSoup(text, "html.parser")
-    base_tag = soup.find("base", href=True)
-    base = urljoin(fetched.url, str(base_tag["href"])) if base_tag else fetched.url
+    base = _links_base(soup, fetched)
     try:
         items = soup.select(selectors["item"])
     except SelectorSyntaxError as exc:
@@ -83,7 +83,8 @@ def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
         title = title_node.get_text(" ", strip=True)
         if not title:
             continue
-        url = urljoin(base, str(link_node["href"]).strip())
+        href = str(link_node["href"]).strip()
+        url = urljoin(base, href) if base and not _is_web(href) else href
         published = None
         if selectors.get("date"):
             date_node = node.select_one(selectors["date"])
@@ -98,4 +99,16 @@ def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
             summary = summary_node.decode_contents() if summary_node is not None else ""
         entries.append(Entry(feed_id=fetched.feed_id, guid=url + "#" + title, url=url,
                              title=title, content_html=summary, published_at=published))
+    if not entries:
+        raise ParseError(_no_item(selectors, len(items)), feed_id=fetched.feed_id,
+                         url=fetched.url,
+                         hint="the site may have changed; check the selectors in feeds.yaml")
     return entries
+
+
+def _no_item(selectors: dict[str, str], matched: int) -> str:
+    """Why a page whose items all lack a title or a link gave nothing, naming the selectors."""
+    title = f"title {selectors['title']!r}" if selectors.get("title") else "title (its text)"
+    link = f"link {selectors['link']!r}" if selectors.get("link") else "link (an <a href>)"
+    return (f"the item selector {selectors['item']!r} matches {matched} "
+            f"{'element' if matched == 1 else 'elements'} but none has a {title} and a {link}")

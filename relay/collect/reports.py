@@ -3,10 +3,16 @@
 A `reports` feed points at a folder (`path: reports/inbox/boston`). Every
 `.md`, `.markdown`, `.txt`, `.html` or `.htm` file in it is one report:
 - an optional YAML front matter between `---` lines gives `title`, `date`
-  (2026-11-24, 2026-11-24T09:00:00+09:00, 2026年11月24日), `author`,
+  (2026-11-24, 2026-11-24T09:00:00+09:00, 2026年11月24日, or any form
+  `relay.collect.dates` reads; Japan time when no zone is given), `author`,
   `topics` (a list of topic ids), `url` and `lang`; other keys are ignored;
+- `url` is the link digests show, stored as written (not rewritten, not
+  resolved): usually the article the report is about, so it is never a
+  duplicate key for a report (`pipeline.ingesting`); without it the link is
+  `relay-report:<feed>/<file>#<hash>`, which digests show as plain text;
 - without a title, the first Markdown heading or the first line is the title;
-  without a date, the file's modification time;
+  without a date, the file's modification time (the time its author saved
+  it: a report is written for this inbox, it has no backlog of its own);
 - Markdown and text bodies are kept as text; HTML bodies are stripped later
   like any feed content;
 - the guid is the file's name and a hash of its bytes: the same file is
@@ -34,6 +40,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from relay.collect.dates import parse_date
 from relay.collect.decode import decode
 from relay.collect.pages import parse_japanese_date
 from relay.errors import FetchError, ParseError
@@ -67,7 +74,7 @@ def _date(value: Any, fallback: datetime) -> datetime:
             parsed = datetime.fromisoformat(value)
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=JST)).astimezone(UTC)
         except ValueError:
-            return parse_japanese_date(value) or fallback
+            return parse_date(value, JST) or parse_japanese_date(value) or fallback
     return fallback
 
 
@@ -98,7 +105,7 @@ def read_report(feed_id: str, path: Path) -> Entry:
     digest = hashlib.sha1(raw).hexdigest()[:12]
     return Entry(
         feed_id=feed_id, guid=f"{path.name}#{digest}",
-        url=str(meta.get("url") or f"relay-report:{feed_id}/{path.name}#{digest}"),
+        url=str(meta.get("url") or "").strip() or f"relay-report:{feed_id}/{path.name}#{digest}",
         title=title, content_html=content, published_at=_date(meta.get("date"), mtime),
         author=str(meta.get("author") or ""), lang=meta.get("lang"),
         topics=tuple(str(t) for t in topics),

@@ -5,6 +5,8 @@ in a feed reader instead of (or beside) the mail.
 gives them) and returns the Atom document: one entry per story, newest first, under its
 lead item's title and link, its other sources named in the content. Only items of
 public feeds (no `audience`) are used, so a feed reader shows nothing restricted.
+An entry's updated time is its newest item's date (published, else first seen); its
+published time is the lead's date, left out when the source gave none.
 Pure: no I/O, no clock (`now` is the feed's updated time).
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from relay.digest.select import when as _when
 from relay.models import Topic
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -28,9 +31,9 @@ def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, b
         if not row.get("audience"):            # public sources only
             stories[row["story_id"]].append(row)
     ordered = sorted(
-        ((sid, sorted(items, key=lambda r: r["published_at"])) for sid, items in stories.items()
+        ((sid, sorted(items, key=_when)) for sid, items in stories.items()
          if any(topic.id in r.get("tags", {}) for r in items)),
-        key=lambda s: max(r["published_at"] for r in s[1]), reverse=True)[:limit]
+        key=lambda s: max(_when(r) for r in s[1]), reverse=True)[:limit]
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": lang})
     ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base_id}:topic:{topic.id}"
@@ -46,8 +49,9 @@ def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, b
         if str(lead["url"]).startswith(("https://", "http://")):
             ET.SubElement(entry, f"{{{ATOM}}}link", {"rel": "alternate", "href": lead["url"]})
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = max(
-            r["published_at"] for r in items).isoformat()
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = lead["published_at"].isoformat()
+            _when(r) for r in items).isoformat()
+        if lead["published_at"] is not None:   # RFC 4287: optional; never invented
+            ET.SubElement(entry, f"{{{ATOM}}}published").text = lead["published_at"].isoformat()
         sources = ", ".join(dict.fromkeys(r["feed_name"] for r in items))
         ET.SubElement(entry, f"{{{ATOM}}}summary").text = f"{lead['summary']}\n\n({sources})"
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -7,7 +7,8 @@ Rules:
   2-3 sentences; links are the items' canonical URLs; no scripts, no remote
   images; the template's stylesheet is inlined into style attributes by
   css-inline, because mail clients drop <style> blocks;
-- times are shown in the configured time zone;
+- times are shown in the configured time zone; an item the source gave no
+  date says so, with the time relay first saw it;
 - the text part wraps at 72 columns;
 - subject: 「海外現地情報 週報 2026年11月第4週 (量子技術・AI)」 or
   "Relay weekly digest, 23-29 Nov 2026 (Quantum technology, AI)";
@@ -46,6 +47,7 @@ STRINGS = {
         "empty": "この期間、ご登録のトピックに新しい情報はありませんでした。",
         "footer": "このメールは relay が配信しています。配信停止: {unsubscribe}",
         "search": "一覧",
+        "undated": "日付不明（{first_seen}取得）",
         "lang_mark": "[{name}]",
     },
     "en": {
@@ -56,6 +58,7 @@ STRINGS = {
         "empty": "Nothing new on your topics in this period.",
         "footer": "Sent by relay. To unsubscribe: {unsubscribe}",
         "search": "list them",
+        "undated": "undated (first seen {first_seen})",
         "lang_mark": "(in {name})",
     },
 }
@@ -98,6 +101,14 @@ def _fmt(dt: datetime, tz: str, lang: str) -> str:
     if lang == "ja":
         return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
     return f"{local.day} {local:%b %Y, %H:%M}"
+
+
+def _date(published: datetime | None, first_seen: datetime | None, tz: str, lang: str) -> str:
+    """An item's publication date; an undated one says so, with when relay first saw it."""
+    if published is not None:
+        return _fmt(published, tz, lang)
+    seen = _fmt(first_seen, tz, lang) if first_seen is not None else "-"
+    return STRINGS[lang]["undated"].format(first_seen=seen)
 
 
 _PIECES = re.compile(r"\s+|[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]|[^\s\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]+")
@@ -192,7 +203,7 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
                 "source": (source := names.feed(lead, lang)),
                 "mission": "" if (mission := names.mission(lead.mission, lang)) == source
                 else mission,                     # a mission's own feed: named once
-                "date": _fmt(lead.published_at, tz, lang),
+                "date": _date(lead.published_at, lead.collected_at, tz, lang),
                 "excerpt": excerpt(lead.summary, 240 if lang == "ja" else 320),
                 "also": [_also(i, lang, names) for i in story.items[1:]],
                 "topics": [labels.get(t, t) for t in story.topics],

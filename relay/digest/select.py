@@ -1,8 +1,16 @@
 """Which stories one subscriber gets in one digest, ranked and grouped by topic.
 
-Input: the archive's rows for every story that has an item collected in the
-window (from `store.story_rows`), the subscriber, the topics, the feeds.
+Input: the archive's rows for every story that has an item that may count in
+the window (from `store.story_rows`), the subscriber, the topics, the feeds.
 Rules:
+- which items are this window's news (`counts`): an item seen after its
+  feed's first collection counts in the window it was first seen in (new to
+  the archive: an undated item, or a dated one that arrived late, as a
+  listing page dated by the day does); an item of its feed's first collection
+  (the feed's backlog, `backlog`) counts only by its date, in the window it
+  was published in, and an undated one never; and no item published more than
+  `max_age_days` before the window's end ever counts as news. A story is in
+  the window when one of its items counts there;
 - need-to-know first: an item of a feed with an `audience` exists for the
   subscriber only when one of their `groups` is in it; items they may not see
   are removed before anything else, so a story told only by restricted
@@ -30,6 +38,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from relay.models import FeedKind, Story, StoryItem, Subscriber, Topic, TopicSection
@@ -47,12 +56,27 @@ def _visible(row: Mapping[str, Any], sub: Subscriber) -> bool:
         not sub.countries or row.get("country") in sub.countries)
 
 
+def counts(row: Mapping[str, Any], since: datetime, until: datetime, oldest: datetime) -> bool:
+    """Whether an item is news of the window (since, until] (the module's rule)."""
+    published, seen = row["published_at"], row["collected_at"]
+    if seen > until or (published is not None and published < oldest):
+        return False
+    if row.get("backlog"):
+        return published is not None and since < published <= until
+    return since < seen
+
+
+def when(row: Mapping[str, Any]) -> datetime:
+    """An item's date for ordering: published, else first seen."""
+    return row["published_at"] or row["collected_at"]  # type: ignore[no-any-return]
+
+
 def _story_item(row: Mapping[str, Any]) -> StoryItem:
     return StoryItem(
         item_id=row["id"], feed_id=row["feed_id"], feed_name=row["feed_name"],
         mission=row["mission"], url=row["url"], title=row["title"], summary=row["summary"],
         lang=row["lang"], published_at=row["published_at"],
-        is_report=_is_report(row),
+        is_report=_is_report(row), collected_at=row.get("collected_at"),
     )
 
 
@@ -85,7 +109,7 @@ def select(
             continue
         key = (-scores[home], -len({r["feed_id"] for r in items}),
                not any(_is_report(r) for r in items),
-               -max(r["published_at"] for r in items).timestamp())
+               -max(when(r) for r in items).timestamp())
         placed[home].append((key, story_id, scores))
 
     sections = []
@@ -105,7 +129,7 @@ def _story(story_id: int, rows: Sequence[Mapping[str, Any]], scores: Mapping[str
     """One shown story: its items best first (the digest's language, then a mission
     report, then the earliest), its topics in the subscriber's order first."""
     ordered = sorted(rows, key=lambda r: (
-        r["lang"] != subscriber.ui_lang, not _is_report(r), r["published_at"]))
+        r["lang"] != subscriber.ui_lang, not _is_report(r), when(r)))
     story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
         sorted(t for t in scores if t not in wanted_ids))
     return Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
@@ -149,7 +173,7 @@ def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
         scores[story_id] = s
         keys[story_id] = (-len({r["feed_id"] for r in items}),
                           not any(_is_report(r) for r in items),
-                          -max(r["published_at"] for r in items).timestamp())
+                          -max(when(r) for r in items).timestamp())
     having: dict[str, list[int]] = defaultdict(list)   # topic -> stories tagged with it
     for story_id, s_scores in scores.items():
         for topic in s_scores:

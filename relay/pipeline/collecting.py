@@ -1,6 +1,9 @@
 """Collecting: pick the due (or named) feeds, fetch them all at once, read them
 (feeds, listing pages, report inboxes, article pages for full text), ingest, and
 record each feed's health. One failing feed is a report row, never the end of the run.
+A feed document read only in part (broken, see collect.feeds.salvage) stores what it
+gave and is recorded as fetched, with `partial` saying why and no validators kept (the
+next fetch reads it whole); it is not a failure.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from relay import dedup, schedule
-from relay.collect.feeds import parse_feed_document
+from relay.collect.feeds import read_feed_document
 from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
 from relay.collect.fulltext import MAX_PAGES_PER_FEED, as_content, extract_article
 from relay.collect.pages import parse_page
@@ -28,7 +31,14 @@ from relay.models import (
     Fetched,
 )
 from relay.pipeline import workers
-from relay.pipeline.ingesting import Ingester, Outcome, Stored, sign_window, taxonomy_for
+from relay.pipeline.ingesting import (
+    Ingester,
+    Outcome,
+    Stored,
+    key_links,
+    sign_window,
+    taxonomy_for,
+)
 from relay.store import Store
 from relay.text import html_to_text
 
@@ -65,6 +75,7 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
     """One tick: fetch and ingest the due (or named, or all) feeds."""
     store.sync_feeds(config.feeds)
     sign_window(store, now)
+    key_links(store)
     feeds = feeds_to_collect(config, store, now, feed_ids, everything)
     reports = {f.id: FeedReport(f.id) for f in feeds}
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
@@ -92,19 +103,20 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                     # A document to parse: a worker process may do it.
                     parse = (partial(_page_entries, fetched, feed.selectors)
                              if feed.kind is FeedKind.PAGE
-                             else partial(parse_feed_document, fetched, feed.lang))
+                             else partial(read_feed_document, fetched, feed.lang))
                     ingester.add_document(feed, parse, len(fetched.body),
                                           _after_ingest(store, feed, report, fetched, [], now,
                                                         should_stop))
                     continue
-                entries, fetched, ttl, partial_errors = entries_for(feed, fetched, limits)
+                entries, fetched, ttl, partial_errors, broken = entries_for(feed, fetched,
+                                                                            limits)
                 if feed.fulltext and entries:
                     entries = _with_full_text(feed, entries, store, limits, config, should_stop)
             except CollectError as exc:
                 _record_failure(store, feed, report, exc, now)
                 continue
             ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
-                                                      now, should_stop), ttl)
+                                                      now, should_stop, broken), ttl)
         ingester.finish()
     finally:
         ingester.close()        # on an error or a stop: drop the workers' queued jobs
@@ -123,7 +135,7 @@ def _document(feed: FeedSpec, result: Fetched | CollectError | None,
         raise result
     if result is None:
         assert feed.path is not None
-        return read_file(feed.id, feed.path, limits.max_bytes)
+        return replace(read_file(feed.id, feed.path, limits.max_bytes), base_url=feed.base_url)
     return result
 
 
@@ -133,8 +145,9 @@ def _page_entries(fetched: Fetched, selectors: dict[str, str]) -> tuple[list[Ent
 
 def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fetched | None,
                   partial: list[CollectError], now: datetime,
-                  should_stop: Callable[[], bool]) -> Stored:
-    """What follows a feed's committed ingest: its health row, its report files."""
+                  should_stop: Callable[[], bool], broken: str | None = None) -> Stored:
+    """What follows a feed's committed ingest: its health row (with why its document was
+    read only in part, if it was: `broken`, or the parse's own word), its report files."""
 
     def stored(outcome: Outcome) -> None:
         if outcome.error is not None:
@@ -142,6 +155,7 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
             return
         report.fetched = len(outcome.entries)
         report.new, report.duplicates = outcome.new, outcome.duplicates
+        report.partial = outcome.partial or broken
         if should_stop():
             # Stopped between items: what was stored stays, but the feed is not marked
             # fetched (no validators, no next time), so the next tick reads it whole.
@@ -155,10 +169,16 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
             moved = fetched.moved_to if fetched else None
             if moved:
                 report.extra["moved_to"] = moved
+            # A partial document's validators are not kept: the next fetch reads it whole
+            # again, not a 304 that would hide the entries it lacked.
+            whole = fetched is not None and report.partial is None
             store.record_fetch_ok(
                 feed.id, now, schedule.next_fetch_after_success(now, wait),
-                fetched.etag if fetched else None, fetched.last_modified if fetched else None,
-                fetched.status if fetched else None, moved)
+                fetched.etag if whole and fetched else None,
+                fetched.last_modified if whole and fetched else None,
+                fetched.status if fetched else None, moved, report.partial)
+            if report.partial:
+                log.warning("partial feed=%s reason=%r", feed.id, report.partial)
             log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
                      report.new, report.duplicates, report.not_modified)
             if feed.kind is FeedKind.REPORTS and feed.path is not None:
@@ -227,19 +247,20 @@ def _file_reports(inbox: Path, entries: Sequence[Entry], errors: Sequence[Collec
 
 def entries_for(
     feed: FeedSpec, result: Fetched | CollectError | None, limits: Limits
-) -> tuple[list[Entry], Fetched | None, int | None, list[CollectError]]:
-    """The entries of one source, its fetch answer, its <ttl>, and errors that spared
-    the rest of the source (unreadable report files)."""
+) -> tuple[list[Entry], Fetched | None, int | None, list[CollectError], str | None]:
+    """The entries of one source, its fetch answer, its <ttl>, errors that spared the
+    rest of the source (unreadable report files), and why its document was read only
+    in part (a broken feed document: see collect.feeds.salvage)."""
     if feed.kind is FeedKind.REPORTS:
         if feed.path is None:
             raise CollectError("a reports feed needs path: (a folder)", feed_id=feed.id)
         batch = read_reports(feed.id, feed.path)
-        return batch.entries, None, None, list(batch.errors)
+        return batch.entries, None, None, list(batch.errors), None
     fetched = _document(feed, result, limits)
     assert fetched is not None
     if fetched.not_modified:
-        return [], fetched, None, []
+        return [], fetched, None, [], None
     if feed.kind is FeedKind.PAGE:
-        return parse_page(fetched, feed.selectors), fetched, None, []
-    entries, ttl = parse_feed_document(fetched, feed.lang)
-    return entries, fetched, ttl, []
+        return parse_page(fetched, feed.selectors), fetched, None, [], None
+    entries, ttl, broken = read_feed_document(fetched, feed.lang)
+    return entries, fetched, ttl, [], broken

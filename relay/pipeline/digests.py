@@ -30,7 +30,7 @@ from relay.digest.deliver import (
     unsubscribe_url,
 )
 from relay.digest.render import Names, render, subject
-from relay.digest.select import RankedWindow, rank_window, select, select_ranked
+from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
 from relay.langs import is_code
 from relay.models import (
@@ -277,8 +277,7 @@ class _Window:
             by_topic: dict[str, set[int]] = defaultdict(set)
             for row in all_rows:
                 by_story[row["story_id"]].append(row)
-                if since < row["collected_at"] <= until and row["published_at"] >= (
-                        until - max_age):
+                if counts(row, since, until, until - max_age):
                     for topic in row["tags"]:
                         by_topic[topic].add(row["story_id"])
             self.cache[key] = (by_topic, by_story)
@@ -331,6 +330,9 @@ def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str
     written = []
     for topic in config.topics:
         rows = store.story_rows(now - max_age, now, now - max_age, [topic.id])
+        news = {r["story_id"] for r in rows
+                if topic.id in r["tags"] and counts(r, now - max_age, now, now - max_age)}
+        rows = [r for r in rows if r["story_id"] in news]
         path = folder / f"{topic.id}.xml"
         tmp = path.with_suffix(".xml.tmp")
         tmp.write_bytes(topic_feed(topic, rows, now, base_id))

@@ -1,5 +1,7 @@
 """Feed health for the operator: the health table, `feeds check` (fetch once,
 store nothing), `feeds add` (probe a URL for its feed), and the health mail.
+A feed's state is its error when its last fetch failed; else `partial` when its
+last document was broken and read only in part (what it gave is stored).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class FeedCheck:
     error: str | None = None
     title: str = ""
     lang: str | None = None
+    partial: str | None = None      # why the document could be read only in part
 
 
 def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> list[FeedCheck]:
@@ -76,12 +79,14 @@ def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> 
     out = []
     for feed in feeds:
         try:
-            entries, fetched, _ttl, errors = entries_for(feed, answers.get(feed.id), limits)
+            entries, fetched, _ttl, errors, broken = entries_for(feed, answers.get(feed.id),
+                                                                 limits)
             newest = max((e.published_at for e in entries if e.published_at), default=None)
             error = str(errors[0]) if errors else None
             out.append(FeedCheck(feed.id, feed.location, error is None,
                                  fetched.status if fetched else None, len(entries), newest,
-                                 fetched.moved_to if fetched else None, error))
+                                 fetched.moved_to if fetched else None, error,
+                                 partial=broken))
         except CollectError as exc:
             out.append(FeedCheck(feed.id, feed.location, False, exc.status, error=exc.message
                                  + (f" ({exc.hint})" if exc.hint else "")))
@@ -130,8 +135,9 @@ def slug(text: str) -> str:
 
 
 def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str]:
-    """(subject, text) of the operator's feed-health mail: failing, disabled, moved and
-    silent feeds, so that no source dies unnoticed."""
+    """(subject, text) of the operator's feed-health mail: failing, disabled, moved,
+    partial (a broken document, read in part) and silent feeds, so that no source dies
+    unnoticed."""
     rows = feed_health(config, store, now)
     tz = config.settings.timezone
     groups = {
@@ -140,6 +146,9 @@ def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str
         "Disabled (410 Gone; change the url to enable)": [r for r in rows
                                                          if r["disabled_reason"]],
         "Moved (a permanent redirect; update feeds.yaml)": [r for r in rows if r["moved_to"]],
+        "Partial (a broken document: what it gave is stored)": [
+            r for r in rows if r["partial"] and not r["error_count"]
+            and not r["disabled_reason"]],
         "Silent (no item for three of their usual gaps)": [r for r in rows if r["silent"]],
     }
     sick = sum(len(v) for v in groups.values())
@@ -152,8 +161,9 @@ def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str
         lines += [f"{title}: {len(items)}"]
         for r in items:
             detail = (r["disabled_reason"] or (f"moved to {r['moved_to']}" if r["moved_to"]
-                      and "Moved" in title else None) or r["last_error"]
-                      or f"newest item {r['newest_item_at'] or '-'}")
+                      and "Moved" in title else None)
+                      or (f"partial: {r['partial']}" if "Partial" in title else None)
+                      or r["last_error"] or f"newest item {r['newest_item_at'] or '-'}")
             lines.append(f"  - {r['id']}: {' '.join(str(detail).split())[:160]}")
             lines.append(f"    {r['url']}")
         lines.append("")

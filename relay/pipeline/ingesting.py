@@ -2,19 +2,26 @@
 
 `prepare` tokenizes each entry once and hands the tokens to tagging, the story
 features and the index; `ingest` stores a feed's new entries in one transaction
-(an item whole or not at all), dropping exact copies and joining near-duplicates
+(an item whole or not at all), dropping exact copies (the guid within the feed,
+the content hash, the URL key: see `_archived_copy`; two entries of one feed with
+different titles are never copies, see `told_apart`) and joining near-duplicates
 to their story; `retag` re-applies the taxonomy from the indexed tokens.
+An item's `published_at` is the entry's date as the source gave it, or None (no
+date, or one more than a day ahead: never the collection time); `collected_at` is
+when relay first saw it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import pickle
+import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,19 +30,21 @@ from relay.errors import CollectError
 from relay.models import (
     Config,
     Entry,
+    FeedKind,
     FeedSpec,
     Item,
 )
 from relay.pipeline import workers
 from relay.store import Store
 from relay.tag import Taxonomy, compile_taxonomy, tag
-from relay.text import canonical_url, content_hash, detect_lang, excerpt, fold, html_to_text
+from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
 
 log = logging.getLogger("relay")
 
 
 FUTURE_SLACK = timedelta(days=1)
+_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+", re.IGNORECASE)
 
 
 _taxonomies: dict[str, Taxonomy] = {}
@@ -56,22 +65,65 @@ class _Prepared:
     figures: set[str] = field(default_factory=set)
 
 
+def _title(entry: Entry) -> str:
+    """The title as stored: plain text on one line."""
+    return " ".join(html_to_text(entry.title).split()) or "(untitled)"
+
+
+def told_apart(entries: Sequence[Entry], archived: Mapping[str, str]) -> list[Entry]:
+    """The entries, those whose guid is only their link renamed `<link>#<title>` when
+    that guid already names an entry of the feed with another title (earlier in the
+    document, or in the archive: `archived` maps such guids to their stored titles).
+
+    A feed without ids gets its links as guids, and an aggregator links several notices
+    to one listing page (corpus: gov-online, 3 notices on bousai.go.jp/index.html in one
+    snapshot): two entries of one feed with different titles are never one entry. An
+    entry with an id of its own keeps it (a retitled entry is the same entry)."""
+    owners = {guid: fold(title) for guid, title in archived.items()}
+    out: list[Entry] = []
+    for e in entries:
+        if e.url and e.guid == e.url:
+            title = _title(e)
+            if owners.setdefault(e.guid, fold(title)) != fold(title):
+                e = replace(e, guid=f"{e.url}#{title}")
+        out.append(e)
+    return out
+
+
+def listing_keys(entries: Sequence[Entry]) -> set[str]:
+    """The URL keys that one document gives to entries of different titles: listing
+    pages, not articles (see `_archived_copy`)."""
+    keys = [url_key(e.url) if e.url else "" for e in entries]
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    titles: dict[str, set[str]] = {}
+    for key, e in zip(keys, entries, strict=True):
+        if key and counts[key] > 1:
+            titles.setdefault(key, set()).add(fold(_title(e)))
+    return {key for key, seen in titles.items() if len(seen) > 1}
+
+
 def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
     """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
-    title = " ".join(html_to_text(entry.title).split()) or "(untitled)"   # one line
+    title = _title(entry)
     text = html_to_text(entry.content_html)
     # The declared language (the entry's, else the feed's) stands when it is plausible
     # for the text: detect_lang judges title and text together.
     lang = detect_lang(f"{title}\n{text}", hint=entry.lang or feed.lang)
     title_tokens = tokenize(title, lang)
-    text_tokens = tokenize(text, lang)
+    # Addresses in the text ("についてはこちら:https://www.kanpo.go.jp/20250723/...") are
+    # neither words to search nor figures of a story.
+    text_tokens = tokenize(_URL.sub(" ", text), lang)
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
     tags = tag(title_tokens, text_tokens, taxonomy, feed.topics, own)
-    published = entry.published_at or now
-    if published > now + FUTURE_SLACK:
-        published = now   # publishers post future dates (SOURCES.md hazard 5)
+    # No date is no date: never the collection time (the item keeps it as collected_at),
+    # and a date more than a day ahead is a publisher's error, not a date.
+    published = entry.published_at
+    if published is not None and published > now + FUTURE_SLACK:
+        published = None
     item = Item(
-        feed_id=feed.id, guid=entry.guid, url=canonical_url(entry.url), title=title,
+        feed_id=feed.id, guid=entry.guid, url=entry.url, url_key=url_key(entry.url), title=title,
         summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
         collected_at=now, content_hash=content_hash(title, text),
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
@@ -88,34 +140,45 @@ class Ready:
     minhash: bytes | None
     band_keys: list[tuple[int, int]]
     figures: set[str]
+    common: frozenset[str] = frozenset()      # what its feed repeats (dedup.template)
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
-                now: datetime) -> list[Ready]:
+                now: datetime, prior: dedup.Profile | None = None) -> list[Ready]:
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
-    worker process as well as here. Signatures are computed in bulk (datasketch)."""
+    worker process as well as here. What the feed repeats across the batch and its
+    recent items (`prior`) is left out of the signatures and figures; signatures are
+    computed in bulk (datasketch)."""
     prepared = [prepare(e, feed, taxonomy, now) for e in entries]
-    sigs = dedup.signatures(p.features for p in prepared)
+    common = dedup.template([p.features for p in prepared], prior)
+    sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
-                  dedup.bands(sig) if sig is not None else [], p.figures)
+                  dedup.bands(sig) if sig is not None else [], p.figures - common, common)
             for p, sig in zip(prepared, sigs, strict=True)]
+
+
+def feed_profile(store: Store, feed_id: str) -> dedup.Profile:
+    """What a feed's latest archived items are made of, to learn its template from."""
+    return dedup.profile(dedup.features(title.split(), body.split())
+                         for title, body in store.recent_tokens(feed_id, dedup.PROFILE_ITEMS))
 
 
 _worker_taxonomies: dict[int, Taxonomy] = {}
 
 
 def _prepare_in_worker(feed: FeedSpec, entries: Sequence[Entry], key: int, blob: bytes,
-                       now: datetime) -> list[Ready]:
+                       now: datetime, prior: dedup.Profile | None = None) -> list[Ready]:
     """`prepare_all` in a worker process; the taxonomy arrives pickled and is unpickled
     once per worker (62 KB: 3 ms a time)."""
     taxonomy = _worker_taxonomies.get(key)
     if taxonomy is None:
         _worker_taxonomies.clear()
         taxonomy = _worker_taxonomies[key] = pickle.loads(blob)
-    return prepare_all(feed, entries, taxonomy, now)
+    return prepare_all(feed, entries, taxonomy, now, prior)
 
 
-Parsed = tuple[list[Entry], int | None]     # a document's entries and its <ttl>
+# a document's entries, its <ttl>, and (optional) why it was read only in part
+Parsed = tuple[list[Entry], int | None] | tuple[list[Entry], int | None, str | None]
 
 
 def _parse(parse: Callable[[], Parsed]) -> Parsed | CollectError:
@@ -144,6 +207,7 @@ class Outcome:
     duplicates: int = 0
     ttl: int | None = None
     error: CollectError | None = None
+    partial: str | None = None      # why the document was read only in part
 
 
 Stored = Callable[[Outcome], None]
@@ -164,6 +228,8 @@ class Batch:
     chunks: list[list[Entry]] = field(default_factory=list)
     sent: bool = False
     jobs: list[Future[list[Ready]]] = field(default_factory=list)
+    listings: set[str] = field(default_factory=set)   # URL keys of several titles here
+    prior: dedup.Profile | None = None        # the feed's latest archived items
 
     def ready(self) -> bool:
         return self.started and all(job.done() for job in self.jobs)
@@ -260,8 +326,10 @@ class Ingester:
             batch.sent = True
             if executor is not None and batch.chunks:
                 blob = self._taxonomy_blob()
+                prior = self._prior(batch)
                 jobs = [self._submit(executor, _prepare_in_worker, batch.feed, chunk,
-                                     hash(blob), blob, self.now) for chunk in batch.chunks]
+                                     hash(blob), blob, self.now, prior)
+                        for chunk in batch.chunks]
                 if all(job is not None for job in jobs):
                     batch.jobs = [job for job in jobs if job is not None]
                     ahead += batch.size()
@@ -284,6 +352,13 @@ class Ingester:
                 else:
                     in_hand += 1
 
+    def _prior(self, batch: Batch) -> dedup.Profile:
+        """The feed's profile as the archive has it before the batch is stored: read once
+        a batch, so a chunk is prepared alike in a worker and here."""
+        if batch.prior is None:
+            batch.prior = feed_profile(self.store, batch.feed.id)
+        return batch.prior
+
     def _taxonomy_blob(self) -> bytes:
         if self._blob is None:
             self._blob = pickle.dumps(self.taxonomy)
@@ -304,12 +379,17 @@ class Ingester:
             batch.outcome.error = result
             batch.started = batch.sent = True
         else:
-            batch.outcome.entries, batch.outcome.ttl = result
+            batch.outcome.entries, batch.outcome.ttl = result[0], result[1]
+            batch.outcome.partial = result[2] if len(result) == 3 else None
             self._filter(batch)
 
     def _filter(self, batch: Batch) -> None:
         """Drop the entries this feed already gave (by guid); chunk the rest."""
-        entries = batch.outcome.entries
+        linked = [e.guid for e in batch.outcome.entries if e.url and e.guid == e.url]
+        entries = batch.outcome.entries = told_apart(
+            batch.outcome.entries,
+            self.store.guid_titles(batch.feed.id, linked) if linked else {})
+        batch.listings = listing_keys(entries)
         seen: set[str] = set()
         fresh: list[Entry] = []
         for e in entries:
@@ -318,7 +398,10 @@ class Ingester:
                 fresh.append(e)
         known = self.store.known_guids(batch.feed.id, [e.guid for e in fresh])
         fresh = [e for e in fresh if e.guid not in known]
-        batch.chunks = [fresh[i:i + CHUNK] for i in range(0, len(fresh), CHUNK)]
+        # Chunks of even size: each learns the feed's template from its own entries too,
+        # so none is left with a handful (101 entries: 34 + 34 + 33, not 50 + 50 + 1).
+        size = math.ceil(len(fresh) / math.ceil(len(fresh) / CHUNK)) if fresh else CHUNK
+        batch.chunks = [fresh[i:i + size] for i in range(0, len(fresh), size)]
         batch.outcome.duplicates = len(entries) - len(fresh)
         batch.started = True
         self._fresh += len(fresh)
@@ -369,7 +452,8 @@ class Ingester:
                 return batch.jobs[i].result()
             except (BrokenProcessPool, CancelledError) as exc:
                 workers.mark_broken(exc)
-        return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now)
+        return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now,
+                           self._prior(batch))
 
     def _ready_chunks(self, batch: Batch) -> Iterator[list[Ready]]:
         """A batch's prepared items, as many chunks at a time as are ready: chunk after
@@ -391,7 +475,7 @@ class Ingester:
         new = duplicates = 0
         window = self.now - timedelta(days=dedup.STORY_WINDOW_DAYS)
         store = self.store
-        batch_hashes: set[str] = set()
+        batch_hashes: dict[str, set[str]] = {}    # content hash -> URL keys in this batch
         for prepared in self._ready_chunks(batch):
             with store.transaction():
                 # Known guids again, under the write lock: another relay process may
@@ -401,11 +485,15 @@ class Ingester:
                     if self.should_stop():
                         break
                     item = ready.item
-                    if (item.guid in known or item.content_hash in batch_hashes
-                            or _archived_copy(store, item) is not None):
+                    if (item.guid in known or any(
+                            _same_link(key, item.url_key)
+                            for key in batch_hashes.get(item.content_hash, ()))
+                            or _archived_copy(store, item, item.url_key in batch.listings,
+                                              batch.feed.kind is not FeedKind.REPORTS)
+                            is not None):
                         duplicates += 1
                         continue
-                    batch_hashes.add(item.content_hash)
+                    batch_hashes.setdefault(item.content_hash, set()).add(item.url_key)
                     store.insert_item(item, ready.minhash, ready.band_keys,
                                       self._story(item, ready, window), ready.figures)
                     new += 1
@@ -417,8 +505,15 @@ class Ingester:
         """The story an item joins: same language first, then across languages."""
         store = self.store
         if ready.minhash is not None:
-            chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash),
-                                        store.story_candidates(ready.band_keys, window))
+            candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
+                                        blob, item_id, dedup.outlet(raw))
+                          for item_id, story, blob, feed, title, published, raw in
+                          store.story_candidates(ready.band_keys, window)]
+            new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
+                                tuple(item.index_text.split()), item.published_at,
+                                outlet=dedup.outlet(item.title))
+            chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
+                                        candidates, ready.common, store.body_tokens)
             if chosen:
                 return chosen[0]
         if ready.figures:   # the same event told in another language?
@@ -444,20 +539,47 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
     return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
-def _archived_copy(store: Store, item: Item) -> int | None:
-    """An archived item that is this one: the same content; or the same canonical URL
-    in another feed (the same article through two feeds, retitled or not); or the same
-    URL and title in this feed.
+def _archived_copy(store: Store, item: Item, listing: bool = False,
+                   by_url: bool = True) -> int | None:
+    """An archived item that is this one: the same content (title and text), in another
+    feed or with the same link (`_same_link`); or the same URL key (`text.url_key`) and
+    title, in any feed; or the same URL key in another feed, an article retitled
+    (`dedup.retitled`: published within the story window, and a short entry's title
+    within the other's), unless the key is a listing page, one that names entries of
+    different titles (in the archive, or in this document: `listing`).
 
-    Within one feed the URL alone is not enough: aggregators link several different
-    items to one listing page (corpus: the gov-online ministries feed).
+    The URL alone is not enough within one feed, nor for a listing page: aggregators
+    link several different notices to one ministry's listing page (corpus: gov-online,
+    bousai.go.jp/index.html), and a diary links each day's entries to one page with a
+    fragment each. So two entries of one feed with different titles are never copies of
+    each other. An empty key (an entry with no link) matches nothing. A mission report's
+    `url` names the article it reports on, not the report: reports are no URL copies of
+    anything, nor anything of them (`by_url` False for a report; the store leaves
+    reports out of its answer). What is not a copy may still join a story.
     """
-    found = store.item_with_hash(item.content_hash)
-    if found is not None:
-        return found
+    for found, feed, key in store.items_with_hash(item.content_hash):
+        if feed != item.feed_id or _same_link(key, item.url_key):
+            return found
+    if not item.url_key or not by_url:
+        return None
     title = fold(item.title)
-    return next((i for i, t, feed in store.items_with_url(item.url)
-                 if feed != item.feed_id or fold(t) == title), None)
+    matches = store.items_with_url_key(item.url_key)
+    same = next((m[0] for m in matches if fold(m[1]) == title), None)
+    if same is not None or listing or len({fold(m[1]) for m in matches}) > 1:
+        return same
+    mine = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
+                         tuple(item.index_text.split()), item.published_at)
+    return next((i for i, _t, feed, published, head, body in matches if feed != item.feed_id
+                 and dedup.retitled(mine, dedup.Telling(feed, tuple(head.split()),
+                                                        tuple(body.split()), published))),
+                None)
+
+
+def _same_link(a: str, b: str) -> bool:
+    """Two entries of one feed with the same content are one entry when they link the
+    same page, or either links none: a diary's daily "あさ" posts, each with its own
+    link and no text, are different entries."""
+    return a == b or not a or not b
 
 
 def sign_window(store: Store, now: datetime) -> int:
@@ -471,15 +593,44 @@ def sign_window(store: Store, now: datetime) -> int:
         if not store.pending("sign-window"):
             return 0        # another process did it while this one waited
         rows = store.items_to_sign(now - timedelta(days=dedup.STORY_WINDOW_DAYS))
-        sigs = dedup.signatures(dedup.features(title.split(), body.split())
-                                for _, title, body in rows) if rows else []
-        for (item_id, _title, _body), sig in zip(rows, sigs, strict=True):
+        feats = [dedup.features(title.split(), body.split()) for _, _, title, body in rows]
+        by_feed: dict[str, list[int]] = {}
+        for i, (_, feed_id, _, _) in enumerate(rows):
+            by_feed.setdefault(feed_id, []).append(i)
+        for indexes in by_feed.values():    # each feed's template, learned from the window
+            common = dedup.template([feats[i] for i in indexes])
+            for i in indexes:
+                feats[i] = feats[i] - common
+        sigs = dedup.signatures(feats) if rows else []
+        for (item_id, _feed, _title, _body), sig in zip(rows, sigs, strict=True):
             if sig is not None:
                 store.set_signature(item_id, sig.to_bytes(), dedup.bands(sig))
         store.done("sign-window")
     if rows:
         log.info("signed %d items of the story window again (MinHash hash changed)", len(rows))
     return len(rows)
+
+
+def key_links(store: Store, batch: int = 2000) -> int:
+    """After the migration that split links from their keys: compute every archived
+    item's URL key from its stored link (for old rows, the old canonical URL), once,
+    under the write lock. Returns how many keys changed."""
+    if not store.pending("url-key"):
+        return 0
+    changed = 0
+    with store.transaction():
+        if not store.pending("url-key"):
+            return 0        # another process did it while this one waited
+        last = 0
+        while rows := store.item_urls(last, batch):
+            fresh = [(item_id, key) for item_id, url, old in rows
+                     if (key := url_key(url)) != old]
+            store.set_url_keys(fresh)
+            changed += len(fresh)
+            last = rows[-1][0]
+        store.done("url-key")
+    log.info("computed the URL keys of the archive again: %d changed", changed)
+    return changed
 
 
 def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
