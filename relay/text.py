@@ -53,7 +53,8 @@ Pure functions, no I/O.
      "en". Measured on the words of SemEval-2022's news URLs (no hint, 4+ words):
      es 0.80, it 0.91, pl 0.98, tr 0.84 right (0.00 when only en/de/fr were known),
      while en stays 0.99, de 0.95, fr 0.95 (1.00, 0.96, 0.96 before).
-  A declared language that is no ISO 639-1 code counts as none. py3langid reads at
+  A declared language counts by its first subtag (zh-CN is zh); one that is no
+  ISO 639-1 code counts as none. py3langid reads at
   most the first 300 characters of words, so detection stays cheap.
 - `excerpt`: the first sentences up to a limit, cut after the last real sentence
   end past a third of it (。！？, or . ! ? before a space): a period after a title or
@@ -357,7 +358,9 @@ def detect_lang(text: str, hint: str | None = None) -> str:
     """The ISO 639-1 code of the language `text` is written in; `hint` is the language
     the feed or the entry declares (see the module rules)."""
     sample = text[:2000]
-    hint = hint.lower() if hint and langs.is_code(hint.lower()) else None
+    if hint:
+        hint = hint.strip().lower().replace("_", "-").split("-")[0]   # zh-CN, pt_BR
+        hint = hint if langs.is_code(hint) else None
     if not sample.isascii():
         head = sample[:300]
         particles = [head.count(ch) for ch in _PARTICLES]

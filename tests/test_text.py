@@ -199,12 +199,15 @@ def test_detect_lang_short_kanji_text(text: str, hint: str | None) -> None:
         ("The ministry said that the new programme will fund research", "ja", "en"),
         ("The ministry said", "zz", "en"),                  # not an ISO 639-1 code: no hint
         ("The ministry said", "PT", "pt"),
+        ("国务院常务会议", "zh-CN", "zh"),
+        ("O governo anunciou", "pt_BR", "pt"),
     ],
     ids=["ja-sentence", "ja-kanji-title-sa", "ja-kanji-title-mixed-forms", "ja-hatsu",
          "ja-gaku-ho", "ja-tie-hint-ja", "kanji-tie-no-hint", "ja-kana-beats-zh-hint",
          "zh-hans", "zh-hans-beats-ja-hint", "zh-hant", "zh-hant-gov", "zh-stray-kana",
          "zh-hint", "ko", "ru", "uk", "pt", "es", "it", "nl", "el", "pt-hint", "nl-hint-short",
-         "en-hint-cyrillic", "uk-hint-cyrillic", "ja-hint-latin", "bad-hint", "upper-hint"],
+         "en-hint-cyrillic", "uk-hint-cyrillic", "ja-hint-latin", "bad-hint", "upper-hint",
+         "region-subtag", "underscore-subtag"],
 )
 def test_detect_every_language(text: str, hint: str | None, expected: str) -> None:
     assert detect_lang(text, hint) == expected
