@@ -268,8 +268,10 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       ("【外務省】X" = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two
       events, see `_titles_agree`);
     - two items of one feed are published 12 hours apart at most (both dated), neither
-      is short, and they do not name the same outlet after their titles: a publisher
-      does not tell one story twice, an aggregator does, in several outlets' words.
+      is short, their titles share a word beyond the feed's template, and they do not
+      name the same outlet after their titles: a publisher does not tell one story
+      twice, an aggregator does, in several outlets' words (a forum's two sale posts in
+      one post template, 辛亥革命2原卷 and 出建国纪念币, are two posts).
 
     Signatures are compared in one array operation; a candidate's body tokens are read
     (`body(item_id)`) only when it is similar enough for them to matter."""
@@ -297,7 +299,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
             c = replace(c, body_tokens=tuple(body(c.item_id)))
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
         if same_feed and (short or theirs_short or new.published_at is None
-                          or c.published_at is None or (new.outlet and new.outlet == c.outlet)):
+                          or c.published_at is None or (new.outlet and new.outlet == c.outlet)
+                          or not (_words(new.title_tokens) & _words(c.title_tokens)) - common):
             continue
         if (short or theirs_short) and not _titles_agree(
                 new, c, common, common if same_feed else frozenset()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -211,3 +212,27 @@ def test_a_short_notice_is_judged_by_its_title(a, b, agree):
     ta, tb = telling("x", a, "", "ja"), telling("y", b, "", "ja")
     assert dedup._titles_agree(ta, tb) is agree
     assert dedup.retitled(ta, tb) is agree
+
+
+AU_BODY = ("KDDIは4日、2日未明から続いていたau携帯電話の通信障害について、音声通話とデータ通信が"
+           "全国的にほぼ回復したと発表した。ネットワーク試験の検証を続けている。")
+
+
+@pytest.mark.parametrize("title_b, published_b, joined", [
+    ("KDDIの障害、音声通話もデータ通信も「全国的にほぼ回復」(PHILE WEB)",
+     "2022-07-04T07:26:54+00:00", True),
+    ("auの通信障害、音声通話・データ通信とも「ほぼ回復」(Impress Watch)",
+     "2022-07-04T07:26:40+00:00", False),
+    ("KDDIの障害、音声通話もデータ通信も「全国的にほぼ回復」(PHILE WEB)",
+     "2022-07-05T09:00:00+00:00", False),
+    ("KDDIの障害、音声通話もデータ通信も「全国的にほぼ回復」(PHILE WEB)", "", False),
+    ("ソフトバンク、新料金プランを発表(PHILE WEB)", "2022-07-04T07:26:54+00:00", False),
+], ids=["other-outlet-same-hour", "same-outlet", "a-day-later", "undated", "titles-share-nothing"])
+def test_two_items_of_one_feed(title_b, published_b, joined):
+    a, sig_a = _signed("yahoo-it", "au通信障害、「音声通話・データ通信がほぼ回復」(Impress Watch)",
+                       AU_BODY, story=8, published="2022-07-04T07:30:09+00:00")
+    a = replace(a, outlet="Impress Watch")
+    b, sig_b = _signed("yahoo-it", title_b, AU_BODY, published=published_b or "2022-07-04T07:00:00+00:00")
+    b = replace(b, outlet=dedup.outlet(title_b),
+                published_at=b.published_at if published_b else None)
+    assert (dedup.choose_story(sig_b, b, [a]) is not None) is joined
