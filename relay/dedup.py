@@ -103,10 +103,22 @@ def numbers(tokens: Sequence[str]) -> set[str]:
     out: set[str] = set()
     last = len(tokens) - 1
     for i, tok in enumerate(tokens):
-        if not tok[:1].isdigit() or _NUMBER.fullmatch(tok) is None or _dated(tokens, i, last):
+        if not tok[:1].isdigit() or _NUMBER.fullmatch(tok) is None:
             continue
-        out.add(tok)
+        if _ordinal(tokens, i, last) or not _dated(tokens, i, last):
+            out.add(tok)
     return out
+
+
+_ORDINAL_AFTER = frozenset(["号", "回", "次", "期", "報", "条", "弾", "部", "話", "版"])
+_ORDINAL_BEFORE = frozenset(["第", "その", "no", "nr", "nº", "vol", "part", "teil"])
+
+
+def _ordinal(tokens: Sequence[str], i: int, last: int) -> bool:
+    """A small number that names which one of a series (台風第5号, 第12回, その2, No. 3):
+    a different one is a different notice."""
+    return ((i < last and tokens[i + 1] in _ORDINAL_AFTER)
+            or (i > 0 and tokens[i - 1] in _ORDINAL_BEFORE))
 
 
 def _dated(tokens: Sequence[str], i: int, last: int) -> bool:
@@ -268,10 +280,11 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       ("【外務省】X" = "X"; but 国際情報オリンピック… and 国際地理オリンピック… are two
       events, see `_titles_agree`);
     - two items of one feed are published 12 hours apart at most (both dated), neither
-      is short, their titles share a word beyond the feed's template, and they do not
-      name the same outlet after their titles: a publisher does not tell one story
-      twice, an aggregator does, in several outlets' words (a forum's two sale posts in
-      one post template, 辛亥革命2原卷 and 出建国纪念币, are two posts).
+      is short, their titles share a word beyond the feed's template, and they name two
+      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"): a
+      publisher does not tell one story twice, an aggregator does, in several outlets'
+      words (a forum's two sale posts, 1.10低价售泰平年红包卡 and …康银阁泰平年、二羊卡, are
+      two posts; a news site's two reports on one unrest, two reports).
 
     Signatures are compared in one array operation; a candidate's body tokens are read
     (`body(item_id)`) only when it is similar enough for them to matter."""
@@ -289,7 +302,7 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
             return None
         c = usable[int(i)]
         same_feed = c.feed_id == new.feed_id
-        gap = _days_apart(new.published_at, c.published_at)
+        gap = days_apart(new.published_at, c.published_at)
         if gap > (SAME_FEED_DAYS if same_feed else STORY_WINDOW_DAYS):
             continue
         theirs = numbers(c.title_tokens)
@@ -299,7 +312,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
             c = replace(c, body_tokens=tuple(body(c.item_id)))
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
         if same_feed and (short or theirs_short or new.published_at is None
-                          or c.published_at is None or (new.outlet and new.outlet == c.outlet)
+                          or c.published_at is None
+                          or not (new.outlet and c.outlet and new.outlet != c.outlet)
                           or not (_words(new.title_tokens) & _words(c.title_tokens)) - common):
             continue
         if (short or theirs_short) and not _titles_agree(
@@ -338,22 +352,24 @@ def _titles_agree(a: Telling, b: Telling, common_a: frozenset[str] = frozenset()
     return short <= long and extra <= max(PREFIX_WORDS, PREFIX_SHARE * len(long))
 
 
-def retitled(a: Telling, b: Telling) -> bool:
+def retitled(a: Telling, b: Telling, common_a: frozenset[str] = frozenset(),
+             common_b: frozenset[str] = frozenset()) -> bool:
     """Whether two entries that link the same page from two feeds can be one article
-    retitled: published within STORY_WINDOW_DAYS, and, when either is short (see
-    `choose_story`), one title the other's words and a few more ("【外務省】X" and "X"). A
-    ministry's statistics page linked by each month's release (機械受注統計調査報告 of
-    令和7年3月 and of 令和8年6月), or a disaster page linked by each short notice about it,
-    is a page of many entries, not one article; what is not a copy is left to story
-    choice."""
-    if _days_apart(a.published_at, b.published_at) > STORY_WINDOW_DAYS:
+    retitled (`common_a`, `common_b`: what each one's feed repeats): published within
+    STORY_WINDOW_DAYS, and, when either is short (see `choose_story`), one title the
+    other's words and a few more ("【外務省】X" and "X"); when both have text of their
+    own, their titles share a word. A ministry's statistics page linked by each month's
+    release (機械受注統計調査報告 of 令和7年3月 and of 令和8年6月), or a disaster page linked
+    by each short notice about it, is a page of many entries, not one article; what is
+    not a copy is left to story choice."""
+    if days_apart(a.published_at, b.published_at) > STORY_WINDOW_DAYS:
         return False
-    if _substance(a, frozenset()) >= SUBSTANCE and _substance(b, frozenset()) >= SUBSTANCE:
-        return True
-    return _titles_agree(a, b)
+    if _substance(a, common_a) >= SUBSTANCE and _substance(b, common_b) >= SUBSTANCE:
+        return bool((_words(a.title_tokens) - common_a) & (_words(b.title_tokens) - common_b))
+    return _titles_agree(a, b, common_a, common_b)
 
 
-def _days_apart(a: datetime | None, b: datetime | None) -> float:
+def days_apart(a: datetime | None, b: datetime | None) -> float:
     return abs((a - b).total_seconds()) / 86400 if a is not None and b is not None else 0.0
 
 

@@ -428,11 +428,13 @@ class Store:
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_hash(self, content_hash: str) -> list[tuple[int, str, str]]:
-        """(id, feed id, URL key) of archived items with this content hash."""
-        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, feed_id, url_key FROM items WHERE content_hash = ? LIMIT 50",
-            (content_hash,))]
+    def items_with_hash(self, content_hash: str,
+                        ) -> list[tuple[int, str, str, datetime | None]]:
+        """(id, feed id, URL key, published) of archived items with this content hash,
+        newest first."""
+        return [(int(r[0]), r[1], r[2], from_ts(r[3])) for r in self.conn.execute(
+            "SELECT id, feed_id, url_key, published_at FROM items WHERE content_hash = ?"
+            " ORDER BY id DESC LIMIT 50", (content_hash,))]
 
     def items_with_url_key(self, key: str,
                            ) -> list[tuple[int, str, str, datetime | None, str, str]]:

@@ -227,7 +227,9 @@ AU_BODY = ("KDDIは4日、2日未明から続いていたau携帯電話の通信
      "2022-07-05T09:00:00+00:00", False),
     ("KDDIの障害、音声通話もデータ通信も「全国的にほぼ回復」(PHILE WEB)", "", False),
     ("ソフトバンク、新料金プランを発表(PHILE WEB)", "2022-07-04T07:26:54+00:00", False),
-], ids=["other-outlet-same-hour", "same-outlet", "a-day-later", "undated", "titles-share-nothing"])
+    ("KDDIの障害、音声通話もデータ通信も「全国的にほぼ回復」", "2022-07-04T07:26:54+00:00", False),
+], ids=["other-outlet-same-hour", "same-outlet", "a-day-later", "undated", "titles-share-nothing",
+        "no-outlet-named"])
 def test_two_items_of_one_feed(title_b, published_b, joined):
     a, sig_a = _signed("yahoo-it", "au通信障害、「音声通話・データ通信がほぼ回復」(Impress Watch)",
                        AU_BODY, story=8, published="2022-07-04T07:30:09+00:00")
@@ -236,3 +238,14 @@ def test_two_items_of_one_feed(title_b, published_b, joined):
     b = replace(b, outlet=dedup.outlet(title_b),
                 published_at=b.published_at if published_b else None)
     assert (dedup.choose_story(sig_b, b, [a]) is not None) is joined
+
+
+@pytest.mark.parametrize("a, b", [
+    ("台風第5号に関する情報", "【気象庁】台風第6号に関する情報"),
+    ("第12回 量子技術検討会の開催について", "第13回 量子技術検討会の開催について"),
+], ids=["typhoon-5-and-6", "meeting-12-and-13"])
+def test_notices_of_a_series_are_different_notices(a, b):
+    old, _ = _signed("jma", a, "", story=3)
+    new, sig_new = _signed("agg", b, "")
+    assert dedup.numbers(new.title_tokens) and dedup.numbers(old.title_tokens)
+    assert dedup.choose_story(sig_new, new, [old]) is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html.parser import HTMLParser
@@ -292,7 +293,9 @@ def _entry(feed: FeedSpec, guid: str, url: str, title: str, text: str) -> Entry:
         (_entry(FEED, "2", "https://agg.example/list.html", "Typhoon warning for Okinawa",
                 "The agency warns of a typhoon."), True),
         (_entry(FEED, "2", "https://agg.example/list.html#top", "Consumer price index for July",
-                "Prices rose again."), False),
+                "Prices rose again."), True),
+        (_entry(FEED, "https://agg.example/list.html#top", "https://agg.example/list.html#top",
+                "Consumer price index for July", "Prices rose again."), False),
         (_entry(OTHER, "2", "https://agg.example/list.html?utm_source=x",
                 "【Cabinet Office】 Consumer price index for July", "Prices rose."), False),
         (_entry(OTHER, "2", "https://agg.example/list.html?utm_source=x",
@@ -303,11 +306,17 @@ def _entry(feed: FeedSpec, guid: str, url: str, title: str, text: str) -> Entry:
                 "Prices rose."), True),
         (_entry(OTHER, "2", "https://copy.example/cpi", "Consumer price index for July",
                 "Prices rose."), False),
+        (_entry(FEED, "2", "http://www.agg.example/list.html", "Consumer price index for July",
+                "Prices rose."), False),
+        (replace(_entry(OTHER, "2", "https://copy.example/cpi", "Consumer price index for July",
+                        "Prices rose."), published_at=T0 - timedelta(days=200)), True),
     ],
-    ids=["same-feed-same-key-other-title-kept", "same-feed-same-key-same-title-dropped",
+    ids=["same-feed-same-key-other-title-kept", "same-feed-own-id-same-key-same-title-kept",
+         "same-feed-no-id-same-key-same-title-dropped",
          "other-feed-same-key-retitled-dropped", "other-feed-same-key-other-notice-kept",
          "www-is-another-key", "same-feed-same-content-other-link-kept",
-         "other-feed-same-content-dropped"],
+         "other-feed-same-content-dropped", "same-feed-same-content-link-moved-to-http-www",
+         "other-feed-same-content-200-days-apart-kept"],
 )
 def test_the_url_key_rule_of_exact_duplicates(tmp_path, second, stored):
     taxonomy = compile_taxonomy(builtin_topics(), tokenize)
@@ -318,6 +327,36 @@ def test_the_url_key_rule_of_exact_duplicates(tmp_path, second, stored):
         assert ingest(FEED, [first], store, taxonomy, T0) == (1, 0)
         spec = FEED if second.feed_id == FEED.id else OTHER
         assert ingest(spec, [second], store, taxonomy, T0) == ((1, 0) if stored else (0, 1))
+
+
+def test_what_has_no_letters_is_no_content_key(tmp_path):
+    """Titles of symbols only, with no text, fold to nothing: two such entries of two
+    feeds are not one."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED, OTHER])
+        assert ingest(FEED, [_entry(FEED, "1", "https://a.example/1", "★★★", "")],
+                      store, taxonomy, T0) == (1, 0)
+        assert ingest(OTHER, [_entry(OTHER, "1", "https://b.example/1", "!!!", "")],
+                      store, taxonomy, T0) == (1, 0)
+
+
+def test_entries_without_links_are_no_copies_of_each_other(tmp_path):
+    """A feed whose entries have no link: each gets the feed's page as its link, and
+    three notices titled alike are still three notices."""
+    feed = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>
+<title>T</title><link>https://ministry.example/</link><description>d</description>
+<item><title>お知らせ</title><description>窓口は1日休みます。</description></item>
+<item><title>お知らせ</title><description>説明会を5日に開きます。</description></item>
+<item><title>お知らせ</title><description>新しい様式を公開しました。</description></item>
+</channel></rss>"""
+    entries = parse_feed(Fetched(feed_id=FEED.id, url="https://ministry.example/rss",
+                                 status=200, body=feed.encode()))
+    assert len(entries) == 3
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED])
+        assert ingest(FEED, entries, store, taxonomy, T0) == (3, 0)
 
 
 def _old_archive(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from relay.tokens import tokenize
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 FEED = FeedSpec(id="f", name="f", kind=FeedKind.RSS, url="https://f.example/")
+OTHER = FeedSpec(id="g", name="g", kind=FeedKind.RSS, url="https://g.example/")
 
 
 def entries(prefix: str, n: int) -> list[Entry]:
@@ -61,7 +62,7 @@ def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):
                    # time is the one the honest-dates migration takes for an invented one
                    published_at=T0 - timedelta(hours=1))]
     with Store(db) as store:
-        store.sync_feeds([FEED])
+        store.sync_feeds([FEED, OTHER])
         ingest(FEED, story, store, taxonomy, T0)
         # As a relay before migration 9 left it: version 8, other signatures.
         store.conn.executescript(
@@ -76,11 +77,11 @@ def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):
         assert not store.pending("sign-window")
         assert sign_window(store, T0 + timedelta(hours=2)) == 0      # once
         assert store.conn.execute("SELECT COUNT(*) FROM lsh_bands").fetchone()[0] == dedup.BANDS
-        rewrite = [Entry(feed_id="f", guid="b", url="https://other.example/b",
+        rewrite = [Entry(feed_id="g", guid="b", url="https://other.example/b",
                          title="Ohio puts $48 million into quantum networking testbed (update)",
                          content_html="The state of Ohio will spend $48 million on a quantum "
                          "networking testbed led by Ohio State with Battelle and IBM, the "
                          "governor announced.", published_at=T0)]
-        ingest(FEED, rewrite, store, taxonomy, T0 + timedelta(hours=3))
+        ingest(OTHER, rewrite, store, taxonomy, T0 + timedelta(hours=3))
         stories = store.conn.execute("SELECT DISTINCT story_id FROM items").fetchall()
     assert len(stories) == 1

@@ -58,11 +58,14 @@ def rewrites() -> list[Entry]:
          "バイエルン州の人材誘致策の一環。"),
     ]
     out = []
+    # An aggregator's feed: each item names its outlet (two items of one feed join only
+    # when two outlets tell the story, see dedup.choose_story).
     for i, (title, text) in enumerate(base):
-        out.append(Entry("w", f"w{i}", f"https://w.example/{i}", title, text, NOW))
-        out.append(Entry("w", f"w{i}r", f"https://other.example/{i}", f"{title} (update)",
+        out.append(Entry("w", f"w{i}", f"https://w.example/{i}", f"{title} (Ledger)", text, NOW))
+        out.append(Entry("w", f"w{i}r", f"https://other.example/{i}", f"{title}: update (Wire)",
                          text.replace("said", "announced").replace("と発表した", "とした"), NOW))
-    out.append(Entry("w", "copy", "https://w.example/0", base[0][0], base[0][1], NOW))
+    out.append(Entry("w", "copy", "https://w.example/0", f"{base[0][0]} (Ledger)", base[0][1],
+                     NOW))
     unrelated = [
         ("Parking garage closes for repaving", "Drivers should use the north lot until May."),
         ("Cafeteria adds vegetarian curry", "The kitchen now serves curry on Thursdays."),

@@ -212,7 +212,10 @@ def find_date(text: str, zone: tzinfo = JST) -> datetime | None:
 
 def date_in_url(url: str) -> datetime | None:
     """A `/2017/01/07/` day in a link's path, as midnight UTC; None when there is none."""
-    m = _URL_DATE.search(urlsplit(url).path)
+    try:
+        m = _URL_DATE.search(urlsplit(url).path)
+    except ValueError:          # not a URL at all ("http://[www.example.com/x")
+        return None
     if not m:
         return None
     try:

@@ -25,7 +25,7 @@ Rules:
   both (feedparser 35-281 a kind, lxml 39-149); this salvage garbles none
   and drops only the entry at a break (at 90%: 1,271 entries intact of 1,263
   complete, feedparser 1,039, lxml 1,284 but 39 garbled);
-- guid: the entry id, else its link, else a hash of title and date;
+- guid: the entry id, else its link, else a hash of title, date and content;
 - published: `published`, else `updated`, else `created`, read by
   `relay.collect.dates` (day and month names in the corpus's languages, year-first
   numbers, 年月日 and 년월일; a date with no zone is in the zone of the feed's
@@ -172,7 +172,10 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
         guid = (e.get("id") or "").strip() or link
         if not guid:
             stamp = published.isoformat() if published else ""
-            guid = "sha1:" + hashlib.sha1(f"{title}|{stamp}".encode()).hexdigest()
+            # The content too: a feed of undated, link-less notices all titled お知らせ
+            # has as many entries as texts.
+            guid = "sha1:" + hashlib.sha1(
+                f"{title}|{stamp}|{_content(e)}".encode()).hexdigest()
         out.append(Entry(
             feed_id=fetched.feed_id, guid=guid, url=link or base, title=title,
             content_html=_content(e), published_at=published,
@@ -193,7 +196,7 @@ def _links_base(parsed: Any, fetched: Fetched) -> str:
     own = (parsed.get("feed", {}).get("link") or "").strip()
     start = fetched.base if _is_web(fetched.base) else ""
     if own and (start or _is_web(own)):
-        return urljoin(start, own)
+        return _join(start, own, start)
     return start
 
 
@@ -202,7 +205,16 @@ def _resolve(base: str, link: str) -> str:
     link with no web base stays as written (relay never invents a host or a file path)."""
     if not link or not base or _is_web(link):
         return link
-    return urljoin(base, link)
+    return _join(base, link, link)
+
+
+def _join(base: str, link: str, otherwise: str) -> str:
+    """`link` made absolute against `base`; `otherwise` when either is no URL at all
+    ("http://[www.example.com/x": urljoin raises on it)."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return otherwise
 
 
 def _feed_lang(parsed: Any) -> str | None:

@@ -53,8 +53,17 @@ def _links_base(soup: BeautifulSoup, fetched: Fetched) -> str:
     tag = soup.find("base", href=True)
     href = str(tag["href"]).strip() if tag else ""
     if href and (start or _is_web(href)):
-        return urljoin(start, href)
+        return _join(start, href, start)
     return start
+
+
+def _join(base: str, link: str, otherwise: str) -> str:
+    """`link` made absolute against `base`; `otherwise` when either is no URL at all
+    ("http://[www.example.com/x": urljoin raises on it)."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return otherwise
 
 
 def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
@@ -84,7 +93,7 @@ def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
         if not title:
             continue
         href = str(link_node["href"]).strip()
-        url = urljoin(base, href) if base and not _is_web(href) else href
+        url = _join(base, href, href) if base and not _is_web(href) else href
         published = None
         if selectors.get("date"):
             date_node = node.select_one(selectors["date"])

@@ -21,7 +21,7 @@ from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
 from relay.collect.fulltext import MAX_PAGES_PER_FEED, as_content, extract_article
 from relay.collect.pages import parse_page
 from relay.collect.reports import archive_report, read_reports, reject_report
-from relay.errors import CollectError, UsageError
+from relay.errors import CollectError, ParseError, UsageError
 from relay.models import (
     Config,
     Entry,
@@ -260,7 +260,14 @@ def entries_for(
     assert fetched is not None
     if fetched.not_modified:
         return [], fetched, None, [], None
-    if feed.kind is FeedKind.PAGE:
-        return parse_page(fetched, feed.selectors), fetched, None, [], None
-    entries, ttl, broken = read_feed_document(fetched, feed.lang)
+    try:
+        if feed.kind is FeedKind.PAGE:
+            return parse_page(fetched, feed.selectors), fetched, None, [], None
+        entries, ttl, broken = read_feed_document(fetched, feed.lang)
+    except CollectError:
+        raise
+    except Exception as exc:   # a defect this document alone meets: the feed fails, alone
+        log.exception("cannot read %s", feed.id)
+        raise ParseError(f"cannot read the document ({type(exc).__name__}: {exc})",
+                         feed_id=feed.id, url=fetched.url) from exc
     return entries, fetched, ttl, [], broken

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relay import dedup
-from relay.errors import CollectError
+from relay.errors import CollectError, ParseError
 from relay.models import (
     Config,
     Entry,
@@ -148,8 +148,14 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
     worker process as well as here. What the feed repeats across the batch and its
     recent items (`prior`) is left out of the signatures and figures; signatures are
-    computed in bulk (datasketch)."""
-    prepared = [prepare(e, feed, taxonomy, now) for e in entries]
+    computed in bulk (datasketch). An entry that cannot be prepared is logged with its
+    guid and left out: it harms only itself."""
+    prepared = []
+    for e in entries:
+        try:
+            prepared.append(prepare(e, feed, taxonomy, now))
+        except Exception:
+            log.exception("feed=%s guid=%s cannot be prepared: left out", feed.id, e.guid)
     common = dedup.template([p.features for p in prepared], prior)
     sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
@@ -186,6 +192,9 @@ def _parse(parse: Callable[[], Parsed]) -> Parsed | CollectError:
         return parse()
     except CollectError as exc:     # an answer, not a failure of the worker
         return exc
+    except Exception as exc:        # a defect this document alone meets: it fails, alone
+        log.exception("cannot read a document")
+        return ParseError(f"cannot read the document ({type(exc).__name__}: {exc})")
 
 
 CHUNK = 50                    # entries per job for a worker process
@@ -489,7 +498,8 @@ class Ingester:
                             _same_link(key, item.url_key)
                             for key in batch_hashes.get(item.content_hash, ()))
                             or _archived_copy(store, item, item.url_key in batch.listings,
-                                              batch.feed.kind is not FeedKind.REPORTS)
+                                              batch.feed.kind is not FeedKind.REPORTS,
+                                              ready.common)
                             is not None):
                         duplicates += 1
                         continue
@@ -540,13 +550,20 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
 
 
 def _archived_copy(store: Store, item: Item, listing: bool = False,
-                   by_url: bool = True) -> int | None:
-    """An archived item that is this one: the same content (title and text), in another
-    feed or with the same link (`_same_link`); or the same URL key (`text.url_key`) and
-    title, in any feed; or the same URL key in another feed, an article retitled
-    (`dedup.retitled`: published within the story window, and a short entry's title
-    within the other's), unless the key is a listing page, one that names entries of
-    different titles (in the archive, or in this document: `listing`).
+                   by_url: bool = True, common: frozenset[str] = frozenset()) -> int | None:
+    """An archived item that is this one (`common`: what its feed repeats):
+
+    - the same content (title and text, with some letters or digits in it): in another
+      feed published within the story window, or in this feed with the same link
+      (`_same_link`);
+    - the same URL key (`text.url_key`) and title: in another feed published within the
+      story window, or in this feed when the entry has no id of its own (its guid is its
+      link): an entry that has one is another entry (a weekly "今週の大臣日程" on one
+      page), and so is one whose link is the feed's own page for lack of any;
+    - the same URL key in another feed, an article retitled (`dedup.retitled`: published
+      within the story window, and a short entry's title within the other's, each
+      without its feed's template), unless the key is a listing page, one that names
+      entries of different titles (in the archive, or in this document: `listing`).
 
     The URL alone is not enough within one feed, nor for a listing page: aggregators
     link several different notices to one ministry's listing page (corpus: gov-online,
@@ -557,29 +574,49 @@ def _archived_copy(store: Store, item: Item, listing: bool = False,
     anything, nor anything of them (`by_url` False for a report; the store leaves
     reports out of its answer). What is not a copy may still join a story.
     """
-    for found, feed, key in store.items_with_hash(item.content_hash):
-        if feed != item.feed_id or _same_link(key, item.url_key):
-            return found
+    if any(ch.isalnum() for ch in f"{item.title}{item.text}"):   # "★★★" is no content
+        for found, feed, key, published in store.items_with_hash(item.content_hash):
+            if (feed != item.feed_id and _near(item.published_at, published)) or (
+                    feed == item.feed_id and _same_link(key, item.url_key)):
+                return found
     if not item.url_key or not by_url:
         return None
     title = fold(item.title)
     matches = store.items_with_url_key(item.url_key)
-    same = next((m[0] for m in matches if fold(m[1]) == title), None)
+    own_id = item.guid != item.url and not item.guid.startswith(f"{item.url}#")
+    same = next((m[0] for m in matches if fold(m[1]) == title and (
+        (m[2] != item.feed_id and _near(item.published_at, m[3]))
+        or (m[2] == item.feed_id and not own_id))), None)
     if same is not None or listing or len({fold(m[1]) for m in matches}) > 1:
         return same
     mine = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
                          tuple(item.index_text.split()), item.published_at)
-    return next((i for i, _t, feed, published, head, body in matches if feed != item.feed_id
-                 and dedup.retitled(mine, dedup.Telling(feed, tuple(head.split()),
-                                                        tuple(body.split()), published))),
-                None)
+    for i, _t, feed, published, head, body in matches:
+        if feed == item.feed_id:
+            continue
+        theirs = dedup.Telling(feed, tuple(head.split()), tuple(body.split()), published)
+        if dedup.retitled(mine, theirs, common, dedup.template([], feed_profile(store, feed))):
+            return i
+    return None
+
+
+def _near(a: datetime | None, b: datetime | None) -> bool:
+    """Published within the story window of each other (or either undated)."""
+    return dedup.days_apart(a, b) <= dedup.STORY_WINDOW_DAYS
 
 
 def _same_link(a: str, b: str) -> bool:
     """Two entries of one feed with the same content are one entry when they link the
-    same page, or either links none: a diary's daily "あさ" posts, each with its own
-    link and no text, are different entries."""
-    return a == b or not a or not b
+    same page (whatever its scheme, with or without `www.`: a feed that moved to https
+    gives its backlog again), or either links none: a diary's daily "あさ" posts, each
+    with its own link and no text, are different entries."""
+    return not a or not b or _bare(a) == _bare(b)
+
+
+def _bare(key: str) -> str:
+    """A URL key without its scheme and a leading `www.`."""
+    rest = key.split("://", 1)[-1]
+    return rest[4:] if rest.startswith("www.") else rest
 
 
 def sign_window(store: Store, now: datetime) -> int:
@@ -597,8 +634,8 @@ def sign_window(store: Store, now: datetime) -> int:
         by_feed: dict[str, list[int]] = {}
         for i, (_, feed_id, _, _) in enumerate(rows):
             by_feed.setdefault(feed_id, []).append(i)
-        for indexes in by_feed.values():    # each feed's template, learned from the window
-            common = dedup.template([feats[i] for i in indexes])
+        for feed_id, indexes in by_feed.items():   # each feed's template, as ingest learns it
+            common = dedup.template([], feed_profile(store, feed_id))
             for i in indexes:
                 feats[i] = feats[i] - common
         sigs = dedup.signatures(feats) if rows else []
