@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from relay.cli import main
 from relay.collect.feeds import parse_feed, read_feed_document
+from relay.errors import ParseError
 from relay.models import Fetched
 from relay.text import html_to_text
 
@@ -51,22 +52,23 @@ def test_every_corpus_feed_parses(corpus):
             assert not bad, f"{path.name}: mojibake in {bad[:2]}"
 
 
-def test_truncated_feed_is_partial(corpus):
-    """Every entry the Reuters document completed before the server's exception (it
-    completed none), and the reason: truncated, where."""
+def test_truncated_feed_with_no_complete_entry_fails(corpus):
+    """The Reuters document breaks (a server's exception) before its first entry ends:
+    nothing to keep, so the feed fails, saying where."""
     path = corpus / "feeds" / TRUNCATED
     fetched = Fetched("corpus", f"https://corpus.example/{path.name}", 200, path.read_bytes())
-    entries, _ttl, partial = read_feed_document(fetched)
-    assert entries == []
-    assert partial == "document truncated after 0 entries (line 19: no element found)"
+    with pytest.raises(ParseError, match=r"truncated after 0 entries \(line 19: no element"):
+        read_feed_document(fetched)
 
 
 def test_only_the_truncated_corpus_feed_is_partial(corpus):
     for path in _feeds(corpus):
         fetched = Fetched("corpus", f"https://corpus.example/{path.name}", 200,
                           path.read_bytes())
+        if path.name == TRUNCATED:
+            continue
         partial = read_feed_document(fetched)[2]
-        assert (partial is not None) == (path.name == TRUNCATED), (path.name, partial)
+        assert partial is None, (path.name, partial)
 
 
 def test_japanese_legacy_encodings_give_readable_titles(corpus):
@@ -110,11 +112,11 @@ def test_whole_corpus_through_the_pipeline(corpus, tmp_path):
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     runner = CliRunner()
     result = runner.invoke(main, ["--config", str(config), "collect", "--json"])
-    assert result.exit_code == 0, result.output  # a partial feed is not a failure
+    assert result.exit_code == 1, result.output  # the truncated feed fails, alone
     reports = json.loads(result.stdout)
-    assert all(r["ok"] for r in reports)
-    assert [r["partial"] for r in reports if r["partial"]] == [
-        "document truncated after 0 entries (line 19: no element found)"]
+    failed = [r for r in reports if not r["ok"]]
+    assert len(failed) == 1 and "truncated after 0 entries" in failed[0]["error"]
+    assert not [r for r in reports if r["partial"]]
     assert sum(r["new"] for r in reports) > 1300
     # The gov-online snapshots overlap day to day: the shared items are stored once.
     assert sum(r["duplicates"] for r in reports) > 30

@@ -92,15 +92,19 @@ NOTICES = [f"Notice {n}" for n in (1, 2, 3)]
          "document truncated after 3 entries (line 4: unclosed token)"),
         (RDF[:-20], ["Item 1", "Item 2"],
          "document truncated after 2 entries (line 4: no element found)"),
-        (_rss(close=""), [], "document truncated after 0 entries (line 1: no element found)"),
     ],
     ids=["well-formed", "truncated-in-a-tag", "truncated-in-text", "server-exception-at-end",
          "mismatched-tag-middle", "mismatched-then-truncated", "entities-and-bare-amp-mended",
          "control-char-mended", "junk-after-document", "broken-channel-header",
-         "atom-truncated", "atom-truncated-in-last-tag", "rdf-truncated", "truncated-before-any-entry"],
+         "atom-truncated", "atom-truncated-in-last-tag", "rdf-truncated"],
 )
 def test_salvage_keeps_complete_entries(document, titles, partial):
     assert _read(document) == (titles, partial)
+
+
+def test_a_document_broken_before_its_first_entry_is_a_failure():
+    with pytest.raises(ParseError, match=r"document truncated after 0 entries \(line 1"):
+        _read(_rss(close=""))
 
 
 def test_truncated_fixture_keeps_its_seven_complete_entries():

@@ -158,7 +158,13 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
             reason = parsed.get("bozo_exception")
             raise ParseError(f"not a readable feed: {reason}", feed_id=fetched.feed_id,
                              url=fetched.url)
-        return [], _ttl(parsed), _partial_reason(saved, 0)
+        broken = _partial_reason(saved, 0)
+        if broken is not None:
+            # Broken before its first entry (a server's error page in the middle of the
+            # document): nothing was read, so the feed failed, with backoff and health.
+            raise ParseError(f"not a readable feed: {broken}", feed_id=fetched.feed_id,
+                             url=fetched.url)
+        return [], _ttl(parsed), None
     base = _links_base(parsed, fetched)
     lang = lang_hint or _feed_lang(parsed)
     zone = zone_for_lang(lang_hint or parsed.get("feed", {}).get("language"))
