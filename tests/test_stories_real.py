@@ -114,3 +114,58 @@ def test_no_false_merge_on_the_corpus_government_feeds(corpus, tmp_path):
     assert unjudged == []
     tp, fp, _fn, _tn = result.counts["relay-story"]
     assert tp >= 60          # the stories relay used to form rightly are still formed
+
+
+BAD_LINK = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
+<link>https://www.example.com/</link><description>d</description>
+<item><title>Good</title><link>https://www.example.com/good</link><description>fine</description></item>
+<item><title>Bad link</title><link>http://[www.example.com/2017/01/07/x</link>
+<description>undated, with a link that is no URL</description></item>
+</channel></rss>"""
+
+
+def test_a_malformed_link_harms_only_its_entry(tmp_path):
+    """A link urljoin and urlsplit refuse ("http://[www..."): its feed is read, the link
+    kept as written, and the other feeds of the run are stored."""
+    (tmp_path / "bad.xml").write_text(BAD_LINK, encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings: {database: relay.db}\nfeeds:\n"
+                      f"  - {{id: bad, path: '{tmp_path / 'bad.xml'}',"
+                      " base_url: 'https://www.example.com/'}\n"
+                      f"  - {{id: notices, path: '{FIXTURES / 'ministry-notices.xml'}'}}\n",
+                      encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all"])
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(tmp_path / "relay.db")
+    counts = dict(conn.execute("SELECT feed_id, COUNT(*) FROM items GROUP BY feed_id"))
+    assert counts == {"bad": 2, "notices": 14}
+    assert ("http://[www.example.com/2017/01/07/x",) in conn.execute(
+        "SELECT url FROM items WHERE feed_id = 'bad'").fetchall()
+
+
+def test_a_document_no_reader_expected_fails_alone(tmp_path, monkeypatch):
+    """A defect met by one document (any exception of the parser) fails that feed with one
+    line; the run goes on."""
+    from relay.pipeline import collecting
+
+    real = collecting.read_feed_document
+
+    def reader(fetched, lang=None):
+        if fetched.feed_id == "bad":
+            raise ValueError("a defect only this document meets")
+        return real(fetched, lang)
+
+    monkeypatch.setattr(collecting, "read_feed_document", reader)
+    (tmp_path / "bad.xml").write_text(BAD_LINK, encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings: {database: relay.db, workers: 0}\nfeeds:\n"
+                      f"  - {{id: bad, path: '{tmp_path / 'bad.xml'}'}}\n"
+                      f"  - {{id: notices, path: '{FIXTURES / 'ministry-notices.xml'}'}}\n",
+                      encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all", "--json"])
+    assert result.exit_code == 1, result.output
+    import json
+
+    reports = {r["feed"]: r for r in json.loads(result.stdout)}
+    assert "cannot read the document (ValueError" in reports["bad"]["error"]
+    assert reports["notices"]["new"] == 14
