@@ -439,13 +439,14 @@ class Store:
     def items_with_url_key(self, key: str,
                            ) -> list[tuple[int, str, str, datetime | None, str, str]]:
         """(id, title, feed id, published, indexed title, indexed body) of archived items
-        whose URL key is `key`, mission reports aside (a report's url names its source,
-        not the report)."""
+        whose URL key is `key`, newest first, mission reports aside (a report's url names
+        its source, not the report)."""
         return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "")
                 for r in self.conn.execute(
             "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body FROM items i"
             " JOIN feeds f ON f.id = i.feed_id JOIN items_fts x ON x.rowid = i.id"
-            " WHERE i.url_key = ? AND f.kind != 'reports' LIMIT 200", (key,))]
+            " WHERE i.url_key = ? AND f.kind != 'reports' ORDER BY i.id DESC LIMIT 200",
+            (key,))]
 
     def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:
         """(id, url, url key) of the next `batch` items whose id is above `after`."""
