@@ -199,6 +199,20 @@ def _published_nullable(conn: sqlite3.Connection) -> None:
                  " WHERE feed_id = feeds.id) WHERE first_collected_at IS NULL")
 
 
+OLD_KEY = "old:"
+
+
+def old_key(key: str) -> str:
+    """The key of an archived item whose link is known only in the pre-migration-11 form
+    (`www.` removed, no fragment, query sorted; its guid did not give it back): `OLD_KEY`
+    and the item's `text.url_key` without `www.`. A new link meets such a row when its key
+    without `www.` is the row's (see `items_with_url_key`); a key that is no http(s) URL
+    has no old form (""). The mark keeps old rows apart: a new row's `www.` still counts."""
+    if not key.startswith(("http://", "https://")):
+        return ""
+    return OLD_KEY + re.sub(r"^(https?://)www\.", r"\1", key)
+
+
 MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
 
 
@@ -431,34 +445,36 @@ class Store:
     def items_with_hash(self, content_hash: str,
                         ) -> list[tuple[int, str, str, datetime | None]]:
         """(id, feed id, URL key, published) of archived items with this content hash,
-        newest first."""
-        return [(int(r[0]), r[1], r[2], from_ts(r[3])) for r in self.conn.execute(
+        newest first (an old row's key without its `OLD_KEY` mark: see `old_key`)."""
+        return [(int(r[0]), r[1], r[2].removeprefix(OLD_KEY), from_ts(r[3]))
+                for r in self.conn.execute(
             "SELECT id, feed_id, url_key, published_at FROM items WHERE content_hash = ?"
             " ORDER BY id DESC LIMIT 50", (content_hash,))]
 
     def items_with_url_key(self, key: str,
                            ) -> list[tuple[int, str, str, datetime | None, str, str]]:
         """(id, title, feed id, published, indexed title, indexed body) of archived items
-        whose URL key is `key`, newest first, mission reports aside (a report's url names
-        its source, not the report)."""
+        whose URL key is `key`, or old rows whose key is `old_key(key)` (their link is
+        known only without `www.`), newest first, mission reports aside (a report's url
+        names its source, not the report)."""
         return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "")
                 for r in self.conn.execute(
             "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body FROM items i"
             " JOIN feeds f ON f.id = i.feed_id JOIN items_fts x ON x.rowid = i.id"
-            " WHERE i.url_key = ? AND f.kind != 'reports' ORDER BY i.id DESC LIMIT 200",
-            (key,))]
+            " WHERE i.url_key IN (?, ?) AND f.kind != 'reports' ORDER BY i.id DESC LIMIT 200",
+            (key, old_key(key) or key))]
 
-    def item_urls(self, after: int, batch: int) -> list[tuple[int, str, str]]:
-        """(id, url, url key) of the next `batch` items whose id is above `after`."""
-        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, url, url_key FROM items WHERE id > ? ORDER BY id LIMIT ?",
+    def item_links(self, after: int, batch: int) -> list[tuple[int, str, str, str]]:
+        """(id, guid, url, url key) of the next `batch` items whose id is above `after`."""
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT id, guid, url, url_key FROM items WHERE id > ? ORDER BY id LIMIT ?",
             (after, batch))]
 
-    def set_url_keys(self, keys: Iterable[tuple[int, str]]) -> None:
-        """Store new URL keys: (item id, key) pairs."""
+    def set_links(self, links: Iterable[tuple[int, str, str]]) -> None:
+        """Store links and their URL keys again: (item id, url, key)."""
         with self.transaction():
-            self.conn.executemany("UPDATE items SET url_key = ? WHERE id = ?",
-                                  [(key, item_id) for item_id, key in keys])
+            self.conn.executemany("UPDATE items SET url = ?, url_key = ? WHERE id = ?",
+                                  [(url, key, item_id) for item_id, url, key in links])
 
     def story_candidates(self, band_keys: Sequence[tuple[int, int]],
                          since: datetime,

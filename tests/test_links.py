@@ -25,7 +25,7 @@ from relay.config import builtin_topics, parse_config
 from relay.errors import ConfigError
 from relay.models import Entry, FeedKind, FeedSpec, Fetched
 from relay.pipeline import ingest
-from relay.pipeline.ingesting import key_links, told_apart
+from relay.pipeline.ingesting import _old_canonical_url, key_links, told_apart
 from relay.store import Store
 from relay.tag import compile_taxonomy
 from relay.text import url_key
@@ -359,42 +359,66 @@ def test_entries_without_links_are_no_copies_of_each_other(tmp_path):
         assert ingest(FEED, entries, store, taxonomy, T0) == (3, 0)
 
 
+# Old rows (guid, url in the pre-migration-11 form, title, indexed title, indexed body).
+OLD_ROWS = [
+    ("heise-1", "http://heise.de/x.html?wt_mc=rss.a", "Red Hat releases WildFly 10",
+     "red hat releas wildfli 10",
+     "the applic server red hat wildfli java ee support smaller footprint start"),
+    # An Atom entry: its guid is no link, and its link had `www.` (overcube's atom feed).
+    ("tag:www.overcube.com,2005:/blog//2.680", "http://overcube.com/blog/archives/000680.php",
+     "ドメイン移転", "ドメイン 移転", "ブログ の ドメイン を 移転 し た"),
+    # A diary entry whose guid is its link: `www.`, `/`, `?200601a` and `#200601033` lost.
+    ("http://www.tls.org/~moriya/diary/?200601a#200601033",
+     "http://tls.org/~moriya/diary?200601a=", "あさ", "あさ", ""),
+    # A guid that is a URL but not the link (another page): the url stays.
+    ("http://f.example/post/9", "http://f.example/feed.html", "Nine", "nine", ""),
+]
+
+
 def _old_archive(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An archive as the relay before the link/key split left it: the schema up to the
-    migration that adds url_key, and a row whose url is the old canonical form."""
+    migration that adds url_key, and rows whose url is the old canonical form."""
     split = next(i for i, m in enumerate(store_module.MIGRATIONS) if "url_key" in m)
     with monkeypatch.context() as patch:
         patch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:split])
         with Store(db) as store:
             store.sync_feeds([FEED, OTHER])
             old_columns = {r[1] for r in store.conn.execute("PRAGMA table_info(items)")}
-            store.conn.execute(
-                "INSERT INTO items (feed_id, guid, url, title, summary, text, lang,"
-                " published_at, collected_at, content_hash) VALUES ('f', 'heise-1',"
-                " 'http://heise.de/x.html?wt_mc=rss.a', 'Red Hat releases WildFly 10', '',"
-                " 'The application server.', 'en', '2026-11-01T00:00:00Z',"
-                " '2026-11-01T00:00:00Z', 'old-hash')")
-            store.conn.execute(
-                "INSERT INTO items_fts (rowid, title, body) VALUES (last_insert_rowid(),"
-                " 'red hat releas wildfli 10', 'the applic server red hat wildfli java ee"
-                " support smaller footprint start')")
+            for n, (guid, url, title, head, body) in enumerate(OLD_ROWS):
+                store.conn.execute(
+                    "INSERT INTO items (feed_id, guid, url, title, summary, text, lang,"
+                    " published_at, collected_at, content_hash) VALUES ('f', ?, ?, ?, '',"
+                    " 'The application server.', 'en', '2026-11-01T00:00:00Z',"
+                    " '2026-11-01T00:00:00Z', ?)", (guid, url, title, f"old-hash-{n}"))
+                store.conn.execute("INSERT INTO items_fts (rowid, title, body) VALUES"
+                                   " (last_insert_rowid(), ?, ?)", (head, body))
     assert "url_key" not in old_columns
 
 
+def _links(store: Store) -> dict[str, tuple[str, str]]:
+    return {g: (u, k) for g, u, k in store.conn.execute("SELECT guid, url, url_key FROM items")}
+
+
 def test_an_archive_of_the_old_schema_is_migrated(tmp_path, monkeypatch):
-    """Before the split, items.url held the canonical URL: it stays the link (all that is
-    known), is the key meanwhile, and the next collect computes the new key from it."""
+    """Before the split, items.url held the canonical URL: it stays the link unless the
+    guid gives the link back, is the key meanwhile, and the next collect computes the
+    new key from it."""
     taxonomy = compile_taxonomy(builtin_topics(), tokenize)
     db = tmp_path / "old.db"
     _old_archive(db, monkeypatch)
     with Store(db) as store:
-        url, key = store.conn.execute("SELECT url, url_key FROM items").fetchone()
-        assert url == key == "http://heise.de/x.html?wt_mc=rss.a"
+        assert {g: u == k for g, (u, k) in _links(store).items()} == {
+            r[0]: True for r in OLD_ROWS}
         assert store.pending("url-key")
-        assert key_links(store) == 1
+        assert key_links(store) == 4
         assert key_links(store) == 0                     # once
-        url, key = store.conn.execute("SELECT url, url_key FROM items").fetchone()
-        assert (url, key) == ("http://heise.de/x.html?wt_mc=rss.a", "http://heise.de/x.html")
+        assert _links(store) == {
+            "heise-1": ("http://heise.de/x.html?wt_mc=rss.a", "old:http://heise.de/x.html"),
+            OLD_ROWS[1][0]: (OLD_ROWS[1][1], "old:http://overcube.com/blog/archives/000680.php"),
+            OLD_ROWS[2][0]: (OLD_ROWS[2][0], "http://www.tls.org/~moriya/diary?200601a#200601033"),
+            "http://f.example/post/9": ("http://f.example/feed.html",
+                                        "old:http://f.example/feed.html"),
+        }
         # The same article through another feed (another tracker, another title).
         assert ingest(OTHER, [_entry(OTHER, "o-1", "http://heise.de/x.html?wt_mc=rss.b",
                                      "WildFly 10 is out",
@@ -409,6 +433,50 @@ def test_an_archive_of_the_old_schema_is_migrated(tmp_path, monkeypatch):
     assert "items_url_key" in index and "items_url" not in index
 
 
+def test_an_old_row_meets_its_link_with_www_but_new_rows_keep_www(tmp_path, monkeypatch):
+    """An old row whose link is known only without `www.` is the article another feed
+    links with `www.` (overcube's RSS 1.0 feed, after its Atom feed was archived by the
+    old relay: 4 of 5 were stored again); a row stored now keeps its `www.` apart."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    db = tmp_path / "old.db"
+    _old_archive(db, monkeypatch)
+    with Store(db) as store:
+        key_links(store)
+        link = "http://www.overcube.com/blog/archives/000680.php"
+        assert ingest(OTHER, [_entry(OTHER, "o-680", link, "ドメイン移転",
+                                     "このブログのドメインを移転しました。")],
+                      store, taxonomy, T0) == (0, 1)
+        assert ingest(OTHER, [_entry(OTHER, "o-9", "http://www.f.example/feed.html", "Nine",
+                                     "Nine, told by another feed.")],
+                      store, taxonomy, T0) == (0, 1)
+        # Stored now: `www.` is another host, as for any new link.
+        assert ingest(FEED, [_entry(FEED, "new-1", "http://www.g.example/a.html", "Ten",
+                                    "Ten.")], store, taxonomy, T0) == (1, 0)
+        assert ingest(OTHER, [_entry(OTHER, "o-10", "http://g.example/a.html", "Ten",
+                                     "Ten, told by another feed.")],
+                      store, taxonomy, T0) == (1, 0)
+        # The diary's link is its guid again: the next entry of that page is another one.
+        assert ingest(FEED, [_entry(FEED, "http://www.tls.org/~moriya/diary/?200601a#200601034",
+                                    "http://www.tls.org/~moriya/diary/?200601a#200601034", "あさ",
+                                    "")], store, taxonomy, T0) == (1, 0)
+
+
+@pytest.mark.parametrize(("url", "old"), [
+    ("http://www.tls.org/~moriya/diary/?200601a#200601033",
+     "http://tls.org/~moriya/diary?200601a="),
+    ("HTTPS://WWW.Example.COM:443//a//b/?b=2&a=1&utm_source=x&wt_mc=y",
+     "https://example.com/a/b?a=1&b=2&wt_mc=y"),
+    ("http://example.com:8080", "http://example.com:8080/"),
+    ("  http://www.example.com./x/  ", "http://example.com/x"),
+    ("mailto:a@example.com", "mailto:a@example.com"),
+    ("/press/7.html", "/press/7.html"),
+    ("http://example.com:bad/", "http://example.com:bad/"),
+], ids=["diary", "port-query-trackers", "root", "dot-slash", "mailto", "relative", "bad-port"])
+def test_the_old_canonical_form(url, old):
+    """The pre-migration-11 form, as relay 7ec2a87's canonical_url gave it."""
+    assert _old_canonical_url(url) == old
+
+
 def test_the_next_collect_computes_the_keys_of_a_migrated_archive(tmp_path, monkeypatch):
     _old_archive(tmp_path / "old.db", monkeypatch)
     config = tmp_path / "feeds.yaml"
@@ -420,7 +488,7 @@ def test_the_next_collect_computes_the_keys_of_a_migrated_archive(tmp_path, monk
     with Store(tmp_path / "old.db") as store:
         assert not store.pending("url-key")
         keys = dict(store.conn.execute("SELECT guid, url_key FROM items"))
-    assert keys["heise-1"] == "http://heise.de/x.html"
+    assert keys["heise-1"] == "old:http://heise.de/x.html"
     assert keys["press-7"] == "/press/detail/7.html?lang=ja#sec2"
 
 

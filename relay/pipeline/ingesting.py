@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from relay import dedup
 from relay.errors import CollectError, ParseError
@@ -35,7 +36,7 @@ from relay.models import (
     Item,
 )
 from relay.pipeline import workers
-from relay.store import Store
+from relay.store import Store, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
@@ -649,25 +650,82 @@ def sign_window(store: Store, now: datetime) -> int:
 
 
 def key_links(store: Store, batch: int = 2000) -> int:
-    """After the migration that split links from their keys: compute every archived
-    item's URL key from its stored link (for old rows, the old canonical URL), once,
-    under the write lock. Returns how many keys changed."""
+    """After the migration that split links from their keys (11), once, under the write
+    lock: give every archived item its link and URL key. An old row's url is the
+    pre-migration-11 canonical form (`_old_canonical_url`): `www.` removed, fragment
+    dropped, query sorted. So:
+    - when its guid is an http(s) URL whose old form is that url, the guid is the link
+      as published: url = guid, url_key = url_key(guid) (most RSS guids are the link);
+    - otherwise its link is known only in the old form, which cannot say whether the host
+      had `www.`: its key is `store.old_key` (marked, without `www.`), and a new link
+      meets it when its own key without `www.` is that (`Store.items_with_url_key`), so
+      the same article seen again (`http://www.overcube.com/...` in another feed) is a
+      duplicate, not a new item. The mark keeps the looser match to old rows: new rows'
+      keys keep `www.`. (Query order and fragments the old form lost are not guessed.)
+    - a url that is no http(s) URL: url_key(url).
+    Returns how many rows changed."""
     if not store.pending("url-key"):
         return 0
-    changed = 0
+    changed = restored = 0
     with store.transaction():
         if not store.pending("url-key"):
             return 0        # another process did it while this one waited
         last = 0
-        while rows := store.item_urls(last, batch):
-            fresh = [(item_id, key) for item_id, url, old in rows
-                     if (key := url_key(url)) != old]
-            store.set_url_keys(fresh)
+        while rows := store.item_links(last, batch):
+            fresh = []
+            for item_id, guid, url, key in rows:
+                if guid.lower().startswith(("http://", "https://")) and \
+                        _old_canonical_url(guid) == url:
+                    link, new_key = guid.strip(), url_key(guid)
+                    restored += link != url
+                else:
+                    link, new_key = url, url_key(url)
+                    new_key = old_key(new_key) or new_key
+                if (link, new_key) != (url, key):
+                    fresh.append((item_id, link, new_key))
+            store.set_links(fresh)
             changed += len(fresh)
             last = rows[-1][0]
         store.done("url-key")
-    log.info("computed the URL keys of the archive again: %d changed", changed)
+    log.info("computed the links and URL keys of the archive again: %d changed, %d links"
+             " restored from their guids", changed, restored)
     return changed
+
+
+# The trackers relay dropped before migration 11 (commit 7ec2a87), for `_old_canonical_url`.
+_OLD_TRACKING = re.compile(
+    r"^(utm_[a-z]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|_hsenc|_hsmi"
+    r"|igshid|ref_src|cmpid|s_cid|ncid|spm|mkt_tok|__twitter_impression)$",
+    re.IGNORECASE,
+)
+
+
+def _old_canonical_url(url: str) -> str:
+    """The pre-migration-11 form of a link, the one old rows' items.url holds (relay's
+    `canonical_url` before links were stored as published): lower-case scheme and host,
+    no `www.`, no default port, runs of `/` as one and no trailing `/` on a non-root
+    path, the query parsed, stripped of `_OLD_TRACKING`, sorted and encoded again (so
+    `?200601a` became `?200601a=`), no fragment. Only to recognise old rows (`key_links`)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return url
+    host = parts.hostname.lower().rstrip(".")
+    host = host.removeprefix("www.")
+    if port == {"http": 80, "https": 443}[scheme]:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if not _OLD_TRACKING.match(k))
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
 def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
