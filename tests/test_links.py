@@ -606,3 +606,41 @@ def test_a_report_that_links_its_source_is_no_copy_of_it(tmp_path, report_first)
         order = [(REPORTS, report), (FEED, article)]
         for spec, entry in order if report_first else order[::-1]:
             assert ingest(spec, [entry], store, taxonomy, T0) == (1, 0)
+
+
+@pytest.mark.corpus
+def test_corpus_an_upgraded_archive_stores_no_article_again(corpus, tmp_path):
+    """An archive as migration 11 leaves the old relay's (url in the old canonical form,
+    the key the same, `url-key` pending): overcube's Atom entries (tag: guids, links with
+    `www.`) and tls.org's diary (guids are the links). Collected again with overcube's
+    RSS 1.0 feed, the same 5 articles are duplicates (4 were stored again), and the
+    diary's entries have their published links back."""
+    feeds = {"atom": "ja_eucjp_atom_overcube-blog.xml", "rss1": "ja_eucjp_rss1_overcube-blog.rdf",
+             "tls": "ja_eucjp_rss1_tls-org.rdf"}
+
+    def collect(*ids: str) -> dict[str, dict]:
+        config = tmp_path / "feeds.yaml"
+        config.write_text("settings: {database: relay.db}\nfeeds:\n" + "".join(
+            f"  - {{id: {i}, path: '{corpus / 'feeds' / feeds[i]}'}}\n" for i in ids),
+            encoding="utf-8")
+        result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all",
+                                           "--json"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return {r["feed"]: r for r in json.loads(result.stdout)}
+
+    collect("atom", "tls")
+    with Store(tmp_path / "relay.db") as store:
+        published = _links(store)
+        old = {g: _old_canonical_url(u) for g, (u, _k) in published.items()}
+        store.conn.executemany("UPDATE items SET url = ?, url_key = ? WHERE guid = ?",
+                               [(u, u, g) for g, u in old.items()])
+        store.conn.execute("INSERT INTO pending (task) VALUES ('url-key')")
+    assert sum(u != published[g][0] for g, u in old.items()) == 49     # every one had `www.`
+    reports = collect("atom", "rss1", "tls")
+    assert (reports["rss1"]["new"], reports["rss1"]["duplicates"]) == (0, 5)
+    with Store(tmp_path / "relay.db") as store:
+        links = _links(store)
+    tls = {g: u for g, (u, _k) in links.items() if "tls.org" in g}
+    assert len(tls) == 34 and all(tls[g] == published[g][0] == g for g in tls)
+    atom = {g: links[g] for g in links if g.startswith("tag:")}
+    assert len(atom) == 15 and all(k.startswith("old:http://overcube.com/") for _, k in atom.values())

@@ -5,7 +5,9 @@ features and the index; `ingest` stores a feed's new entries in one transaction
 (an item whole or not at all), dropping exact copies (the guid within the feed,
 the content hash, the URL key: see `_archived_copy`; two entries of one feed with
 different titles are never copies, see `told_apart`) and joining near-duplicates
-to their story; `retag` re-applies the taxonomy from the indexed tokens.
+to their story; `retag` re-applies the taxonomy from the indexed tokens;
+`key_links`, once after migration 11, gives archived rows their links back from
+their guids where it can, and the others a key that meets their link with `www.`.
 An item's `published_at` is the entry's date as the source gave it, or None (no
 date, or one more than a day ahead: never the collection time); `collected_at` is
 when relay first saw it.
