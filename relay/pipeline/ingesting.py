@@ -676,9 +676,10 @@ def key_links(store: Store, batch: int = 2000) -> int:
         while rows := store.item_links(last, batch):
             fresh = []
             for item_id, guid, url, key in rows:
-                if guid.lower().startswith(("http://", "https://")) and \
-                        _old_canonical_url(guid) == url:
-                    link, new_key = guid.strip(), url_key(guid)
+                given = guid.strip()
+                if given.lower().startswith(("http://", "https://")) and \
+                        _old_canonical_url(given) == url:
+                    link, new_key = given, url_key(given)
                     restored += link != url
                 else:
                     link, new_key = url, url_key(url)
