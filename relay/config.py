@@ -448,9 +448,13 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
                 raise ctx.error(f, "base_url", f"{p}.base_url",
                                 f"{base_url!r} is not an http(s) URL")
         lang = _get(ctx, f, "lang", p, str)
-        if lang is not None and not langs.is_code(lang):
-            raise ctx.error(f, "lang", f"{p}.lang",
-                            f"{lang!r} is not an ISO 639-1 language code (ja, en, zh, ...)")
+        if lang is not None:
+            code = langs.primary(lang)     # zh-CN is zh: a region subtag is accepted, dropped
+            if code is None:
+                raise ctx.error(f, "lang", f"{p}.lang",
+                                f"{lang!r} is not an ISO 639-1 language code (ja, en, zh, "
+                                "zh-CN, ...)")
+            lang = code
         topics = _str_list(ctx, f, "topics", p)
         for j, tid in enumerate(topics):
             if tid not in topic_ids:
@@ -497,7 +501,11 @@ def _names(ctx: _Ctx, node: CommentedMap, path: str) -> dict[str, str]:
         if not value.strip():
             raise ctx.error(node, "name", f"{path}.name", "must not be empty")
         return {"": value.strip()}
-    if not isinstance(value, CommentedMap) or not value:
+    if isinstance(value, CommentedMap) and not value:
+        raise ctx.error(node, "name", f"{path}.name",
+                        "is an empty mapping: give one name, or names per language "
+                        "({ja: ..., en: ...})")
+    if not isinstance(value, CommentedMap):
         raise ctx.error(node, "name", f"{path}.name",
                         "must be a string or a mapping of language codes to names "
                         f"({{ja: ..., en: ...}}), not {_type_name(type(value))}")

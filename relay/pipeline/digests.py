@@ -32,7 +32,7 @@ from relay.digest.deliver import (
 from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
-from relay.langs import is_code
+from relay.langs import primary
 from relay.models import (
     UI_LANGS,
     Config,
@@ -70,11 +70,14 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
         if t not in known:
             raise UsageError(f"unknown topic {t!r}", where=str(config.path),
                              hint=f"known topics: {', '.join(known)}")
-    langs = list(dict.fromkeys(lang.strip().lower() for lang in langs))
+    codes = []
     for lang in langs:
-        if not is_code(lang):
-            raise UsageError(f"{lang!r} is not an ISO 639-1 language code",
-                             hint="two letters, e.g. ja, en, zh, ko, de, fr, ru, pt")
+        code = primary(lang)          # zh-CN, pt_BR: the region is dropped
+        if code is None:
+            raise UsageError(f"{lang.strip()!r} is not an ISO 639-1 language code",
+                             hint="two letters, e.g. ja, en, zh, ko, de, fr, ru, pt (or zh-CN)")
+        codes.append(code)
+    langs = list(dict.fromkeys(codes))
     for label, value in (("name", name), ("organization", org)):
         if any(ch in value for ch in "\r\n\t") or len(value) > 200:
             raise UsageError(f"the {label} must be one line of at most 200 characters")
@@ -277,7 +280,9 @@ class _Window:
             by_topic: dict[str, set[int]] = defaultdict(set)
             for row in all_rows:
                 by_story[row["story_id"]].append(row)
-                if counts(row, since, until, until - max_age):
+                # `select` shows a story only to a subscriber who sees an item that counts.
+                row["counts"] = counts(row, since, until, until - max_age)
+                if row["counts"]:
                     for topic in row["tags"]:
                         by_topic[topic].add(row["story_id"])
             self.cache[key] = (by_topic, by_story)

@@ -27,6 +27,7 @@ from relay.models import (
 )
 from relay.pipeline.collecting import entries_for, limits_for
 from relay.store import Store
+from relay.langs import primary
 from relay.text import detect_lang, html_to_text
 
 log = logging.getLogger("relay")
@@ -119,10 +120,11 @@ def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedChec
     except CollectError as exc:
         raise UsageError(f"not a feed relay can read: {exc.message}", where=fetched.url) from exc
     info = feed_info(fetched)
-    lang = (info["language"] or "").lower()[:2]
-    if lang not in ("ja", "en", "de", "fr"):
-        sample = " ".join(html_to_text(e.title) for e in entries[:10])
-        lang = detect_lang(sample) if sample else ""
+    # The rule collect applies to each item: the declared language (by its first subtag,
+    # zh-CN is zh) unless the titles plainly say another.
+    declared = info["language"] or ""
+    sample = " ".join(html_to_text(e.title) for e in entries[:10])
+    lang = detect_lang(sample, hint=declared or None) if sample else primary(declared)
     newest = max((e.published_at for e in entries if e.published_at), default=None)
     return FeedCheck("new", fetched.moved_to or fetched.url, True, fetched.status, len(entries),
                      newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None)
