@@ -169,7 +169,7 @@ def test_words_are_tokenized_as_the_index_may_hold_them(query, langs, expected) 
     [
         ("Bolsonaro", (), ("en", "pt"), '("bolsonaro" OR "bolsonar")'),
         ("investigação", (), ("ja", "en", "pt"), '("investigação" OR "investig")'),
-        ("Regierung", (), ("de", "en"), '("regier" OR "regierung")'),
+        ("Regierung", (), ("de", "en"), '("regierung" OR "regier")'),
         ("computers", (), ("en",), '("comput" OR "computers")'),
         ("computers", ("en",), ("en", "pt"), '"comput"'),          # --lang: only its stems
         ("Bolsonaro", ("pt",), ("en", "pt", "de"), '("bolsonaro" OR "bolsonar")'),
@@ -178,7 +178,7 @@ def test_words_are_tokenized_as_the_index_may_hold_them(query, langs, expected) 
         ("核融合", (), ("ja", "zh", "pt"), '("核 融合" OR "核融 融合")'),
         ("量子コンピュータ", (), ("ja", "pt"), '"量子 コンピューター"'),
         ('"Jair Bolsonaro" OR Lula', (), ("en", "pt"),
-         '("jair bolsonaro" OR "jair bolsonar") OR "lula"'),
+         '("jair bolsonaro" OR "jair bolsonar") OR ("lula" OR "lul")'),
     ],
     ids=["pt-held", "pt-accents", "de-held", "en-only-plus-as-written", "lang-wins",
          "lang-pt", "cyrillic-held", "cyrillic-none-held", "kanji-unchanged", "kana-unchanged",
