@@ -20,6 +20,7 @@ from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html,
 from relay.collect.fetch import FetchRequest, fetch_all
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.errors import CollectError, UsageError
+from relay.langs import primary
 from relay.models import (
     Config,
     FeedKind,
@@ -27,7 +28,6 @@ from relay.models import (
 )
 from relay.pipeline.collecting import entries_for, limits_for
 from relay.store import Store
-from relay.langs import primary
 from relay.text import detect_lang, html_to_text
 
 log = logging.getLogger("relay")
