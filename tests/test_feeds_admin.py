@@ -118,8 +118,10 @@ def test_health_mail_names_the_sick_feeds(tmp_path, http_server, smtp_server):
      ("en-US", ["NSF award for quantum research", "New lab opens at the university"], "en"),
      ("ja", ["The ministry said that the new programme will fund research in the region",
              "The university opened a new laboratory for the study of quantum machines"],
-      "en")],
-    ids=["pt-region", "zh-region", "es", "en-region", "declared-ja-but-english"],
+      "en"),
+     ("nl-NL", ["Kabinet", "Ministerie van Financiën"], "nl")],   # too short to detect alone
+    ids=["pt-region", "zh-region", "es", "en-region", "declared-ja-but-english",
+         "nl-short-titles"],
 )
 def test_feeds_add_takes_the_language_as_collect_does(tmp_path, http_server, smtp_server,
                                                       declared, titles, lang):
