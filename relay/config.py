@@ -15,11 +15,12 @@ Rules:
   `RELAY_SMTP_URL` overrides `settings.smtp.url`;
 - without a `topics:` section the built-in taxonomy (taxonomy.yaml beside
   this module) is used; with one, it replaces the built-in list;
-- a feed's `lang` is any ISO 639-1 code; a feed's `name` is a string or a
+- a feed's `lang` is any ISO 639-1 code, a region subtag accepted and dropped
+  (zh-CN is zh: `langs.primary`); a feed's `name` is a string or a
   mapping from ISO 639-1 codes to non-empty names (`{ja: 在ボストン日本国総領事館,
   en: Consulate-General of Japan in Boston}`), and so is a mission's in the
-  optional `missions:` list (`id`, `name`); an unknown code or an empty name is
-  an error. A feed named per language keeps, as its one name (`relay feeds`, the
+  optional `missions:` list (`id`, `name`); an unknown code, an empty name or
+  an empty mapping is an error. A feed named per language keeps, as its one name (`relay feeds`, the
   archive), the name in its own `lang`, else English, else the first.
 The environment is passed in (`env`), so loading is pure given its inputs.
 """

@@ -1,6 +1,9 @@
-"""Subscribers and digests: validate a subscriber, build each subscriber's digest
-for a period (files first, then the digest row and its queued delivery in one
-transaction), and send what is queued (claiming each delivery first).
+"""Subscribers and digests: validate a subscriber (languages as ISO 639-1 codes, a
+region subtag dropped: zh-CN is zh), build each subscriber's digest for a period
+(files first, then the digest row and its queued delivery in one transaction), and
+send what is queued (claiming each delivery first). The window marks each row with
+whether it counts (`select.counts`), for `select` shows a story only through news
+the subscriber can see.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Feed health for the operator: the health table, `feeds check` (fetch once,
-store nothing), `feeds add` (probe a URL for its feed), and the health mail.
+store nothing), `feeds add` (probe a URL for its feed; its language as collect takes
+an item's: the declared one unless the titles plainly say another), and the health mail.
 A feed's state is its error when its last fetch failed; else `partial` when its
 last document was broken and read only in part (what it gave is stored).
 """
