@@ -3,7 +3,8 @@ item joins last week's Japanese story, a reader of Japanese only does not get la
 week's Japanese item again, while a reader of Chinese (or of every language) gets the
 story with its new item. Through the real archive and the digest window, on both
 selection paths (the ranked one for a subscriber who sees everything, the general one
-for a filtered subscriber)."""
+for a filtered subscriber). Likewise the public topic feeds: a restricted item joining
+an old story does not bring it back there."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from relay.collect.feeds import parse_feed
 from relay.config import load_config
 from relay.models import Fetched, Subscriber
 from relay.pipeline import ingest
-from relay.pipeline.digests import _Window
+from relay.pipeline.digests import _Window, publish_topic_feeds
 from relay.store import Store
 from relay.tag import compile_taxonomy
 from relay.tokens import tokenize
@@ -94,3 +95,43 @@ def test_last_weeks_digest_had_the_story_for_the_japanese_reader(archive):
     config, store, story, (ja_item, _zh_item) = archive
     sub = Subscriber(email="a@b.example", topics=("quantum",), ui_lang="ja", langs=("ja",))
     assert digest(config, store, sub, UNTIL - WEEK) == {story: [ja_item]}
+
+
+def test_a_restricted_item_joining_an_old_story_does_not_republish_it(tmp_path: Path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text("""
+settings:
+  database: relay.db
+feeds:
+  - id: ja-wire
+    url: https://ja.example/rss.xml
+    lang: ja
+    topics: [quantum]
+  - id: cable
+    url: https://cable.example/rss.xml
+    lang: ja
+    topics: [quantum]
+    audience: [government]
+""", encoding="utf-8")
+    config = load_config(path, env={})
+    taxonomy = compile_taxonomy(config.topics, tokenize)
+    public, cable = config.feeds
+    with Store(tmp_path / "relay.db") as store:
+        store.sync_feeds(config.feeds)
+        old = UNTIL - timedelta(days=20)              # older than max_age_days (14)
+        ingest(public, parse_feed(Fetched("ja-wire", "https://ja.example/rss.xml", 200,
+                                          rss("ja", JA_TITLE, "https://ja.example/1", old))),
+               store, taxonomy, old + timedelta(hours=1))
+        new = UNTIL - timedelta(days=1)
+        ingest(cable, parse_feed(Fetched("cable", "https://cable.example/rss.xml", 200,
+                                         rss("ja", JA_TITLE + "（続報）", "https://cable.example/1",
+                                             new))),
+               store, taxonomy, new + timedelta(hours=1))
+        (_, story), (cable_item, _) = store.conn.execute(
+            "SELECT id, story_id FROM items ORDER BY id").fetchall()
+        with store.transaction():
+            store.conn.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, cable_item))
+        (written,) = [p for p in publish_topic_feeds(config, store, UNTIL)
+                      if p.endswith("quantum.xml")]
+    text = Path(written).read_text(encoding="utf-8")
+    assert JA_TITLE not in text and "cable.example" not in text

@@ -330,7 +330,8 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
 
 def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
     """Write digests/feeds/<topic>.xml for every topic: its stories of the last
-    max_age_days, public sources only. Returns the paths written."""
+    max_age_days with a public item that counts, public sources only. Returns the
+    paths written."""
     folder = config.settings.digests_dir / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
     max_age = timedelta(days=config.settings.digest.max_age_days)
@@ -338,8 +339,11 @@ def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str
     written = []
     for topic in config.topics:
         rows = store.story_rows(now - max_age, now, now - max_age, [topic.id])
+        # News through a public item: a restricted one joining an old story does not
+        # bring the story's old public items back into the public feed.
         news = {r["story_id"] for r in rows
-                if topic.id in r["tags"] and counts(r, now - max_age, now, now - max_age)}
+                if topic.id in r["tags"] and not r.get("audience")
+                and counts(r, now - max_age, now, now - max_age)}
         rows = [r for r in rows if r["story_id"] in news]
         path = folder / f"{topic.id}.xml"
         tmp = path.with_suffix(".xml.tmp")
