@@ -654,7 +654,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
            missions: tuple[str, ...], langs: tuple[str, ...], countries: tuple[str, ...],
            story: int | None, since: str | None,
            until: str | None, limit: int, order: str, fmt: str) -> None:
-    """Search the archive (Japanese and English; words, "phrases", OR, NOT, prefix*).
+    """Search the archive in every language (words, "phrases", OR, NOT, prefix*).
 
     \b
     Example:
