@@ -34,6 +34,7 @@ from relay.config import append_feed, load_config
 from relay.daemon import Daemon
 from relay.digest.deliver import token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
+from relay.langs import primary
 from relay.models import Config, FeedKind
 from relay.search import highlight, query_tokens, to_fts
 from relay.store import Store, from_ts
@@ -653,7 +654,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
            missions: tuple[str, ...], langs: tuple[str, ...], countries: tuple[str, ...],
            story: int | None, since: str | None,
            until: str | None, limit: int, order: str, fmt: str) -> None:
-    """Search the archive (Japanese and English; words, "phrases", OR, NOT, prefix*).
+    """Search the archive in every language (words, "phrases", OR, NOT, prefix*).
 
     \b
     Example:
@@ -666,8 +667,18 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
             if config.topic(t) is None:
                 raise UsageError(f"unknown topic {t!r}",
                                  hint=", ".join(x.id for x in config.topics))
-        match = to_fts(query, tokenize, langs) if query else None
-        wanted = query_tokens(query, tokenize, langs) if query else set()
+        codes = []
+        for lang in langs:
+            code = primary(lang)               # pt_BR is pt
+            if code is None:
+                raise UsageError(f"--lang {lang!r} is not an ISO 639-1 language code "
+                                 "(ja, en, zh, pt, zh-CN, ...)")
+            codes.append(code)
+        langs = tuple(dict.fromkeys(codes))
+        # Without --lang, a word is stemmed as each language the archive holds items in.
+        held = store.languages() if query and not langs else []
+        match = to_fts(query, tokenize, langs, held) if query else None
+        wanted = query_tokens(query, tokenize, langs, held) if query else set()
         rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
                             countries=countries, story=story,
                             since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),

@@ -15,11 +15,12 @@ Rules:
   `RELAY_SMTP_URL` overrides `settings.smtp.url`;
 - without a `topics:` section the built-in taxonomy (taxonomy.yaml beside
   this module) is used; with one, it replaces the built-in list;
-- a feed's `lang` is any ISO 639-1 code; a feed's `name` is a string or a
+- a feed's `lang` is any ISO 639-1 code, a region subtag accepted and dropped
+  (zh-CN is zh: `langs.primary`); a feed's `name` is a string or a
   mapping from ISO 639-1 codes to non-empty names (`{ja: 在ボストン日本国総領事館,
   en: Consulate-General of Japan in Boston}`), and so is a mission's in the
-  optional `missions:` list (`id`, `name`); an unknown code or an empty name is
-  an error. A feed named per language keeps, as its one name (`relay feeds`, the
+  optional `missions:` list (`id`, `name`); an unknown code, an empty name or
+  an empty mapping is an error. A feed named per language keeps, as its one name (`relay feeds`, the
   archive), the name in its own `lang`, else English, else the first.
 The environment is passed in (`env`), so loading is pure given its inputs.
 """
@@ -448,9 +449,13 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
                 raise ctx.error(f, "base_url", f"{p}.base_url",
                                 f"{base_url!r} is not an http(s) URL")
         lang = _get(ctx, f, "lang", p, str)
-        if lang is not None and not langs.is_code(lang):
-            raise ctx.error(f, "lang", f"{p}.lang",
-                            f"{lang!r} is not an ISO 639-1 language code (ja, en, zh, ...)")
+        if lang is not None:
+            code = langs.primary(lang)     # zh-CN is zh: a region subtag is accepted, dropped
+            if code is None:
+                raise ctx.error(f, "lang", f"{p}.lang",
+                                f"{lang!r} is not an ISO 639-1 language code (ja, en, zh, "
+                                "zh-CN, ...)")
+            lang = code
         topics = _str_list(ctx, f, "topics", p)
         for j, tid in enumerate(topics):
             if tid not in topic_ids:
@@ -497,7 +502,11 @@ def _names(ctx: _Ctx, node: CommentedMap, path: str) -> dict[str, str]:
         if not value.strip():
             raise ctx.error(node, "name", f"{path}.name", "must not be empty")
         return {"": value.strip()}
-    if not isinstance(value, CommentedMap) or not value:
+    if isinstance(value, CommentedMap) and not value:
+        raise ctx.error(node, "name", f"{path}.name",
+                        "is an empty mapping: give one name, or names per language "
+                        "({ja: ..., en: ...})")
+    if not isinstance(value, CommentedMap):
         raise ctx.error(node, "name", f"{path}.name",
                         "must be a string or a mapping of language codes to names "
                         f"({{ja: ..., en: ...}}), not {_type_name(type(value))}")

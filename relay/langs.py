@@ -5,6 +5,11 @@ Pure data and lookups, no I/O beyond Babel's bundled CLDR tables:
   and a subscriber's `langs` must be one of them (`is_code`).
 - `TAXONOMY`: the languages the topic taxonomy has terms in (ja, en, de, fr);
   a topic's `label`, `terms` and `exclude` take only these keys.
+- `primary(code)`: a language tag as sources and people write it, reduced to its
+  ISO 639-1 code: case and spaces do not matter and subtags after the first
+  (region or script: zh-CN, pt_BR, zh-Hant) are accepted and dropped; None when the
+  first subtag is no ISO 639-1 code. Feeds' `lang`, a subscriber's `langs`,
+  `search --lang` and a feed document's declared language all read a code so.
 - `name(code, reader)`: the language's name in the reader's language (CLDR via
   Babel): name('zh', 'ja') = 中国語, name('zh', 'en') = Chinese; the code itself
   when CLDR has no name for it.
@@ -24,6 +29,7 @@ Pure data and lookups, no I/O beyond Babel's bundled CLDR tables:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import cache
 
@@ -76,6 +82,15 @@ _DETECTOR = {"yue": "zh", "wuu": "zh", "arz": "ar", "ary": "ar", "uzs": "uz", "g
 
 def is_code(code: str) -> bool:
     return code in CODES
+
+
+_TAG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]{1,8})*")
+
+
+def primary(tag: str) -> str | None:
+    """'zh-CN' -> 'zh', 'pt_BR' -> 'pt', ' EN ' -> 'en'; None for 'xx', 'ja-' (see the rules)."""
+    m = _TAG.fullmatch(tag.strip().lower())
+    return m.group(1) if m and m.group(1) in CODES else None
 
 
 def script(code: str) -> str:

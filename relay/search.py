@@ -9,12 +9,16 @@ query is tokenized the same way: 量子コンピュータ finds 量子コンピ�
 - a trailing * is a prefix: `semicond*`
 - parentheses group: `(quantum OR 量子) funding`
 Every word becomes a quoted FTS5 phrase of its tokens, so no user input is
-ever FTS5 syntax. A word is tokenized as the index tokenized the items it may be in:
+ever FTS5 syntax. A word is tokenized as the index tokenized the items it may be in
+(each form a phrase, the forms ORed):
 with kana as Japanese; han alone as Japanese OR Chinese (Sudachi words or character
-bigrams: both phrases, ORed); hangul as Korean; another script as the languages
-of that script among the search's `langs` (else its usual one: ru for Cyrillic);
-Latin letters as English and as each Latin-script language among `langs`
-(`--lang pt` finds "investigação" by its Portuguese stem). A query that is empty, has unbalanced quotes or
+bigrams); hangul as Korean; another script as the languages of that script among
+the search's `langs` (`--lang`), without `langs` among the languages the archive
+holds items in (`held`), else its usual one (ru for Cyrillic); Latin letters as
+English and as each Latin-script language among `langs` (`--lang pt` finds
+"investigação" by its Portuguese stem), without `langs` as each Latin-script
+language of `held` and as the word as written (a language Snowball lacks), so
+"Bolsonaro" finds a Portuguese item with no `--lang`. A query that is empty, has unbalanced quotes or
 parentheses, or puts an operator where a word belongs is a `QueryError`.
 `highlight` marks, in a result's original text, the words whose tokens the query
 looked for (so 量子コンピュータ is marked when the query said 量子コンピューター).
@@ -33,22 +37,30 @@ Tokenizer = Callable[[str, str], list[str]]
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s"()]+))')
 
 
-def _langs_of(text: str, wanted: Sequence[str]) -> list[str]:
+# Not a language code: the tokenizer keeps the words of a language it has no stemmer for
+# as written (case-folded), which is what this stands for.
+AS_WRITTEN = "und"
+
+
+def _langs_of(text: str, wanted: Sequence[str], held: Sequence[str] = ()) -> list[str]:
     """The languages a query word may have been indexed in (see the module rules)."""
     script = languages.script_of(text)
     if script == "JAPANESE":
         return ["ja"]
     if script == "CJK":
         return ["ja", "zh"]
+    among = wanted or held
     if script == "LATIN":
-        return list(dict.fromkeys(["en", *(w for w in wanted if languages.script(w) == "LATIN")]))
-    return [w for w in wanted if languages.script(w) == script] or [languages.default(script)]
+        written = [AS_WRITTEN] if held and not wanted else []
+        return list(dict.fromkeys(
+            ["en", *(w for w in among if languages.script(w) == "LATIN"), *written]))
+    return [w for w in among if languages.script(w) == script] or [languages.default(script)]
 
 
 def _phrase(text: str, tokenize: Tokenizer, prefix: bool = False,
-            wanted: Sequence[str] = ()) -> str | None:
+            wanted: Sequence[str] = (), held: Sequence[str] = ()) -> str | None:
     forms: list[list[str]] = []
-    for lang in _langs_of(text, wanted):
+    for lang in _langs_of(text, wanted, held):
         toks = tokenize(text, lang)
         if toks and toks not in forms:
             forms.append(toks)
@@ -87,7 +99,8 @@ def _lex(query: str) -> list[tuple[str, str]]:
     return out
 
 
-def query_tokens(query: str, tokenize: Tokenizer, langs: Sequence[str] = ()) -> set[str]:
+def query_tokens(query: str, tokenize: Tokenizer, langs: Sequence[str] = (),
+                 held: Sequence[str] = ()) -> set[str]:
     """The tokens a query looks for (not those after NOT), for highlighting."""
     found: set[str] = set()
     negated = False
@@ -97,7 +110,7 @@ def query_tokens(query: str, tokenize: Tokenizer, langs: Sequence[str] = ()) -> 
             continue
         if kind in ("WORD", "PHRASE") and not negated:
             text = value.rstrip("*")
-            for lang in _langs_of(text, langs):
+            for lang in _langs_of(text, langs, held):
                 found.update(tokenize(text, lang))
         negated = False
     return found
@@ -129,9 +142,11 @@ def highlight(pieces: Sequence[tuple[str, Sequence[str]]], wanted: set[str],
     return ("…" + snippet) if start > 0 else snippet
 
 
-def to_fts(query: str, tokenize: Tokenizer, langs: Sequence[str] = ()) -> str:
+def to_fts(query: str, tokenize: Tokenizer, langs: Sequence[str] = (),
+           held: Sequence[str] = ()) -> str:
     """The FTS5 expression for a user query (see the module rules); `langs` are the
-    languages the search is limited to (`--lang`), if any."""
+    languages the search is limited to (`--lang`), if any; `held` the languages the
+    archive holds items in (read when `langs` is empty)."""
     tokens = _lex(query)
     parts: list[str] = []
     depth = 0
@@ -139,7 +154,8 @@ def to_fts(query: str, tokenize: Tokenizer, langs: Sequence[str] = ()) -> str:
     for kind, value in tokens:
         if kind in ("WORD", "PHRASE"):
             prefix = kind == "WORD" and value.endswith("*")
-            phrase = _phrase(value.rstrip("*") if prefix else value, tokenize, prefix, langs)
+            phrase = _phrase(value.rstrip("*") if prefix else value, tokenize, prefix, langs,
+                             held)
             if phrase is None:
                 continue  # punctuation only: nothing to find
             if not expect_operand:

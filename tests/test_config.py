@@ -331,7 +331,11 @@ INVALID: list[tuple[str, str, str, str]] = [
     ("name-empty", FEED + "    name:\n      en: ''  # <-\n", "feeds[0] (a).name.en",
      "must be a non-empty name"),
     ("name-empty-mapping", FEED + "    name: {}  # <-\n", "feeds[0] (a).name",
-     "a mapping of language codes to names"),
+     "is an empty mapping: give one name, or names per language"),
+    ("lang-bad-region", FEED + "    lang: zh-  # <-\n", "feeds[0] (a).lang",
+     "'zh-' is not an ISO 639-1 language code"),
+    ("lang-bad-primary", FEED + "    lang: xx-CN  # <-\n", "feeds[0] (a).lang",
+     "'xx-CN' is not an ISO 639-1 language code"),
     ("name-blank-string", FEED + "    name: '  '  # <-\n", "feeds[0] (a).name",
      "must not be empty"),
     ("mission-name-unknown-language",
@@ -387,9 +391,16 @@ feeds:
     name: Plain Name
     url: https://plain.example/rss.xml
     lang: pt
+  - id: regional
+    url: https://regional.example/rss.xml
+    lang: pt_BR
+  - id: mainland
+    url: https://mainland.example/rss.xml
+    lang: zh-CN
 """)
     config = load_config(path)
-    boston, bbc, plain = config.feeds
+    boston, bbc, plain, regional, mainland = config.feeds
+    assert (regional.lang, mainland.lang) == ("pt", "zh")   # the region is dropped
     assert boston.name == "在ボストン日本国総領事館"          # its own lang's name for the archive
     assert boston.names["en"] == "Consulate-General of Japan in Boston"
     assert (bbc.name, bbc.lang) == ("BBC Chinese", "zh")

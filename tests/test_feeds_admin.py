@@ -10,6 +10,7 @@ from email.policy import default
 from email.utils import format_datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from relay.cli import main
@@ -105,3 +106,32 @@ def test_health_mail_names_the_sick_feeds(tmp_path, http_server, smtp_server):
     assert mail["Subject"] == "relay feed health: 1 of 1 feeds need attention"
     text = mail.get_body(("plain",)).get_content()
     assert "Failing (the last fetch failed): 1" in text and "HTTP 500" in text
+
+
+@pytest.mark.parametrize(
+    ("declared", "titles", "lang"),
+    [("pt-BR", ["Governo anuncia novo programa de investigação científica",
+                "Universidade abre laboratório de computação quântica"], "pt"),
+     ("zh-CN", ["国务院常务会议研究部署量子科技发展", "中国科学院发布新一代超导量子计算机"], "zh"),
+     ("es", ["El gobierno anuncia un nuevo programa de investigación",
+             "La universidad abre un laboratorio de computación cuántica"], "es"),
+     ("en-US", ["NSF award for quantum research", "New lab opens at the university"], "en"),
+     ("ja", ["The ministry said that the new programme will fund research in the region",
+             "The university opened a new laboratory for the study of quantum machines"],
+      "en"),
+     ("nl-NL", ["Kabinet", "Ministerie van Financiën"], "nl")],   # too short to detect alone
+    ids=["pt-region", "zh-region", "es", "en-region", "declared-ja-but-english",
+         "nl-short-titles"],
+)
+def test_feeds_add_takes_the_language_as_collect_does(tmp_path, http_server, smtp_server,
+                                                      declared, titles, lang):
+    config = setup(tmp_path, http_server, smtp_server)
+    items = "".join(f"<item><title>{t}</title><link>https://n.example/{i}</link></item>"
+                    for i, t in enumerate(titles))
+    url = http_server.add("/n.xml", f'<rss version="2.0"><channel><title>News</title>'
+                          f"<language>{declared}</language><link>https://n.example/</link>"
+                          f"{items}</channel></rss>")
+    result = run(config, "feeds", "add", url, "--id", "news", "--allow-private")
+    assert result.exit_code == 0, result.output
+    feed = load_config(config, env={}).feed("news")
+    assert feed is not None and feed.lang == lang

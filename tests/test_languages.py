@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from relay.cli import main
+from relay.langs import primary
 
 FIXTURES = Path(__file__).parent / "langs"
 DATE = format_datetime(datetime.now(UTC))
@@ -123,16 +124,38 @@ def test_english_reader_gets_english_names(archive) -> None:
 
 
 @pytest.mark.parametrize(
-    ("langs", "ok"), [("zh,ko", True), ("PT", True), ("xx", False), ("english", False)],
-    ids=["zh-ko", "upper-case", "not-a-code", "a-name"])
-def test_subscriber_languages_are_iso_639_1(tmp_path: Path, langs: str, ok: bool) -> None:
+    ("langs", "stored"),
+    [("zh,ko", ["zh", "ko"]), ("PT", ["pt"]), ("zh-CN,pt_BR", ["zh", "pt"]),
+     ("zh-Hant,zh-TW", ["zh"]), ("xx", None), ("english", None), ("xx-CN", None),
+     ("zh-", None)],
+    ids=["zh-ko", "upper-case", "region-subtags", "same-primary-once", "not-a-code", "a-name",
+         "region-of-no-code", "empty-subtag"])
+def test_subscriber_languages_are_iso_639_1(tmp_path: Path, langs: str,
+                                            stored: list[str] | None) -> None:
     config = tmp_path / "feeds.yaml"
     config.write_text("settings:\n  database: relay.db\nfeeds: []\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "subscribe", "a@b.example",
-                                       "--topics", "quantum", "--langs", langs])
-    assert (result.exit_code == 0) is ok, result.output
-    if not ok:
+    runner = CliRunner()
+    result = runner.invoke(main, ["--config", str(config), "subscribe", "a@b.example",
+                                  "--topics", "quantum", "--langs", langs])
+    assert (result.exit_code == 0) is (stored is not None), result.output
+    if stored is None:
         assert "is not an ISO 639-1 language code" in result.output
+    else:
+        subs = json.loads(runner.invoke(main, ["--config", str(config), "subscribers",
+                                               "--json"]).stdout)
+        assert subs[0]["langs"] == stored
+
+
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [("ja", "ja"), (" EN ", "en"), ("zh-CN", "zh"), ("pt_BR", "pt"), ("zh-Hant-TW", "zh"),
+     ("es-419", "es"), ("xx", None), ("xx-CN", None), ("ja-", None), ("eng", None),
+     ("", None), ("zh CN", None)],
+    ids=["code", "case-and-spaces", "region", "underscore", "script-and-region",
+         "numeric-region", "not-a-code", "region-of-no-code", "empty-subtag", "three-letters",
+         "empty", "space-inside"])
+def test_primary_code_of_a_language_tag(tag: str, code: str | None) -> None:
+    assert primary(tag) == code
 
 
 def test_import_csv_takes_langs(tmp_path: Path) -> None:
@@ -140,11 +163,13 @@ def test_import_csv_takes_langs(tmp_path: Path) -> None:
     config.write_text("settings:\n  database: relay.db\nfeeds: []\n", encoding="utf-8")
     csv_file = tmp_path / "desks.csv"
     csv_file.write_text("email,topics,langs\nzh-desk@mext.example,quantum,zh ja\n"
-                        "bad@mext.example,quantum,zz\n", encoding="utf-8")
+                        "bad@mext.example,quantum,zz\n"
+                        "br-desk@mext.example,quantum,pt_BR zh-CN\n", encoding="utf-8")
     runner = CliRunner()
     args = ["--config", str(config)]
     result = runner.invoke(main, [*args, "subscribers", "import", str(csv_file)])
     assert result.exit_code == 2
     assert "line 3: 'zz' is not an ISO 639-1 language code" in result.output
     subs = json.loads(runner.invoke(main, [*args, "subscribers", "--json"]).stdout)
-    assert [(s["email"], s["langs"]) for s in subs] == [("zh-desk@mext.example", ["zh", "ja"])]
+    assert {s["email"]: s["langs"] for s in subs} == {"zh-desk@mext.example": ["zh", "ja"],
+                                                      "br-desk@mext.example": ["pt", "zh"]}

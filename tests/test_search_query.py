@@ -162,3 +162,28 @@ def test_highlight_cuts_long_text_around_the_first_hit():
 )
 def test_words_are_tokenized_as_the_index_may_hold_them(query, langs, expected) -> None:
     assert to_fts(query, tokenize, langs) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "langs", "held", "expected"),
+    [
+        ("Bolsonaro", (), ("en", "pt"), '("bolsonaro" OR "bolsonar")'),
+        ("investigação", (), ("ja", "en", "pt"), '("investigação" OR "investig")'),
+        ("Regierung", (), ("de", "en"), '("regierung" OR "regier")'),
+        ("computers", (), ("en",), '("comput" OR "computers")'),
+        ("computers", ("en",), ("en", "pt"), '"comput"'),          # --lang: only its stems
+        ("Bolsonaro", ("pt",), ("en", "pt", "de"), '("bolsonaro" OR "bolsonar")'),
+        ("квантовые", (), ("ru", "uk", "en"), '("квантов" OR "квантовые")'),
+        ("квантовые", (), ("en",), '"квантов"'),                      # none held: Russian
+        ("核融合", (), ("ja", "zh", "pt"), '("核 融合" OR "核融 融合")'),
+        ("量子コンピュータ", (), ("ja", "pt"), '"量子 コンピューター"'),
+        ('"Jair Bolsonaro" OR Lula', (), ("en", "pt"),
+         '("jair bolsonaro" OR "jair bolsonar") OR ("lula" OR "lul")'),
+    ],
+    ids=["pt-held", "pt-accents", "de-held", "en-only-plus-as-written", "lang-wins",
+         "lang-pt", "cyrillic-held", "cyrillic-none-held", "kanji-unchanged", "kana-unchanged",
+         "phrase-and-or"],
+)
+def test_without_lang_a_word_is_stemmed_as_each_language_held(query, langs, held,
+                                                             expected) -> None:
+    assert to_fts(query, tokenize, langs, held) == expected

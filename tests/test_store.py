@@ -85,3 +85,21 @@ def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):
         ingest(OTHER, rewrite, store, taxonomy, T0 + timedelta(hours=3))
         stories = store.conn.execute("SELECT DISTINCT story_id FROM items").fetchall()
     assert len(stories) == 1
+
+
+def test_languages_are_the_distinct_languages_of_the_items(tmp_path):
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    texts = {"en": ("Quantum lab opens", "The new quantum laboratory opened on Monday."),
+             "pt": ("Governo anuncia investigação", "O governo anunciou uma nova investigação."),
+             "ja": ("量子コンピュータの研究拠点", "量子コンピューターの研究拠点が開所した。")}
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED])
+        assert store.languages() == []
+        for n, (lang, (title, body)) in enumerate(sorted(texts.items()) * 2):
+            ingest(FEED, [Entry(feed_id="f", guid=f"{lang}{n}", url=f"https://f.example/{n}",
+                                title=f"{title} {n}", content_html=f"{body} {n * 7919}",
+                                published_at=T0, lang=lang)], store, taxonomy, T0)
+        assert store.languages() == ["en", "ja", "pt"]
+        plan = store.conn.execute("EXPLAIN QUERY PLAN SELECT MIN(lang) FROM items"
+                                  " WHERE lang > 'en'").fetchall()
+        assert "items_lang" in str(plan)    # an index step per language, not a scan

@@ -10,7 +10,8 @@ Rules:
   (the feed's backlog, `backlog`) counts only by its date, in the window it
   was published in, and an undated one never; and no item published more than
   `max_age_days` before the window's end ever counts as news. A story is in
-  the window when one of its items counts there;
+  the window when one of its items counts there; a row says whether it counts
+  (`counts`, set by the caller from the function; a row without it counts);
 - need-to-know first: an item of a feed with an `audience` exists for the
   subscriber only when one of their `groups` is in it; items they may not see
   are removed before anything else, so a story told only by restricted
@@ -19,7 +20,10 @@ Rules:
 - an item is visible to the subscriber when it passes that, its language is
   one of the subscriber's `langs` and its feed's mission one of their
   `missions` (an empty list admits all); a story is shown when at least one of
-  its visible items is on the subscriber's topics, and shows visible items only;
+  its visible items counts in the window (news to this subscriber: a story
+  whose only new item is in a language they do not read does not bring back
+  its old items they already got) and at least one of its visible items is on
+  the subscriber's topics, and shows visible items only (the old ones too);
 - a story appears once, under the first of the subscriber's topics (in the
   subscriber's order) that any of its items is tagged with;
 - the reader's language first: its lead (headline) is an item in the digest's
@@ -99,6 +103,8 @@ def select(
     placed: dict[str, list[tuple[tuple[float, int, bool, float], int, dict[str, float]]]] = (
         defaultdict(list))
     for story_id, items in by_story.items():
+        if not any(row.get("counts", True) for row in items):
+            continue                  # nothing new that this subscriber can see
         scores: dict[str, float] = {}
         for row in items:
             for topic, score in row["tags"].items():
@@ -187,7 +193,9 @@ def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
 def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence[Topic],
                   max_per_topic: int) -> tuple[TopicSection, ...] | None:
     """The same sections as `select`, from a ranked window; None when the subscriber
-    filters or may not see every item (then `select` must decide item by item)."""
+    filters or may not see every item (then `select` must decide item by item). The
+    window's `members` are the stories with an item that counts: every item is
+    visible here, so each has one this subscriber sees."""
     if subscriber.langs or subscriber.missions or subscriber.countries or (
             window.restricted and not window.audiences <= set(subscriber.groups)):
         return None

@@ -1,6 +1,9 @@
-"""Subscribers and digests: validate a subscriber, build each subscriber's digest
-for a period (files first, then the digest row and its queued delivery in one
-transaction), and send what is queued (claiming each delivery first).
+"""Subscribers and digests: validate a subscriber (languages as ISO 639-1 codes, a
+region subtag dropped: zh-CN is zh), build each subscriber's digest for a period
+(files first, then the digest row and its queued delivery in one transaction), and
+send what is queued (claiming each delivery first). The window marks each row with
+whether it counts (`select.counts`), for `select` shows a story only through news
+the subscriber can see.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from relay.digest.deliver import (
 from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
 from relay.errors import DeliveryError, UsageError
-from relay.langs import is_code
+from relay.langs import primary
 from relay.models import (
     UI_LANGS,
     Config,
@@ -70,11 +73,14 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
         if t not in known:
             raise UsageError(f"unknown topic {t!r}", where=str(config.path),
                              hint=f"known topics: {', '.join(known)}")
-    langs = list(dict.fromkeys(lang.strip().lower() for lang in langs))
+    codes = []
     for lang in langs:
-        if not is_code(lang):
-            raise UsageError(f"{lang!r} is not an ISO 639-1 language code",
-                             hint="two letters, e.g. ja, en, zh, ko, de, fr, ru, pt")
+        code = primary(lang)          # zh-CN, pt_BR: the region is dropped
+        if code is None:
+            raise UsageError(f"{lang.strip()!r} is not an ISO 639-1 language code",
+                             hint="two letters, e.g. ja, en, zh, ko, de, fr, ru, pt (or zh-CN)")
+        codes.append(code)
+    langs = list(dict.fromkeys(codes))
     for label, value in (("name", name), ("organization", org)):
         if any(ch in value for ch in "\r\n\t") or len(value) > 200:
             raise UsageError(f"the {label} must be one line of at most 200 characters")
@@ -277,7 +283,9 @@ class _Window:
             by_topic: dict[str, set[int]] = defaultdict(set)
             for row in all_rows:
                 by_story[row["story_id"]].append(row)
-                if counts(row, since, until, until - max_age):
+                # `select` shows a story only to a subscriber who sees an item that counts.
+                row["counts"] = counts(row, since, until, until - max_age)
+                if row["counts"]:
                     for topic in row["tags"]:
                         by_topic[topic].add(row["story_id"])
             self.cache[key] = (by_topic, by_story)
@@ -322,7 +330,8 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
 
 def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
     """Write digests/feeds/<topic>.xml for every topic: its stories of the last
-    max_age_days, public sources only. Returns the paths written."""
+    max_age_days with a public item that counts, public sources only. Returns the
+    paths written."""
     folder = config.settings.digests_dir / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
     max_age = timedelta(days=config.settings.digest.max_age_days)
@@ -330,8 +339,11 @@ def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str
     written = []
     for topic in config.topics:
         rows = store.story_rows(now - max_age, now, now - max_age, [topic.id])
+        # News through a public item: a restricted one joining an old story does not
+        # bring the story's old public items back into the public feed.
         news = {r["story_id"] for r in rows
-                if topic.id in r["tags"] and counts(r, now - max_age, now, now - max_age)}
+                if topic.id in r["tags"] and not r.get("audience")
+                and counts(r, now - max_age, now, now - max_age)}
         rows = [r for r in rows if r["story_id"] in news]
         path = folder / f"{topic.id}.xml"
         tmp = path.with_suffix(".xml.tmp")

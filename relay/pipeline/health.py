@@ -1,5 +1,6 @@
 """Feed health for the operator: the health table, `feeds check` (fetch once,
-store nothing), `feeds add` (probe a URL for its feed), and the health mail.
+store nothing), `feeds add` (probe a URL for its feed; its language as collect takes
+an item's: the declared one unless the titles plainly say another), and the health mail.
 A feed's state is its error when its last fetch failed; else `partial` when its
 last document was broken and read only in part (what it gave is stored).
 """
@@ -20,6 +21,7 @@ from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html,
 from relay.collect.fetch import FetchRequest, fetch_all
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.errors import CollectError, UsageError
+from relay.langs import primary
 from relay.models import (
     Config,
     FeedKind,
@@ -119,10 +121,11 @@ def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedChec
     except CollectError as exc:
         raise UsageError(f"not a feed relay can read: {exc.message}", where=fetched.url) from exc
     info = feed_info(fetched)
-    lang = (info["language"] or "").lower()[:2]
-    if lang not in ("ja", "en", "de", "fr"):
-        sample = " ".join(html_to_text(e.title) for e in entries[:10])
-        lang = detect_lang(sample) if sample else ""
+    # The rule collect applies to each item: the declared language (by its first subtag,
+    # zh-CN is zh) unless the titles plainly say another.
+    declared = info["language"] or ""
+    sample = " ".join(html_to_text(e.title) for e in entries[:10])
+    lang = detect_lang(sample, hint=declared or None) if sample else primary(declared)
     newest = max((e.published_at for e in entries if e.published_at), default=None)
     return FeedCheck("new", fetched.moved_to or fetched.url, True, fetched.status, len(entries),
                      newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None)
