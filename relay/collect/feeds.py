@@ -113,7 +113,7 @@ def discover_feed_links(html: str, base_url: str) -> list[str]:
     for tag in _LINK_ALT.findall(html):
         m = _HREF.search(tag)
         if m:
-            out.append(urljoin(base_url, m.group(1)))
+            out.append(join_link(base_url, m.group(1), m.group(1)))
     return out
 
 
@@ -190,7 +190,8 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
     return out, _ttl(parsed), _partial_reason(saved, len(out))
 
 
-def _is_web(url: str) -> bool:
+def is_web(url: str) -> bool:
+    """Whether `url` is an http(s) address (a page's or a feed's links may be anything)."""
     return url.lower().startswith(("http://", "https://"))
 
 
@@ -200,21 +201,21 @@ def _links_base(parsed: Any, fetched: Fetched) -> str:
     URL. A local file with no `base_url` has no web base: "" unless its own link is
     absolute. (xml:base is applied by feedparser before this.)"""
     own = (parsed.get("feed", {}).get("link") or "").strip()
-    start = fetched.base if _is_web(fetched.base) else ""
-    if own and (start or _is_web(own)):
-        return _join(start, own, start)
+    start = fetched.base if is_web(fetched.base) else ""
+    if own and (start or is_web(own)):
+        return join_link(start, own, start)
     return start
 
 
 def _resolve(base: str, link: str) -> str:
     """The link as published, made absolute against `base` when there is one; a relative
     link with no web base stays as written (relay never invents a host or a file path)."""
-    if not link or not base or _is_web(link):
+    if not link or not base or is_web(link):
         return link
-    return _join(base, link, link)
+    return join_link(base, link, link)
 
 
-def _join(base: str, link: str, otherwise: str) -> str:
+def join_link(base: str, link: str, otherwise: str) -> str:
     """`link` made absolute against `base`; `otherwise` when either is no URL at all
     ("http://[www.example.com/x": urljoin raises on it)."""
     try:

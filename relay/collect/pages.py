@@ -26,13 +26,13 @@ Selectors are applied with BeautifulSoup + soupsieve.
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 from soupsieve import SelectorSyntaxError
 
 from relay.collect.dates import JST, find_date
 from relay.collect.decode import decode
+from relay.collect.feeds import is_web, join_link
 from relay.errors import ParseError
 from relay.models import Entry, Fetched
 
@@ -42,28 +42,16 @@ def parse_japanese_date(text: str) -> datetime | None:
     return find_date(text, JST)
 
 
-def _is_web(url: str) -> bool:
-    return url.lower().startswith(("http://", "https://"))
-
 
 def _links_base(soup: BeautifulSoup, fetched: Fetched) -> str:
     """The page's <base href> made absolute against its URL (or, read from a file, its
     `base_url`); "" for a local page with neither a `base_url` nor an absolute <base>."""
-    start = fetched.base if _is_web(fetched.base) else ""
+    start = fetched.base if is_web(fetched.base) else ""
     tag = soup.find("base", href=True)
     href = str(tag["href"]).strip() if tag else ""
-    if href and (start or _is_web(href)):
-        return _join(start, href, start)
+    if href and (start or is_web(href)):
+        return join_link(start, href, start)
     return start
-
-
-def _join(base: str, link: str, otherwise: str) -> str:
-    """`link` made absolute against `base`; `otherwise` when either is no URL at all
-    ("http://[www.example.com/x": urljoin raises on it)."""
-    try:
-        return urljoin(base, link)
-    except ValueError:
-        return otherwise
 
 
 def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
@@ -93,7 +81,7 @@ def parse_page(fetched: Fetched, selectors: dict[str, str]) -> list[Entry]:
         if not title:
             continue
         href = str(link_node["href"]).strip()
-        url = _join(base, href, href) if base and not _is_web(href) else href
+        url = join_link(base, href, href) if base and not is_web(href) else href
         published = None
         if selectors.get("date"):
             date_node = node.select_one(selectors["date"])
