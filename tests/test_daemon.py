@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -46,6 +47,21 @@ def _items(db: Path) -> int:
             return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
     except sqlite3.OperationalError:
         return 0
+
+
+def _started(proc: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Read the daemon's log until it says it started (or it exits, or time runs out)."""
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line:
+                return False
+            if "started pid=" in line:
+                return True
+    return False
 
 
 def test_daemon_collects_refuses_a_second_and_stops_on_sigterm(tmp_path, http_server,
@@ -91,7 +107,9 @@ feeds:
     again = subprocess.Popen(_relay("--config", str(config), "run"), stderr=subprocess.PIPE,
                              text=True, cwd=tmp_path)
     try:
-        time.sleep(1.5)
+        # Signal it only once it has started: a machine under load may take seconds to
+        # import the dictionary, and SIGTERM before the handler is set is the default exit.
+        assert _started(again), "the second daemon did not start"
         assert again.poll() is None
         os.kill(again.pid, signal.SIGTERM)
         again.communicate(timeout=30)
