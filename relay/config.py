@@ -28,7 +28,9 @@ The environment is passed in (`env`), so loading is pure given its inputs.
 from __future__ import annotations
 
 import io
+import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
@@ -37,7 +39,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from relay import langs
 from relay.errors import ConfigError
@@ -147,10 +152,91 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     return parse_config(text, path, env)
 
 
+# A real feeds.yaml nests 6 levels deep and holds some 20 nodes per feed; these bounds keep
+# a runaway or hostile file (5,000 brackets deep, a "billion laughs" of aliases) a one-line
+# error instead of a RecursionError or an hour of work.
+MAX_YAML_CHARS = 2_000_000
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 1_000_000      # counted with every alias expanded
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, refusing a document nested deeper than MAX_YAML_DEPTH (counting
+    through aliases) or with more than MAX_YAML_NODES nodes once its aliases are expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        nesting = getattr(self, "_nesting", 0)
+        if nesting >= MAX_YAML_DEPTH:
+            raise ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                self.parser.peek_event().start_mark)
+        self._nesting = nesting + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._nesting = nesting
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _check_expanded(node)
+        return node
+
+
+def _check_expanded(root: Node | None) -> None:
+    """Depth and size of the document with its aliases expanded (a node reached twice
+    counts twice), computed once per node, without recursion."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)] if root is not None else []
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        size[id(node)] = 1 + sum(size[id(c)] for c in children)
+        depth[id(node)] = 1 + max((depth[id(c)] for c in children), default=0)
+        if depth[id(node)] > MAX_YAML_DEPTH:
+            raise ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels "
+                                "(through aliases)", node.start_mark)
+        if size[id(node)] > MAX_YAML_NODES:
+            raise ComposerError(None, None, f"more than {MAX_YAML_NODES:,} values once its "
+                                "aliases are expanded", node.start_mark)
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel's constructor, a value it cannot build (a 5,000-digit integer, a date
+    2001-02-30 or `!!int x`) being a YAML error at its line rather than a ValueError."""
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except (ValueError, OverflowError, TypeError) as exc:
+            reason = str(exc).split(":")[0]
+            raise ConstructorError(None, None, f"cannot read this value ({reason})",
+                                   node.start_mark) from exc
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
 def _load_yaml(text: str, file: Path) -> Any:
+    if len(text) > MAX_YAML_CHARS:
+        raise ConfigError(f"the file is larger than {MAX_YAML_CHARS:,} characters", where=str(file))
     yaml = YAML(typ="rt")
+    yaml.Composer = _BoundedComposer
+    yaml.Constructor = _Constructor
     try:
-        return yaml.load(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # a reused anchor is valid YAML
+            return yaml.load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else str(file)
@@ -245,6 +331,39 @@ def _convert(ctx: _Ctx, node: CommentedMap, key: str, path: str, fn: Callable[[s
         raise ctx.error(node, key, f"{path}.{key}", str(exc)) from exc
 
 
+# Every number a setting takes, with its unit and its sensible range: a value outside
+# (.inf, .nan, a negative timeout, a delay of a week) is refused at `relay check`, never
+# found by a run that hangs.
+NUMBERS: dict[str, tuple[type | tuple[type, ...], int, int, str]] = {
+    "settings.workers": (int, 0, 64, ""),
+    "settings.smtp.timeout": ((int, float), 1, 3600, " seconds"),
+    "settings.digest.max_age_days": (int, 1, 3650, " days"),
+    "settings.digest.max_per_topic": (int, 1, 1000, ""),
+    "settings.fetch.concurrency": (int, 1, 1000, ""),
+    "settings.fetch.per_host": (int, 1, 100, ""),
+    "settings.fetch.host_delay": ((int, float), 0, 3600, " seconds"),
+    "settings.fetch.timeout": ((int, float), 1, 3600, " seconds"),
+    "settings.fetch.max_bytes": (int, 1024, 1 << 30, " bytes"),
+}
+
+
+def _number(ctx: _Ctx, node: CommentedMap, key: str, path: str, default: Any) -> Any:
+    """A number setting (see NUMBERS: its type and range), or `default` when absent."""
+    kind, low, high, unit = NUMBERS[f"{path}.{key}"]
+    value = _get(ctx, node, key, path, kind, default)
+    if value is default:
+        return value
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+        raise ctx.error(node, key, f"{path}.{key}",
+                        f"must be from {low} to {high}{unit}, not {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A number as the message shows it (an integer of 5,000 digits has no str())."""
+    return str(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+
+
 def _env(ctx: _Ctx, node: CommentedMap, key: str, path: str, value: str,
          env: Mapping[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
@@ -286,9 +405,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
     if base_url and not secret:
         raise ctx.error(node, "base_url", "settings.base_url",
                         "needs settings.secret (${NAME}) to sign unsubscribe links")
-    workers = _get(ctx, node, "workers", "settings", int, None)
-    if workers is not None and not 0 <= workers <= 64:
-        raise ctx.error(node, "workers", "settings.workers", "must be from 0 to 64")
+    workers = _number(ctx, node, "workers", "settings", None)
     if admin_email and not ADDRESS.match(admin_email):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
@@ -307,7 +424,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         if not ADDRESS.match(sender):
             raise ctx.error(s, "sender", "settings.smtp.sender",
                             f"{sender!r} is not a plain address like relay@example.org")
-        timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))
+        timeout = float(_number(ctx, s, "timeout", "settings.smtp", smtp.timeout))
         smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
     if env.get("RELAY_SMTP_URL"):
         if not SMTP_URL.match(env["RELAY_SMTP_URL"]):
@@ -327,26 +444,16 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         if d.get("daily") is not None:
             _get(ctx, d, "daily", "settings.digest", str)
             dtime = _convert(ctx, d, "daily", "settings.digest", parse_clock)
-        max_age = _get(ctx, d, "max_age_days", "settings.digest", int, digest.max_age_days)
-        per_topic = _get(ctx, d, "max_per_topic", "settings.digest", int, digest.max_per_topic)
-        for key, value in (("max_age_days", max_age), ("max_per_topic", per_topic)):
-            if value < 1:
-                raise ctx.error(d, key, f"settings.digest.{key}", "must be at least 1")
+        max_age = _number(ctx, d, "max_age_days", "settings.digest", digest.max_age_days)
+        per_topic = _number(ctx, d, "max_per_topic", "settings.digest", digest.max_per_topic)
         send_empty = _get(ctx, d, "send_empty", "settings.digest", bool, False)
         digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty)
     fetch = FetchSettings()
     if node.get("fetch") is not None:
         fn = _mapping(ctx, node, "fetch", "settings.fetch")
         _check_keys(ctx, fn, FETCH_KEYS, "settings.fetch")
-        values: dict[str, Any] = {}
-        for key, kind, minimum in (("concurrency", int, 1), ("per_host", int, 1),
-                                   ("host_delay", (int, float), 0), ("timeout", (int, float), 1),
-                                   ("max_bytes", int, 1024)):
-            value = _get(ctx, fn, key, "settings.fetch", kind, getattr(fetch, key))
-            if value < minimum:
-                raise ctx.error(fn, key, f"settings.fetch.{key}", f"must be at least {minimum}")
-            values[key] = value
-        fetch = FetchSettings(**values)
+        fetch = FetchSettings(**{key: _number(ctx, fn, key, "settings.fetch", getattr(fetch, key))
+                                 for key in FETCH_KEYS})
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
                     smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email,
                     base_url=base_url, secret=secret, workers=workers)
