@@ -27,6 +27,7 @@ The environment is passed in (`env`), so loading is pure given its inputs.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -274,6 +275,7 @@ def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
                   missions=missions)
 
 
+@functools.cache          # the same file on every load: read once per process
 def builtin_topics() -> tuple[Topic, ...]:
     ctx = _Ctx(TAXONOMY_PATH)
     doc = _load_yaml(TAXONOMY_PATH.read_text(encoding="utf-8"), TAXONOMY_PATH)

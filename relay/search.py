@@ -88,6 +88,10 @@ def _lex(query: str) -> list[tuple[str, str]]:
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters",
                          where=shown(query))
+    bad = next((i for i, ch in enumerate(query) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:      # bytes that were not UTF-8 on the command line
+        raise QueryError(f"the query is not valid text at character {bad + 1}",
+                         where=shown(query))
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(query):

@@ -132,7 +132,9 @@ BAD_QUERY = [
     ("50000-words", " OR ".join(["a"] * 50000), "longer than 1000", "a OR a"),
     ("newline-is-escaped", "quantum\n)", "unbalanced", "quantum\\n)"),
     ("nul-is-escaped", "\x00", "no words", "\\x00"),
-    ("lone-surrogate-is-escaped", "\udcff", "no words", "\\udcff"),
+    ("lone-surrogate-is-escaped", "\udcff", "not valid text at character 1", "\\udcff"),
+    # found by test_properties: Sudachi raised UnicodeEncodeError on a lone surrogate
+    ("lone-surrogate-before-han", "\ud800㐀", "not valid text at character 1", "\\ud800㐀"),
 ]
 
 
