@@ -189,6 +189,45 @@ def test_csv_import_never_raises_on_any_text(subscriber_store: tuple[Path, Store
     _imports_or_refuses(subscriber_store, "email,topics\n" + text)
 
 
+CSV_CASES = [
+    # (id, file, added, the problems reported)
+    ("field-over-the-csv-limit",
+     'email,topics\na@b.example,quantum\n"' + "x" * 200_000 + '",ai\nc@d.example,ai\n',
+     ["a@b.example"],
+     ["line 3: field larger than field limit (131072); the lines after it were not read"]),
+    ("nul-in-the-address", "email,topics\n\x00,quantum\n", [],
+     ["line 2: '\\x00' is not a valid e-mail address"]),
+]
+
+
+@pytest.mark.parametrize(("text", "added", "bad"),
+                         [pytest.param(t, a, b, id=i) for i, t, a, b in CSV_CASES])
+def test_csv_import_named_cases(tmp_path: Path, text: str, added: list[str],
+                                bad: list[str]) -> None:
+    store = Store(tmp_path / "relay.db")
+    try:
+        path = tmp_path / "desks.csv"
+        path.write_text(text, encoding="utf-8")
+        config = parse_config("feeds: []\n", tmp_path / "feeds.yaml", {})
+        report = import_subscribers(config, store, path, NOW)
+        assert (report.added, report.bad) == (added, bad)
+    finally:
+        store.close()
+
+
+def test_csv_header_over_the_csv_limit_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "desks.csv"
+    path.write_text('"' + "x" * 200_000 + '",email,topics\n', encoding="utf-8")
+    store = Store(tmp_path / "relay.db")
+    try:
+        config = parse_config("feeds: []\n", tmp_path / "feeds.yaml", {})
+        with pytest.raises(UsageError, match="cannot read the header: field larger") as info:
+            import_subscribers(config, store, path, NOW)
+        assert info.value.where == f"{path}:1"
+    finally:
+        store.close()
+
+
 # -- URL canonicalization and the link joiner ------------------------------------------------
 
 TRACKERS = ["utm_source=rss", "utm_medium=feed", "fbclid=x1", "gclid=y", "source=rss", "ref=rss"]
