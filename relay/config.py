@@ -22,6 +22,13 @@ Rules:
   optional `missions:` list (`id`, `name`); an unknown code, an empty name or
   an empty mapping is an error. A feed named per language keeps, as its one name (`relay feeds`, the
   archive), the name in its own `lang`, else English, else the first.
+- one feed entry that is wrong harms only itself: loaded not `strict` (every
+  command but `relay check` and `feeds add`), the entry is left out with its error
+  in `Config.feed_errors` and the other feeds run, as if it had been removed until
+  it is fixed; a wrong setting, topic or mission is still an error for the file;
+- numbers in settings are finite and in their range (`NUMBERS`); the YAML itself is
+  at most MAX_YAML_CHARS long and MAX_YAML_DEPTH deep, with at most MAX_YAML_NODES
+  values once its aliases are expanded (a "billion laughs" is an error at its line).
 The environment is passed in (`env`), so loading is pure given its inputs.
 """
 
@@ -138,8 +145,8 @@ def parse_weekly(text: str) -> tuple[int, time]:
     return DAYS.index(parts[0][:3]), parse_clock(parts[1])
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a configuration file."""
+def load_config(path: Path, env: Mapping[str, str] | None = None, strict: bool = True) -> Config:
+    """Read and validate a configuration file (`strict`: see parse_config)."""
     env = env or {}
     if not path.exists():
         raise ConfigError(
@@ -150,7 +157,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration: {exc}", where=str(path)) from exc
-    return parse_config(text, path, env)
+    return parse_config(text, path, env, strict)
 
 
 # A real feeds.yaml nests 6 levels deep and holds some 20 nodes per feed; these bounds keep
@@ -245,7 +252,10 @@ def _load_yaml(text: str, file: Path) -> Any:
         raise ConfigError(f"invalid YAML: {problem}", where=where) from exc
 
 
-def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
+def parse_config(text: str, file: Path, env: Mapping[str, str], strict: bool = True) -> Config:
+    """The configuration of `text`. Not `strict`: a feed entry that is wrong is left out
+    and its error kept in `Config.feed_errors` (the other feeds run); anything else that
+    is wrong is still a ConfigError."""
     ctx = _Ctx(file)
     doc = _load_yaml(text, file)
     if doc is None:
@@ -267,12 +277,16 @@ def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
         topics = builtin_topics()
         builtin = True
     topic_ids = {t.id for t in topics}
-    feeds = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids)
+    if strict:
+        feeds, feed_errors = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids), ()
+    else:
+        feeds, feed_errors = _feeds_apart(ctx, doc.get("feeds") or CommentedSeq(), base,
+                                          topic_ids)
     if doc.get("missions") is not None and not isinstance(doc["missions"], CommentedSeq):
         raise ctx.error(doc, "missions", "missions", "must be a list of missions")
     missions = _missions(ctx, doc.get("missions") or CommentedSeq())
     return Config(path=file, settings=settings, topics=topics, feeds=feeds, topics_builtin=builtin,
-                  missions=missions)
+                  missions=missions, feed_errors=feed_errors)
 
 
 @functools.cache          # the same file on every load: read once per process
@@ -515,12 +529,31 @@ def _groups(ctx: _Ctx, f: CommentedMap, p: str) -> tuple[str, ...]:
     return groups
 
 
-def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedSpec, ...]:
+def _feeds_apart(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]
+                 ) -> tuple[tuple[FeedSpec, ...], tuple[ConfigError, ...]]:
+    """Each feed entry validated on its own: the good ones, and the error of each bad one."""
     if not isinstance(node, CommentedSeq):
         raise ctx.error(node, None, "feeds", "must be a list of feeds")
     feeds: list[FeedSpec] = []
+    errors: list[ConfigError] = []
     seen: set[str] = set()
+    for i in range(len(node)):
+        try:
+            feeds.extend(_feeds(ctx, node, base, topic_ids, only=i, seen=seen))
+        except ConfigError as exc:
+            errors.append(exc)
+    return tuple(feeds), tuple(errors)
+
+
+def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str], only: int | None = None,
+           seen: set[str] | None = None) -> tuple[FeedSpec, ...]:
+    if not isinstance(node, CommentedSeq):
+        raise ctx.error(node, None, "feeds", "must be a list of feeds")
+    feeds: list[FeedSpec] = []
+    seen = set() if seen is None else seen
     for i, f in enumerate(node):
+        if only is not None and i != only:
+            continue
         p = f"feeds[{i}]"
         if not isinstance(f, CommentedMap):
             raise ctx.error(node, i, p, "must be a mapping with id, name, url or path, kind")

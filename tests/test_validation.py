@@ -175,3 +175,69 @@ def test_search_with_50000_parentheses_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: the query is longer than 1000 characters")
     assert len(result.output.splitlines()) == 1
+
+
+# -- one wrong feed entry harms only itself ----------------------------------------------------
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+<link>https://good.example/</link><item><title>Quantum funding grows</title>
+<link>https://good.example/a</link><description>Qubits.</description></item>
+</channel></rss>"""
+TWO_FEEDS = """settings:
+  database: relay.db
+feeds:
+  - id: good
+    path: good.xml
+    base_url: https://good.example/
+  - id: broken
+    path: good.xml
+    interval: 90x  # <-
+  - id: good
+    path: good.xml
+"""
+
+
+def test_a_wrong_feed_entry_is_left_out_and_the_others_load(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(TWO_FEEDS, encoding="utf-8")
+    config = load_config(path, strict=False)
+    assert [f.id for f in config.feeds] == ["good"]
+    assert [str(e) for e in config.feed_errors] == [
+        f"feeds[1] (broken).interval: '90x' is not an interval like 30m, 1h, 6h, 1d "
+        f"({path}:9)",
+        f"feeds[2] (good).id: duplicate feed id 'good' ({path}:10)"]
+    with pytest.raises(ConfigError, match=r"feeds\[1\] \(broken\)\.interval"):
+        load_config(path)                                  # strict: the file is wrong
+
+
+def test_a_wrong_setting_still_stops_a_lenient_load(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("settings:\n  fetch: {host_delay: .inf}\n" + TWO_FEEDS.split("\n", 2)[2],
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="host_delay"):
+        load_config(path, strict=False)
+
+
+def test_collect_runs_the_other_feeds_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "good.xml").write_text(RSS, encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(TWO_FEEDS, encoding="utf-8")
+    runner = CliRunner()
+    check = runner.invoke(main, ["--config", str(config), "check"])
+    assert check.exit_code == 2 and "feeds[1] (broken).interval" in check.output
+    assert len(check.output.splitlines()) == 1
+    collected = runner.invoke(main, ["--config", str(config), "collect"])
+    assert collected.exit_code == 2, collected.output
+    errors = [line for line in collected.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        f"Error: feeds[1] (broken).interval: '90x' is not an interval like 30m, 1h, 6h, 1d "
+        f"({config}:9); this feed is left out until it is fixed",
+        f"Error: feeds[2] (good).id: duplicate feed id 'good' ({config}:10); this feed is "
+        "left out until it is fixed"]
+    store = Store(tmp_path / "relay.db")
+    try:
+        assert [r["title"] for r in store.search(None)] == ["Quantum funding grows"]
+    finally:
+        store.close()
+    found = runner.invoke(main, ["--config", str(config), "search", "quantum"])
+    assert found.exit_code == 2 and "Quantum funding grows" in found.stdout
