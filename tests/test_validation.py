@@ -64,6 +64,10 @@ BAD_CONFIG = [
      "invalid YAML: cannot read this value (day is out of range for month)"),
     ("explicit-tag-bad-int", "settings:\n  workers: !!int four  # <-\n",
      "invalid YAML: cannot read this value"),
+    ("page-selector-not-css",
+     "feeds:\n  - id: a\n    url: https://a.example/\n    kind: page\n    selectors:\n"
+     "      item: li\n      title: a\n      link: 'a['  # <-\n",
+     "feeds[0] (a).selectors.link: 'a[' is not a CSS selector (Malformed attribute selector"),
     ("yaml-5000-deep-flow", "feeds: " + "[" * 5000 + "]" * 5000 + "  # <-\n",
      "invalid YAML: nested deeper than 32 levels"),
     ("yaml-5000-deep-block", "- " * 5000 + "x  # <-\n", "nested deeper than 32 levels"),
