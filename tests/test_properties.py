@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.collect.feeds import is_web, join_link
-from relay.config import parse_config
+from relay.config import NUMBERS, parse_config
 from relay.errors import ConfigError, QueryError, UsageError
 from relay.pipeline.digests import IMPORT_COLUMNS, import_subscribers
 from relay.search import query_tokens, to_fts
@@ -79,6 +80,30 @@ def test_config_loader_raises_only_config_errors(tree: dict[str, object]) -> Non
                     | st.characters(), max_size=200))
 def test_config_loader_raises_only_config_errors_on_any_text(text: str) -> None:
     _loads_or_config_error(text)
+
+
+NUMBER_TEXTS = st.one_of(
+    st.integers().map(str), st.floats().map(repr),
+    st.sampled_from([".inf", "-.inf", ".nan", ".NaN", "1e400", "-0", "0x10", "0o17", "1_000",
+                     "+12", "1.5e3", "true", "~", "'5'", "[5]", "{a: 5}", "5 # five"]))
+
+
+@BUDGET
+@given(key=st.sampled_from(sorted(NUMBERS)), text=NUMBER_TEXTS)
+def test_a_number_setting_loads_in_its_range_or_is_an_error(key: str, text: str) -> None:
+    kind, low, high, _ = NUMBERS[key]
+    *sections, name = key.split(".")[1:]
+    document = "settings:\n" + "".join(f"{'  ' * (i + 1)}{s}:\n" for i, s in enumerate(sections))
+    document += f"{'  ' * (len(sections) + 1)}{name}: {text}\n"
+    try:
+        config = parse_config(document, Path("/nowhere/feeds.yaml"), {})
+    except ConfigError as exc:
+        assert key in exc.message or "invalid YAML" in exc.message, exc.message
+        return
+    value = config.settings
+    for part in key.split(".")[1:]:
+        value = getattr(value, part)
+    assert value is None or (math.isfinite(value) and low <= value <= high), (text, value)
 
 
 # -- search query translation ----------------------------------------------------------------
