@@ -62,11 +62,18 @@ def _yamlish(tree: object, indent: int = 0) -> str:
 
 
 def _loads_or_config_error(text: str) -> None:
-    try:
-        parse_config(text, Path("/nowhere/feeds.yaml"), {"X": "value"})
-    except ConfigError as exc:
-        assert "\n" not in exc.message, exc.message
-        assert exc.where.startswith("/nowhere/feeds.yaml") or exc.where == "environment"
+    for strict in (True, False):
+        try:
+            config = parse_config(text, Path("/nowhere/feeds.yaml"), {"X": "value"}, strict)
+        except ConfigError as exc:
+            errors = [exc]
+        else:
+            errors = list(config.feed_errors)
+            assert not errors or not strict
+        for error in errors:
+            assert isinstance(error, ConfigError)
+            assert "\n" not in error.message, error.message
+            assert error.where.startswith("/nowhere/feeds.yaml") or error.where == "environment"
 
 
 @BUDGET
