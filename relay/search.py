@@ -31,6 +31,7 @@ Pure: the tokenizer is passed in.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from relay import langs as languages
@@ -78,8 +79,9 @@ def _phrase(text: str, tokenize: Tokenizer, prefix: bool = False,
 
 def shown(query: str, width: int = 80) -> str:
     """The query as an error names it: one line, control characters and lone surrogates
-    escaped (they cannot be printed), at most `width` characters."""
-    text = "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF
+    escaped (they cannot be printed; a space such as U+3000 is kept), at most `width`
+    characters."""
+    text = "".join(ch if ch.isprintable() or unicodedata.category(ch) == "Zs"
                    else ascii(ch)[1:-1] for ch in query[:width + 1])
     return text[:width] + "…" if len(text) > width else text
 

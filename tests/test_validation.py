@@ -136,6 +136,7 @@ BAD_QUERY = [
     ("50000-words", " OR ".join(["a"] * 50000), "longer than 1000", "a OR a"),
     ("newline-is-escaped", "quantum\n)", "unbalanced", "quantum\\n)"),
     ("nul-is-escaped", "\x00", "no words", "\\x00"),
+    ("ideographic-space-is-kept", "量子\u3000OR", "OR needs a word after it", "量子\u3000OR"),
     ("lone-surrogate-is-escaped", "\udcff", "not valid text at character 1", "\\udcff"),
     # found by test_properties: Sudachi raised UnicodeEncodeError on a lone surrogate
     ("lone-surrogate-before-han", "\ud800㐀", "not valid text at character 1", "\\ud800㐀"),
