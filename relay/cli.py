@@ -46,9 +46,17 @@ class Ctx:
     config_path: Path
     db: Path | None
     verbose: int
+    left_out: int = 0         # feed entries left out for their errors (each said once)
 
-    def config(self) -> Config:
-        return load_config(self.config_path, env=os.environ)
+    def config(self, strict: bool = False) -> Config:
+        """The configuration; a wrong feed entry is said on stderr and left out, and the
+        command ends with exit 2 (the other feeds run). `strict`: it is the error."""
+        config = load_config(self.config_path, env=os.environ, strict=strict)
+        if not self.left_out:
+            for exc in config.feed_errors:
+                click.echo(f"Error: {exc}; this feed is left out until it is fixed", err=True)
+            self.left_out = len(config.feed_errors)
+        return config
 
     def database(self, config: Config) -> Path:
         return self.db or config.settings.database
@@ -85,9 +93,12 @@ class RelayGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except RelayError as exc:
             _fail(exc)
+        if isinstance(ctx.obj, Ctx) and ctx.obj.left_out:
+            sys.exit(2)       # bad input: a feed entry was left out (see Ctx.config)
+        return result
 
 
 def _split(value: str | None) -> list[str]:
@@ -180,7 +191,7 @@ def check(c: Ctx) -> None:
     Example:
       relay --config feeds.yaml check
     """
-    config = c.config()
+    config = c.config(strict=True)
     s = config.settings
     kinds: dict[str, int] = {}
     for f in config.feeds:

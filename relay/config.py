@@ -22,22 +22,37 @@ Rules:
   optional `missions:` list (`id`, `name`); an unknown code, an empty name or
   an empty mapping is an error. A feed named per language keeps, as its one name (`relay feeds`, the
   archive), the name in its own `lang`, else English, else the first.
+- one feed entry that is wrong harms only itself: loaded not `strict` (every
+  command but `relay check` and `feeds add`), the entry is left out with its error
+  in `Config.feed_errors` and the other feeds run, as if it had been removed until
+  it is fixed; a wrong setting, topic or mission is still an error for the file;
+- numbers in settings are finite and in their range (`NUMBERS`); the YAML itself is
+  at most MAX_YAML_CHARS long and MAX_YAML_DEPTH deep, with at most MAX_YAML_NODES
+  values once its aliases are expanded (a "billion laughs" is an error at its line).
 The environment is passed in (`env`), so loading is pure given its inputs.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import soupsieve
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from soupsieve import SelectorSyntaxError
 
 from relay import langs
 from relay.errors import ConfigError
@@ -132,8 +147,8 @@ def parse_weekly(text: str) -> tuple[int, time]:
     return DAYS.index(parts[0][:3]), parse_clock(parts[1])
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a configuration file."""
+def load_config(path: Path, env: Mapping[str, str] | None = None, strict: bool = True) -> Config:
+    """Read and validate a configuration file (`strict`: see parse_config)."""
     env = env or {}
     if not path.exists():
         raise ConfigError(
@@ -144,13 +159,94 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration: {exc}", where=str(path)) from exc
-    return parse_config(text, path, env)
+    return parse_config(text, path, env, strict)
+
+
+# A real feeds.yaml nests 6 levels deep and holds some 20 nodes per feed; these bounds keep
+# a runaway or hostile file (5,000 brackets deep, a "billion laughs" of aliases) a one-line
+# error instead of a RecursionError or an hour of work.
+MAX_YAML_CHARS = 2_000_000
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 1_000_000      # counted with every alias expanded
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, refusing a document nested deeper than MAX_YAML_DEPTH (counting
+    through aliases) or with more than MAX_YAML_NODES nodes once its aliases are expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        nesting = getattr(self, "_nesting", 0)
+        if nesting >= MAX_YAML_DEPTH:
+            raise ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                self.parser.peek_event().start_mark)
+        self._nesting = nesting + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._nesting = nesting
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _check_expanded(node)
+        return node
+
+
+def _check_expanded(root: Node | None) -> None:
+    """Depth and size of the document with its aliases expanded (a node reached twice
+    counts twice), computed once per node, without recursion."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)] if root is not None else []
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        size[id(node)] = 1 + sum(size[id(c)] for c in children)
+        depth[id(node)] = 1 + max((depth[id(c)] for c in children), default=0)
+        if depth[id(node)] > MAX_YAML_DEPTH:
+            raise ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels "
+                                "(through aliases)", node.start_mark)
+        if size[id(node)] > MAX_YAML_NODES:
+            raise ComposerError(None, None, f"more than {MAX_YAML_NODES:,} values once its "
+                                "aliases are expanded", node.start_mark)
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel's constructor, a value it cannot build (a 5,000-digit integer, a date
+    2001-02-30 or `!!int x`) being a YAML error at its line rather than a ValueError."""
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except (ValueError, OverflowError, TypeError) as exc:
+            reason = str(exc).split(":")[0]
+            raise ConstructorError(None, None, f"cannot read this value ({reason})",
+                                   node.start_mark) from exc
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _load_yaml(text: str, file: Path) -> Any:
+    if len(text) > MAX_YAML_CHARS:
+        raise ConfigError(f"the file is larger than {MAX_YAML_CHARS:,} characters", where=str(file))
     yaml = YAML(typ="rt")
+    yaml.Composer = _BoundedComposer
+    yaml.Constructor = _Constructor
     try:
-        return yaml.load(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # a reused anchor is valid YAML
+            return yaml.load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else str(file)
@@ -158,7 +254,10 @@ def _load_yaml(text: str, file: Path) -> Any:
         raise ConfigError(f"invalid YAML: {problem}", where=where) from exc
 
 
-def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
+def parse_config(text: str, file: Path, env: Mapping[str, str], strict: bool = True) -> Config:
+    """The configuration of `text`. Not `strict`: a feed entry that is wrong is left out
+    and its error kept in `Config.feed_errors` (the other feeds run); anything else that
+    is wrong is still a ConfigError."""
     ctx = _Ctx(file)
     doc = _load_yaml(text, file)
     if doc is None:
@@ -180,14 +279,19 @@ def parse_config(text: str, file: Path, env: Mapping[str, str]) -> Config:
         topics = builtin_topics()
         builtin = True
     topic_ids = {t.id for t in topics}
-    feeds = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids)
+    if strict:
+        feeds, feed_errors = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids), ()
+    else:
+        feeds, feed_errors = _feeds_apart(ctx, doc.get("feeds") or CommentedSeq(), base,
+                                          topic_ids)
     if doc.get("missions") is not None and not isinstance(doc["missions"], CommentedSeq):
         raise ctx.error(doc, "missions", "missions", "must be a list of missions")
     missions = _missions(ctx, doc.get("missions") or CommentedSeq())
     return Config(path=file, settings=settings, topics=topics, feeds=feeds, topics_builtin=builtin,
-                  missions=missions)
+                  missions=missions, feed_errors=feed_errors)
 
 
+@functools.cache          # the same file on every load: read once per process
 def builtin_topics() -> tuple[Topic, ...]:
     ctx = _Ctx(TAXONOMY_PATH)
     doc = _load_yaml(TAXONOMY_PATH.read_text(encoding="utf-8"), TAXONOMY_PATH)
@@ -245,6 +349,39 @@ def _convert(ctx: _Ctx, node: CommentedMap, key: str, path: str, fn: Callable[[s
         raise ctx.error(node, key, f"{path}.{key}", str(exc)) from exc
 
 
+# Every number a setting takes, with its unit and its sensible range: a value outside
+# (.inf, .nan, a negative timeout, a delay of a week) is refused at `relay check`, never
+# found by a run that hangs.
+NUMBERS: dict[str, tuple[type | tuple[type, ...], int, int, str]] = {
+    "settings.workers": (int, 0, 64, ""),
+    "settings.smtp.timeout": ((int, float), 1, 3600, " seconds"),
+    "settings.digest.max_age_days": (int, 1, 3650, " days"),
+    "settings.digest.max_per_topic": (int, 1, 1000, ""),
+    "settings.fetch.concurrency": (int, 1, 1000, ""),
+    "settings.fetch.per_host": (int, 1, 100, ""),
+    "settings.fetch.host_delay": ((int, float), 0, 3600, " seconds"),
+    "settings.fetch.timeout": ((int, float), 1, 3600, " seconds"),
+    "settings.fetch.max_bytes": (int, 1024, 1 << 30, " bytes"),
+}
+
+
+def _number(ctx: _Ctx, node: CommentedMap, key: str, path: str, default: Any) -> Any:
+    """A number setting (see NUMBERS: its type and range), or `default` when absent."""
+    kind, low, high, unit = NUMBERS[f"{path}.{key}"]
+    value = _get(ctx, node, key, path, kind, default)
+    if value is default:
+        return value
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+        raise ctx.error(node, key, f"{path}.{key}",
+                        f"must be from {low} to {high}{unit}, not {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A number as the message shows it (an integer of 5,000 digits has no str())."""
+    return str(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+
+
 def _env(ctx: _Ctx, node: CommentedMap, key: str, path: str, value: str,
          env: Mapping[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
@@ -286,9 +423,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
     if base_url and not secret:
         raise ctx.error(node, "base_url", "settings.base_url",
                         "needs settings.secret (${NAME}) to sign unsubscribe links")
-    workers = _get(ctx, node, "workers", "settings", int, None)
-    if workers is not None and not 0 <= workers <= 64:
-        raise ctx.error(node, "workers", "settings.workers", "must be from 0 to 64")
+    workers = _number(ctx, node, "workers", "settings", None)
     if admin_email and not ADDRESS.match(admin_email):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
@@ -307,7 +442,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         if not ADDRESS.match(sender):
             raise ctx.error(s, "sender", "settings.smtp.sender",
                             f"{sender!r} is not a plain address like relay@example.org")
-        timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))
+        timeout = float(_number(ctx, s, "timeout", "settings.smtp", smtp.timeout))
         smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
     if env.get("RELAY_SMTP_URL"):
         if not SMTP_URL.match(env["RELAY_SMTP_URL"]):
@@ -327,26 +462,16 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         if d.get("daily") is not None:
             _get(ctx, d, "daily", "settings.digest", str)
             dtime = _convert(ctx, d, "daily", "settings.digest", parse_clock)
-        max_age = _get(ctx, d, "max_age_days", "settings.digest", int, digest.max_age_days)
-        per_topic = _get(ctx, d, "max_per_topic", "settings.digest", int, digest.max_per_topic)
-        for key, value in (("max_age_days", max_age), ("max_per_topic", per_topic)):
-            if value < 1:
-                raise ctx.error(d, key, f"settings.digest.{key}", "must be at least 1")
+        max_age = _number(ctx, d, "max_age_days", "settings.digest", digest.max_age_days)
+        per_topic = _number(ctx, d, "max_per_topic", "settings.digest", digest.max_per_topic)
         send_empty = _get(ctx, d, "send_empty", "settings.digest", bool, False)
         digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty)
     fetch = FetchSettings()
     if node.get("fetch") is not None:
         fn = _mapping(ctx, node, "fetch", "settings.fetch")
         _check_keys(ctx, fn, FETCH_KEYS, "settings.fetch")
-        values: dict[str, Any] = {}
-        for key, kind, minimum in (("concurrency", int, 1), ("per_host", int, 1),
-                                   ("host_delay", (int, float), 0), ("timeout", (int, float), 1),
-                                   ("max_bytes", int, 1024)):
-            value = _get(ctx, fn, key, "settings.fetch", kind, getattr(fetch, key))
-            if value < minimum:
-                raise ctx.error(fn, key, f"settings.fetch.{key}", f"must be at least {minimum}")
-            values[key] = value
-        fetch = FetchSettings(**values)
+        fetch = FetchSettings(**{key: _number(ctx, fn, key, "settings.fetch", getattr(fetch, key))
+                                 for key in FETCH_KEYS})
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
                     smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email,
                     base_url=base_url, secret=secret, workers=workers)
@@ -406,12 +531,31 @@ def _groups(ctx: _Ctx, f: CommentedMap, p: str) -> tuple[str, ...]:
     return groups
 
 
-def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedSpec, ...]:
+def _feeds_apart(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]
+                 ) -> tuple[tuple[FeedSpec, ...], tuple[ConfigError, ...]]:
+    """Each feed entry validated on its own: the good ones, and the error of each bad one."""
     if not isinstance(node, CommentedSeq):
         raise ctx.error(node, None, "feeds", "must be a list of feeds")
     feeds: list[FeedSpec] = []
+    errors: list[ConfigError] = []
     seen: set[str] = set()
+    for i in range(len(node)):
+        try:
+            feeds.extend(_feeds(ctx, node, base, topic_ids, only=i, seen=seen))
+        except ConfigError as exc:
+            errors.append(exc)
+    return tuple(feeds), tuple(errors)
+
+
+def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str], only: int | None = None,
+           seen: set[str] | None = None) -> tuple[FeedSpec, ...]:
+    if not isinstance(node, CommentedSeq):
+        raise ctx.error(node, None, "feeds", "must be a list of feeds")
+    feeds: list[FeedSpec] = []
+    seen = set() if seen is None else seen
     for i, f in enumerate(node):
+        if only is not None and i != only:
+            continue
         p = f"feeds[{i}]"
         if not isinstance(f, CommentedMap):
             raise ctx.error(node, i, p, "must be a mapping with id, name, url or path, kind")
@@ -468,6 +612,13 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str]) -> tuple[FeedS
             s = _mapping(ctx, f, "selectors", f"{p}.selectors")
             _check_keys(ctx, s, SELECTOR_KEYS, f"{p}.selectors")
             selectors = {k: _get(ctx, s, k, f"{p}.selectors", str) for k in s}
+            for k, selector in selectors.items():
+                try:
+                    soupsieve.compile(selector)
+                except SelectorSyntaxError as exc:
+                    raise ctx.error(s, k, f"{p}.selectors.{k}",
+                                    f"{selector!r} is not a CSS selector "
+                                    f"({str(exc).splitlines()[0]})") from None
         if kind is FeedKind.PAGE:
             missing = {"item", "title", "link"} - selectors.keys()
             if missing:

@@ -127,6 +127,7 @@ class Config:
     feeds: tuple[FeedSpec, ...]
     topics_builtin: bool = True
     missions: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> lang -> name
+    feed_errors: tuple[Exception, ...] = ()   # feed entries left out (ConfigError each)
 
     def topic(self, topic_id: str) -> Topic | None:
         return next((t for t in self.topics if t.id == topic_id), None)

@@ -19,7 +19,10 @@ English and as each Latin-script language among `langs` (`--lang pt` finds
 "investigação" by its Portuguese stem), without `langs` as each Latin-script
 language of `held` and as the word as written (a language Snowball lacks), so
 "Bolsonaro" finds a Portuguese item with no `--lang`. A query that is empty, has unbalanced quotes or
-parentheses, or puts an operator where a word belongs is a `QueryError`.
+parentheses, or puts an operator where a word belongs is a `QueryError`; so is one longer
+than MAX_QUERY_CHARS or with parentheses nested deeper than MAX_NESTING (SQLite's FTS5
+parser overflows its stack near 33 levels of `a AND (`). The error shows the query on one
+line, control characters escaped and cut to 80 characters.
 `highlight` marks, in a result's original text, the words whose tokens the query
 looked for (so 量子コンピュータ is marked when the query said 量子コンピューター).
 Pure: the tokenizer is passed in.
@@ -28,6 +31,7 @@ Pure: the tokenizer is passed in.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from relay import langs as languages
@@ -35,6 +39,8 @@ from relay.errors import QueryError
 
 Tokenizer = Callable[[str, str], list[str]]
 _LEX = re.compile(r'\s*(?:(")|(\()|(\))|([^\s"()]+))')
+MAX_QUERY_CHARS = 1000
+MAX_NESTING = 10
 
 
 # Not a language code: the tokenizer keeps the words of a language it has no stemmer for
@@ -71,7 +77,23 @@ def _phrase(text: str, tokenize: Tokenizer, prefix: bool = False,
     return phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")"
 
 
+def shown(query: str, width: int = 80) -> str:
+    """The query as an error names it: one line, control characters and lone surrogates
+    escaped (they cannot be printed; a space such as U+3000 is kept), at most `width`
+    characters."""
+    text = "".join(ch if ch.isprintable() or unicodedata.category(ch) == "Zs"
+                   else ascii(ch)[1:-1] for ch in query[:width + 1])
+    return text[:width] + "…" if len(text) > width else text
+
+
 def _lex(query: str) -> list[tuple[str, str]]:
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters",
+                         where=shown(query))
+    bad = next((i for i, ch in enumerate(query) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:      # bytes that were not UTF-8 on the command line
+        raise QueryError(f"the query is not valid text at character {bad + 1}",
+                         where=shown(query))
     out: list[tuple[str, str]] = []
     pos = 0
     while pos < len(query):
@@ -79,11 +101,11 @@ def _lex(query: str) -> list[tuple[str, str]]:
             break
         m = _LEX.match(query, pos)
         if not m:
-            raise QueryError(f"cannot read the query at character {pos + 1}", where=query)
+            raise QueryError(f"cannot read the query at character {pos + 1}", where=shown(query))
         if m.group(1):
             end = query.find('"', m.end())
             if end < 0:
-                raise QueryError("unbalanced double quote", where=query,
+                raise QueryError("unbalanced double quote", where=shown(query),
                                  hint='close the phrase: "quantum computing"')
             out.append(("PHRASE", query[m.end():end]))
             pos = end + 1
@@ -164,7 +186,7 @@ def to_fts(query: str, tokenize: Tokenizer, langs: Sequence[str] = (),
             expect_operand = False
         elif kind == "OP":
             if expect_operand:
-                raise QueryError(f"{value} needs a word before it", where=query)
+                raise QueryError(f"{value} needs a word before it", where=shown(query))
             parts.append(value)
             expect_operand = True
         elif kind == "(":
@@ -172,16 +194,19 @@ def to_fts(query: str, tokenize: Tokenizer, langs: Sequence[str] = (),
                 parts.append("AND")
             parts.append("(")
             depth += 1
+            if depth > MAX_NESTING:
+                raise QueryError(f"parentheses nested deeper than {MAX_NESTING} levels",
+                                 where=shown(query))
             expect_operand = True
         else:
             if depth == 0 or expect_operand:
-                raise QueryError("unbalanced or empty parentheses", where=query)
+                raise QueryError("unbalanced or empty parentheses", where=shown(query))
             parts.append(")")
             depth -= 1
     if depth:
-        raise QueryError("unbalanced parentheses", where=query)
+        raise QueryError("unbalanced parentheses", where=shown(query))
     if not parts:
-        raise QueryError("the query has no words to search for", where=query)
+        raise QueryError("the query has no words to search for", where=shown(query))
     if expect_operand:
-        raise QueryError(f"{parts[-1]} needs a word after it", where=query)
+        raise QueryError(f"{parts[-1]} needs a word after it", where=shown(query))
     return " ".join(parts)

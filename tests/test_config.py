@@ -249,7 +249,7 @@ INVALID: list[tuple[str, str, str, str]] = [
      "settings.smtp.timeout", "boolean"),
     ("zero-max-per-topic",
      "settings:\n  digest:\n    max_per_topic: 0  # <-\n",
-     "settings.digest.max_per_topic", "at least 1"),
+     "settings.digest.max_per_topic", "from 1 to 1000"),
     ("duplicate-feed-id",
      FEED + "  - id: a  # <-\n    url: https://example.org/other.xml\n",
      "feeds[1] (a).id", "duplicate feed id"),

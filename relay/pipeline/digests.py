@@ -16,7 +16,7 @@ import re
 import secrets
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -123,13 +123,17 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the file: {exc}", where=str(path)) from exc
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("email", "topics") if c not in (reader.fieldnames or [])]
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:          # a header field over csv's 128 KB limit
+        raise UsageError(f"cannot read the header: {exc}", where=f"{path}:1") from exc
+    missing = [c for c in ("email", "topics") if c not in header]
     if missing:
         raise UsageError(f"the header lacks {', '.join(missing)}", where=f"{path}:1",
                          hint="columns: " + ",".join(IMPORT_COLUMNS))
     existing = {s.email: s for s in store.subscribers(active_only=False)}
     seen: dict[str, int] = {}
-    for row in reader:
+    for row in _records(reader, report):
         line = reader.line_num
         address = (row.get("email") or "").strip().lower()
         if address in seen:
@@ -174,6 +178,15 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
         (report.added if created else report.updated).append(sub.email)
         existing[sub.email] = sub
     return report
+
+
+def _records(reader: csv.DictReader[str], report: ImportReport) -> Iterator[dict[str, Any]]:
+    """The rows of the file until one csv cannot read (a field over its 128 KB limit):
+    that one is reported with its line, and the lines after it are not read."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        report.bad.append(f"line {reader.line_num + 1}: {exc}; the lines after it were not read")
 
 
 # -- digests --------------------------------------------------------------------------------------
