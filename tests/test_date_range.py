@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -17,9 +17,13 @@ from click.testing import CliRunner
 
 from relay import store as store_module
 from relay.cli import main
+from relay.collect.dates import date_in_url, find_date, from_struct_time, from_timestamp, parse_date
+from relay.collect.feeds import read_feed_document
+from relay.collect.fetch import retry_after
 from relay.collect.reports import check_report
 from relay.errors import ParseError
-from relay.store import Store
+from relay.models import Fetched, kept_date
+from relay.store import Store, from_ts, ts
 
 NOW = datetime.now(UTC)
 GOOD = NOW - timedelta(days=1)
@@ -102,18 +106,21 @@ def test_items_dated_out_of_range_are_kept_undated_and_every_command_works(site)
     assert "published: unknown (first seen" in shown.output
 
 
-def test_commands_survive_times_in_the_archive_that_cannot_be_read(site):
-    """An archive written before the fix (or by hand): its unreadable times are no date."""
+def test_commands_survive_times_in_the_archive_that_cannot_be_read(site, caplog):
+    """An archive written before the fix (or by hand): its unreadable times are no date,
+    each named in a warning."""
     assert _relay(site, "collect").exit_code == 0
     with sqlite3.connect(site.parent / "relay.db") as conn:
         conn.execute("UPDATE items SET published_at = '1-01-01T00:00:00Z' WHERE id = 1")
-        conn.execute("UPDATE items SET published_at = 'yesterday' WHERE id = 2")
+        conn.execute("UPDATE items SET published_at = 'the day before yesterday' WHERE id = 2")
         conn.execute("UPDATE items SET published_at = '2026-02-30T00:00:00Z' WHERE id = 3")
         conn.execute("UPDATE feeds SET next_fetch_at = '99999-01-01T00:00:00Z',"
                      " last_ok_at = 'soon', first_collected_at = '1-01-01T00:00:00Z'")
     _readers_work(site)
     shown = _relay(site, "show", "1")
     assert "published: unknown (first seen" in shown.output
+    assert ("the archive holds the time 'the day before yesterday', which relay cannot read"
+            in caplog.text)
 
 
 def test_migration_repairs_dates_that_cannot_be_read_back(tmp_path):
@@ -233,3 +240,120 @@ def test_submit_refuses_a_report_dated_out_of_range(tmp_path, date, problem):
                       encoding="utf-8")
     with pytest.raises(ParseError, match=re.escape(problem)):
         check_report(report, {"quantum"})
+
+
+JST = timezone(timedelta(hours=9))
+
+
+@pytest.mark.parametrize(
+    ("read", "value", "expected"),
+    [
+        # the issue's two dates
+        (parse_date, "Mon, 01 Jan 0001 00:00:00 GMT", None),       # was 2001: read as '01'
+        (parse_date, "Fri, 31 Dec 9999 23:59:59 -1200", None),     # OverflowError
+        # found by test_date_properties.py
+        (parse_date, "0001/1/010:00:00-2400", None),               # ValueError: a day's offset
+        (parse_date, "0001/1/010:00:00", None),                    # OverflowError in +09:00
+        (parse_date, "0001-01-0100000", None),
+        (parse_date, "000110010000000", None),                     # the year 1, kept
+        (find_date, "0001/1/1", None),                             # OverflowError in +09:00
+        (find_date, "00010101", None),
+        (date_in_url, "/1900/1/1", None),
+        (from_struct_time, (1, 1, 0, -18_824_438_465_016, 0, -1, 0, 0, 0), None),   # OSError
+        (from_struct_time, (1, 1, 0, 24, 0, 0, 0, 0, 0), None),   # the year 1, kept
+        (from_ts, "0000-1-1T0:0:0Z", None),                        # ValueError: year 0
+        (from_ts, "0", None),                                      # ValueError
+        # the edges of the range
+        (parse_date, "1969-12-31T23:59:59Z", None),
+        (parse_date, "1970-01-01T00:00:00Z", datetime(1970, 1, 1, tzinfo=UTC)),
+        (parse_date, "Thu, 01 Jan 1970 09:00:00 +0900", datetime(1970, 1, 1, tzinfo=UTC)),
+        (parse_date, "Wed, 31 Dec 69 23:59:59 GMT", None),         # two digits: 1969
+        (parse_date, "9998-12-31T23:59:59Z", datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (parse_date, "9998-12-31T23:59:59-12:00", None),           # the year 9999 in UTC
+        (from_struct_time, (2026, 11, 30, 10, 0, 0, 0, 334, 0),
+         datetime(2026, 11, 30, 10, tzinfo=UTC)),
+        (from_timestamp, 0, datetime(1970, 1, 1, tzinfo=UTC)),
+        (from_timestamp, -1, None),
+        (from_timestamp, float("nan"), None),
+        (from_timestamp, 1e20, None),                              # OverflowError
+        (from_ts, "1-01-01T00:00:00Z", None),                      # what strftime wrote
+        (from_ts, "2026-02-30T00:00:00Z", None),
+        (from_ts, "9999-06-01T00:00:00Z", None),
+        (from_ts, "2026-11-30T10:00:00Z", datetime(2026, 11, 30, 10, tzinfo=UTC)),
+    ],
+    ids=["rfc822-year-1", "rfc822-9999-west",
+         "offset-of-a-day", "year-1-in-japan", "iso-compact-time-year-1", "iso-compact-year-1",
+         "find-year-1-in-japan", "find-compact-year-1", "url-1900",
+         "struct-huge-hour", "struct-year-1", "stored-year-0", "stored-digit",
+         "before-1970", "first-second", "first-second-in-japan", "two-digit-69",
+         "last-kept-second", "9999-in-utc", "struct-good", "timestamp-0", "timestamp-before",
+         "timestamp-nan", "timestamp-huge", "stored-strftime-year-1", "stored-no-such-day",
+         "stored-9999", "stored-good"],
+)
+def test_dates_read_are_kept_or_none(read, value, expected):
+    """Every reader of dates: a date relay keeps, or None; never an exception."""
+    if read in (parse_date, find_date):
+        assert read(value, JST) == expected
+    else:
+        assert read(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [(NOW + timedelta(days=1), NOW + timedelta(days=1)),
+     (NOW + timedelta(days=1, seconds=1), None),
+     (datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)),
+     (datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), None),
+     (datetime(1, 1, 1, tzinfo=JST), None),                      # year 0 in UTC: no error
+     (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(hours=12))), None),
+     (datetime(2026, 11, 30, 10), datetime(2026, 11, 30, 10, tzinfo=UTC))],   # naive: UTC
+    ids=["a-day-ahead", "a-day-and-a-second-ahead", "1970", "before-1970", "year-1-in-japan",
+         "year-10000-in-utc", "naive"],
+)
+def test_kept_date(published, expected):
+    assert kept_date(published, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [(datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00Z"),   # strftime wrote '1-01-01...'
+     (datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "0999-12-31T23:59:59Z"),
+     (datetime(2026, 11, 30, 19, 0, tzinfo=JST), "2026-11-30T10:00:00Z")],
+    ids=["year-1", "year-999", "from-japan"],
+)
+def test_stored_times_have_four_digit_years(value, stored):
+    assert ts(value) == stored
+
+
+def test_a_feed_entry_dated_0001_has_no_date():
+    """Found by test_date_properties.py: feedparser reads a bare '0001' as the year 1."""
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item>'
+            b"<title>t</title><link>https://x.example/1</link><pubDate>0001</pubDate>"
+            b"</item></channel></rss>")
+    (entry,), _ttl, _partial = read_feed_document(Fetched("f", "https://x.example/", 200, body))
+    assert entry.published_at is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("Fri, 31 Dec 9999 23:59:59 -1200", None), ("Mon, 01 Jan 0001 00:00:00 +1400", 0.0),
+     ("²", None), ("120", 120.0), ("", None)],
+    ids=["9999-west", "year-1-east", "superscript-two", "seconds", "empty"],
+)
+def test_retry_after_never_raises(value, seconds):
+    """A server's Retry-After: a date or seconds; anything else is none ('²' is a digit to
+    str.isdigit, not to float)."""
+    waited = retry_after(value, NOW)
+    assert waited == seconds or (seconds is None and value and waited and waited > 0)
+
+
+def test_search_dates_out_of_range_ask_for_everything_up_to_the_edge(site):
+    assert _relay(site, "collect").exit_code == 0
+    everything = _relay(site, "search", "quantum", "--format", "json").output
+    for args in (["--since", "0001-01-01"], ["--until", "9999-12-31"],
+                 ["--since", "99999999999d"], ["--since", "1969-12-31", "--until", "9999-12-31"]):
+        result = _relay(site, "search", "quantum", "--format", "json", *args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        assert result.output == everything, args
+    refused = _relay(site, "search", "quantum", "--since", "²d")
+    assert refused.exit_code == 2 and "is not a date like 2026-11-01 or 7d" in refused.output
