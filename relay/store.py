@@ -255,7 +255,9 @@ def from_ts(text: str | None) -> datetime | None:
         value = kept_date(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
     except (ValueError, TypeError):
         value = None
-    if value is None and text not in _unreadable and len(_unreadable) < 100:
+    if value is None and text not in _unreadable:
+        if len(_unreadable) >= 100:       # bounded: an archive full of them warns again
+            _unreadable.clear()
         _unreadable.add(text)
         log.warning("the archive holds the time %r, which relay cannot read: taken as no"
                     " date", text[:100])
