@@ -118,7 +118,7 @@ def _local(text: str | None, tz: str) -> str:
 
 def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
     """An item's publication date, or that the source gave none and when relay first saw it."""
-    if from_ts(row["published_at"]):       # an unreadable stored date is no date
+    if row["published_at"]:
         return _local(row["published_at"], tz)
     seen = _local(row["collected_at"], tz)
     return f"unknown; seen {seen}" if short else f"unknown (first seen {seen})"

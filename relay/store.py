@@ -268,6 +268,14 @@ def ts_or_none(dt: datetime | None) -> str | None:
     return ts(dt) if dt is not None else None
 
 
+def _no_unreadable_dates(rows: list[dict[str, Any]]) -> None:
+    """Item rows as commands show them (show, search, export): a stored published_at that
+    cannot be read is no date, as the digests take it."""
+    for r in rows:
+        if r["published_at"] and from_ts(r["published_at"]) is None:
+            r["published_at"] = None
+
+
 def _dt(text: str) -> datetime:
     """A stored time that is never NULL (collected_at); one that cannot be read is the
     earliest date relay keeps, never an error."""
@@ -690,6 +698,7 @@ class Store:
             " JOIN feeds f ON f.id = i.feed_id WHERE i.id = ?", (item_id,))
         if not rows:
             return None
+        _no_unreadable_dates(rows)
         row = rows[0]
         row.pop("minhash", None)
         row["tags"] = self._rows(
@@ -755,6 +764,7 @@ class Store:
         params.append(limit)
         rows = self._rows(sql, params)
         self._attach_topics(rows)
+        _no_unreadable_dates(rows)
         return rows
 
     def _attach_topics(self, rows: list[dict[str, Any]]) -> None:
@@ -781,6 +791,7 @@ class Store:
             if not rows:
                 return
             self._attach_topics(rows)
+            _no_unreadable_dates(rows)
             yield from rows
             last = rows[-1]["id"]
 

@@ -5,6 +5,7 @@ the date part of point 3)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -121,6 +122,10 @@ def test_commands_survive_times_in_the_archive_that_cannot_be_read(site, caplog)
     assert "published: unknown (first seen" in shown.output
     assert ("the archive holds the time 'the day before yesterday', which relay cannot read"
             in caplog.text)
+    exported = {r["id"]: r["published_at"] for r in map(json.loads, _relay(
+        site, "export").output.splitlines())}
+    assert exported[1] is exported[2] is exported[3] is None
+    assert exported[5] == store_module.ts(GOOD)
 
 
 def test_migration_repairs_dates_that_cannot_be_read_back(tmp_path):
