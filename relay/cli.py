@@ -35,7 +35,7 @@ from relay.daemon import Daemon
 from relay.digest.deliver import token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.langs import primary
-from relay.models import Config, FeedKind
+from relay.models import EARLIEST, LATEST, Config, FeedKind, kept_date
 from relay.search import highlight, query_tokens, to_fts
 from relay.store import Store, from_ts
 from relay.tokens import spans, tokenize
@@ -112,10 +112,14 @@ def _date(value: str | None, tz: str, option: str) -> datetime | None:
         day = datetime.fromisoformat(value)
     except ValueError:
         days = value[:-1] if value.endswith("d") else ""
-        if days.isdigit():
-            return _now() - timedelta(days=int(days))
-        raise UsageError(f"{option} {value!r} is not a date like 2026-11-01 or 7d") from None
-    return (day if day.tzinfo else day.replace(tzinfo=ZoneInfo(tz))).astimezone(UTC)
+        if not (days.isascii() and days.isdigit()):
+            raise UsageError(f"{option} {value!r} is not a date like 2026-11-01 or 7d") from None
+        now = _now()    # any number of days back: no item is older than EARLIEST
+        return now - timedelta(days=min(int(days), (now - EARLIEST).days))
+    local = day if day.tzinfo else day.replace(tzinfo=ZoneInfo(tz))
+    # A date outside the range relay keeps (0001-01-01, 9999-12-31) asks for what its edge
+    # of the range does: no item is dated beyond it.
+    return kept_date(local) or (EARLIEST if local.year <= EARLIEST.year else LATEST)
 
 
 def _local(text: str | None, tz: str) -> str:

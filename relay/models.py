@@ -4,14 +4,16 @@ Plain frozen dataclasses and enums, with no behaviour beyond small derived
 properties: configuration (Settings, Topic, FeedSpec, Config), collection
 (FeedState, Fetched, Entry), the archive (Item, Tag), people and mail
 (Subscriber, Story, Digest, Delivery) and run reports (FeedReport).
-Times are timezone-aware UTC datetimes. This module imports nothing of relay.
+Times are timezone-aware UTC datetimes, within the range of dates relay keeps
+(`kept_date`: a rule the sources and the archive share). This module imports nothing of
+relay.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,28 @@ class DeliveryStatus(enum.StrEnum):
 
 LANGS = ("ja", "en", "de", "fr")      # the taxonomy's: topic labels, terms, excludes
 UI_LANGS = ("ja", "en")               # a digest's (items may be in any ISO 639-1 language)
+
+# The dates relay keeps. A date a source gives before EARLIEST, or more than AHEAD after
+# the time relay reads it, is a publisher's error, not a date: the item has none (it keeps
+# when relay first saw it). LATEST bounds a kept date whatever the clock says: every
+# zone's local time of a kept date, and a year added to it, are dates Python can hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)
+
+
+def kept_date(value: datetime | None, now: datetime | None = None) -> datetime | None:
+    """`value` in UTC when it is a date relay keeps (EARLIEST <= value < LATEST and, with
+    `now`, at most AHEAD after it), else None; a naive value is taken as UTC. Never raises."""
+    if value is None:
+        return None
+    try:
+        utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):      # the year 9999 in -12:00 is the year 10000
+        return None
+    if not EARLIEST <= utc < LATEST or (now is not None and utc > now + AHEAD):
+        return None
+    return utc
 
 
 def local_name(names: dict[str, str], lang: str, default: str) -> str:

@@ -12,6 +12,7 @@ Nothing outside this module speaks SQL.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ import sqlite_utils
 
 from relay.errors import StoreError
 from relay.models import (
+    EARLIEST,
     Delivery,
     DeliveryStatus,
     FeedSpec,
@@ -32,9 +34,11 @@ from relay.models import (
     Item,
     Subscriber,
     Tag,
+    kept_date,
 )
 
 Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
+log = logging.getLogger("relay")
 
 MIGRATIONS: list[Migration] = [
     # 1: the first schema
@@ -168,6 +172,17 @@ MIGRATIONS: list[Migration] = [
     """
     CREATE INDEX IF NOT EXISTS items_lang ON items(lang);
     """,
+    # 15: dates relay does not keep (issue 10: `models.kept_date`) are no date. A source's
+    # year 1 was stored as '1-01-01T00:00:00Z', which no command could read back; a value
+    # that is not a stored time (SQLite writes it back otherwise: '2026-02-30' is 03-02),
+    # one before 1970 or from the year 9999, and one more than a day after the item was
+    # first seen go too. The item keeps collected_at, when relay first saw it.
+    """
+    UPDATE items SET published_at = NULL WHERE published_at IS NOT NULL AND (
+        published_at IS NOT strftime('%Y-%m-%dT%H:%M:%SZ', published_at, '+0 seconds')
+        OR published_at < '1970-01-01T00:00:00Z' OR published_at >= '9999-01-01T00:00:00Z'
+        OR published_at > strftime('%Y-%m-%dT%H:%M:%SZ', collected_at, '+1 day'));
+    """,
 ]
 
 
@@ -222,23 +237,49 @@ MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very 
 
 
 def ts(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A time as stored: UTC to the second, the year in four digits (strftime writes the
+    year 1 as '1', which does not read back)."""
+    d = dt.astimezone(UTC)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
+
+
+_unreadable: set[str] = set()   # stored times already named in a warning
 
 
 def from_ts(text: str | None) -> datetime | None:
+    """A stored time; None when there is none, and when it cannot be read or is not a date
+    relay keeps (`kept_date`): a warning names it, once a process. Never raises."""
     if not text:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:
+        value = kept_date(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
+    except (ValueError, TypeError):
+        value = None
+    if value is None and text not in _unreadable:
+        if len(_unreadable) >= 100:       # bounded: an archive full of them warns again
+            _unreadable.clear()
+        _unreadable.add(text)
+        log.warning("the archive holds the time %r, which relay cannot read: taken as no"
+                    " date", text[:100])
+    return value
 
 
 def ts_or_none(dt: datetime | None) -> str | None:
     return ts(dt) if dt is not None else None
 
 
+def _no_unreadable_dates(rows: list[dict[str, Any]]) -> None:
+    """Item rows as commands show them (show, search, export): a stored published_at that
+    cannot be read is no date, as the digests take it."""
+    for r in rows:
+        if r["published_at"] and from_ts(r["published_at"]) is None:
+            r["published_at"] = None
+
+
 def _dt(text: str) -> datetime:
-    value = from_ts(text)
-    assert value is not None
-    return value
+    """A stored time that is never NULL (collected_at); one that cannot be read is the
+    earliest date relay keeps, never an error."""
+    return from_ts(text) or EARLIEST
 
 
 class Store:
@@ -380,9 +421,9 @@ class Store:
 
     def recent_published(self, feed_id: str, limit: int = 30) -> list[datetime]:
         """The feed's latest item dates (an undated item's: when it was first seen)."""
-        return [_dt(r[0]) for r in self.conn.execute(
-            "SELECT COALESCE(published_at, collected_at) AS d FROM items WHERE feed_id = ?"
-            " ORDER BY d DESC LIMIT ?", (feed_id, limit))]
+        return [from_ts(r[0]) or _dt(r[1]) for r in self.conn.execute(
+            "SELECT published_at, collected_at FROM items WHERE feed_id = ?"
+            " ORDER BY COALESCE(published_at, collected_at) DESC LIMIT ?", (feed_id, limit))]
 
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
@@ -657,6 +698,7 @@ class Store:
             " JOIN feeds f ON f.id = i.feed_id WHERE i.id = ?", (item_id,))
         if not rows:
             return None
+        _no_unreadable_dates(rows)
         row = rows[0]
         row.pop("minhash", None)
         row["tags"] = self._rows(
@@ -722,6 +764,7 @@ class Store:
         params.append(limit)
         rows = self._rows(sql, params)
         self._attach_topics(rows)
+        _no_unreadable_dates(rows)
         return rows
 
     def _attach_topics(self, rows: list[dict[str, Any]]) -> None:
@@ -748,6 +791,7 @@ class Store:
             if not rows:
                 return
             self._attach_topics(rows)
+            _no_unreadable_dates(rows)
             yield from rows
             last = rows[-1]["id"]
 
@@ -803,7 +847,7 @@ class Store:
                 " i.collected_at > ? AND i.collected_at > COALESCE(f.first_collected_at,"
                 " i.collected_at))) AND f.audience = '[]' GROUP BY t.topic, w",
                 (end[:19], end, start, end, start)):
-            if 0 <= week < weeks:
+            if week is not None and 0 <= week < weeks:   # NULL: a time SQLite cannot read
                 out.setdefault(topic, [0] * weeks)[weeks - 1 - week] = count
         return out
 

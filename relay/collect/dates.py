@@ -25,6 +25,11 @@ RFC 822). A date with no zone is taken in `zone`, the caller's guess from the
 source's language (`zone_for_lang`: Japan and Korea +09:00, China +08:00,
 else UTC). An impossible date (`2017-02-30`) is None.
 
+Every date returned is one relay keeps (`models.kept_date`: from 1970 on, never
+past the year 9998); any other is None, and no input makes these functions raise (an
+offset of +99:00, the year 9999 at -12:00, a struct_time of the year 10**9).
+`from_struct_time` and `from_timestamp` read what feedparser and the file system give.
+
 `find_date` reads a text that is a date in any of these forms, else the
 first year-first numeric or era date anywhere in it (listing pages:
 `2026年3月19日 外務省 ...`). `date_in_url` reads a
@@ -41,11 +46,16 @@ must not: '07/01/2017' becomes 1 July, 'yesterday' reads the clock.
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
+
+from relay.models import kept_date
 
 JST = timezone(timedelta(hours=9))
 _ZONES = {"ja": JST, "ko": JST, "zh": timezone(timedelta(hours=8))}
@@ -103,21 +113,27 @@ def month_number(word: str) -> int | None:
     return None
 
 
+def _utc(dt: datetime, zone: tzinfo) -> datetime | None:
+    """`dt` (in `zone` when it names none) in UTC, when it is a date relay keeps."""
+    return kept_date(dt if dt.tzinfo else dt.replace(tzinfo=zone))
+
+
 def _make(y: int, mo: int, d: int, hh: str | None, mm: str | None, ss: str | None,
           offset: str | None, zone: tzinfo) -> datetime | None:
     try:
         dt = datetime(y, mo, d, int(hh or 0), int(mm or 0), int(ss or 0))
-    except ValueError:
+        if offset and offset.upper() not in ("Z", "GMT", "UTC"):
+            sign = 1 if offset[0] == "+" else -1
+            digits = offset[1:].replace(":", "")
+            tz: tzinfo = timezone(sign * timedelta(hours=int(digits[:2]),
+                                                   minutes=int(digits[2:])))
+        elif offset:
+            tz = UTC
+        else:
+            tz = zone
+    except ValueError:          # no such day, or an offset of a day or more (+99:00)
         return None
-    if offset and offset.upper() not in ("Z", "GMT", "UTC"):
-        sign = 1 if offset[0] == "+" else -1
-        digits = offset[1:].replace(":", "")
-        tz: tzinfo = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    elif offset:
-        tz = UTC
-    else:
-        tz = zone
-    return dt.replace(tzinfo=tz).astimezone(UTC)
+    return _utc(dt.replace(tzinfo=tz), zone)
 
 
 def _numeric(text: str, zone: tzinfo, whole: bool) -> datetime | None:
@@ -151,7 +167,7 @@ def parse_date(text: str, zone: tzinfo = UTC) -> datetime | None:
     except ValueError:
         pass
     else:
-        return (iso if iso.tzinfo else iso.replace(tzinfo=zone)).astimezone(UTC)
+        return _utc(iso, zone)
     numeric = _numeric(text, zone, whole=True)
     if numeric:
         return numeric
@@ -175,13 +191,15 @@ def _rfc822(text: str, zone: tzinfo) -> datetime | None:
     tz = (m.group(5) or "").replace(":", "")
     if tz and tz[0] not in "+-" and tz.upper() not in _US_ZONES:
         return None
+    if len(year) == 4 and int(year) < 100:
+        return None     # the year 1, which the email module would read as two digits: 2001
     english = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
                "Dec"][month - 1]
     try:
         dt = parsedate_to_datetime(f"{day} {english} {year} {clock} {tz or ''}".strip())
     except (TypeError, ValueError, IndexError):
         return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=zone)).astimezone(UTC)
+    return _utc(dt, zone)
 
 
 def _named(text: str, zone: tzinfo) -> datetime | None:
@@ -219,6 +237,26 @@ def date_in_url(url: str) -> datetime | None:
     if not m:
         return None
     try:
-        return datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=UTC)
+        return kept_date(datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)),
+                                  tzinfo=UTC))
     except ValueError:
+        return None
+
+
+def from_timestamp(seconds: Any) -> datetime | None:
+    """Seconds since 1970 (a file's modification time) as UTC, when a date relay keeps."""
+    try:
+        return kept_date(datetime.fromtimestamp(seconds, tz=UTC))
+    except (OverflowError, ValueError, TypeError, OSError):   # OSError: the C library's range
+        return None
+
+
+def from_struct_time(value: Sequence[Any] | None) -> datetime | None:
+    """A UTC time tuple, as feedparser gives an entry's date (`published_parsed`), as UTC,
+    when a date relay keeps."""
+    if not value:
+        return None
+    try:
+        return from_timestamp(calendar.timegm(tuple(value)[:6]))
+    except (OverflowError, ValueError, TypeError, IndexError):
         return None

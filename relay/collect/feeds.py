@@ -31,7 +31,8 @@ Rules:
   numbers, 年月日 and 년월일; a date with no zone is in the zone of the feed's
   language: Japan, Korea, China, else UTC); a year-first string is read by that
   module first (feedparser reads '2020/1/10' as 1 December), any other by
-  feedparser first. An entry with none of them is dated by a
+  feedparser first; a date out of the range relay keeps (before 1970, or past the
+  year 9998: `models.kept_date`) counts as none. An entry with none of them is dated by a
   `/2017/01/07/` day in its link's path, else not at all (None: relay never dates
   an entry by when it saw it);
 - link: as published (never rewritten: `www.`, query and fragment kept), made
@@ -46,7 +47,6 @@ Rules:
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import html.entities
 import re
@@ -60,7 +60,7 @@ from xml.parsers import expat
 
 import feedparser
 
-from relay.collect.dates import date_in_url, parse_date, zone_for_lang
+from relay.collect.dates import date_in_url, from_struct_time, parse_date, zone_for_lang
 from relay.collect.decode import as_utf8_document
 from relay.errors import ParseError
 from relay.models import Entry, Fetched
@@ -72,15 +72,6 @@ _LINK_ALT = re.compile(
 _HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
 
 
-def _struct_to_dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-    except (OverflowError, ValueError, TypeError):
-        return None
-
-
 def parse_local_date(text: str) -> datetime | None:
     """A date string as a feed writes it ('Do, 22 Dez 2016 10:00:00 +0100'), as UTC."""
     return parse_date(text)
@@ -89,7 +80,7 @@ def parse_local_date(text: str) -> datetime | None:
 def _entry_date(e: Any, zone: tzinfo = UTC) -> datetime | None:
     for key in ("published", "updated", "created"):
         raw = str(e.get(key) or "")
-        parsed = _struct_to_dt(e.get(f"{key}_parsed"))
+        parsed = from_struct_time(e.get(f"{key}_parsed"))
         if raw and _YEAR_FIRST.match(raw.strip()):
             # feedparser reads '2020/1/10 14:33:00' as 1 December, and a date with no
             # zone as UTC, where a Japanese or Chinese feed means its own time

@@ -4,7 +4,8 @@ A `reports` feed points at a folder (`path: reports/inbox/boston`). Every
 `.md`, `.markdown`, `.txt`, `.html` or `.htm` file in it is one report:
 - an optional YAML front matter between `---` lines gives `title`, `date`
   (2026-11-24, 2026-11-24T09:00:00+09:00, 2026年11月24日, or any form
-  `relay.collect.dates` reads; Japan time when no zone is given), `author`,
+  `relay.collect.dates` reads; Japan time when no zone is given; one before 1970
+  is none: `models.kept_date`), `author`,
   `topics` (a list of topic ids), `url` and `lang`; other keys are ignored;
 - `url` is the link digests show, stored as written (not rewritten, not
   resolved): usually the article the report is about, so it is never a
@@ -33,18 +34,18 @@ import hashlib
 import html
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from relay.collect.dates import parse_date
+from relay.collect.dates import from_timestamp, parse_date
 from relay.collect.decode import decode
 from relay.collect.pages import parse_japanese_date
 from relay.errors import FetchError, ParseError
-from relay.models import Entry
+from relay.models import Entry, kept_date
 
 SUFFIXES = {".md", ".markdown", ".txt", ".html", ".htm"}
 JST = timezone(timedelta(hours=9))
@@ -64,24 +65,22 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return data, body
 
 
-def _date(value: Any, fallback: datetime) -> datetime:
+def _date(value: Any) -> datetime | None:
+    """The front matter's date (YAML gives a datetime, a date or a string) in UTC, Japan
+    time when it names no zone; None unless it is a date relay keeps (`kept_date`)."""
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=JST)).astimezone(UTC)
-    if hasattr(value, "year") and hasattr(value, "month"):  # a date
-        return datetime(value.year, value.month, value.day, tzinfo=JST).astimezone(UTC)
+        return kept_date(value if value.tzinfo else value.replace(tzinfo=JST))
+    if isinstance(value, date):
+        return kept_date(datetime(value.year, value.month, value.day, tzinfo=JST))
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=JST)).astimezone(UTC)
-        except ValueError:
-            return parse_date(value, JST) or parse_japanese_date(value) or fallback
-    return fallback
+        return parse_date(value, JST) or parse_japanese_date(value)
+    return None
 
 
 def read_report(feed_id: str, path: Path) -> Entry:
     try:
         raw = path.read_bytes()
-        mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        mtime = from_timestamp(path.stat().st_mtime)
     except OSError as exc:
         raise FetchError(f"cannot read report: {exc.strerror or exc}", feed_id=feed_id,
                          url=str(path)) from exc
@@ -106,7 +105,7 @@ def read_report(feed_id: str, path: Path) -> Entry:
     return Entry(
         feed_id=feed_id, guid=f"{path.name}#{digest}",
         url=str(meta.get("url") or "").strip() or f"relay-report:{feed_id}/{path.name}#{digest}",
-        title=title, content_html=content, published_at=_date(meta.get("date"), mtime),
+        title=title, content_html=content, published_at=_date(meta.get("date")) or mtime,
         author=str(meta.get("author") or ""), lang=meta.get("lang"),
         topics=tuple(str(t) for t in topics),
     )
@@ -172,8 +171,9 @@ def check_report(path: Path, topic_ids: set[str]) -> Entry:
         problems.append("no title: in the front matter")
     if raw_meta.get("date") is None:
         problems.append("no date: in the front matter")
-    elif _date(raw_meta.get("date"), datetime.min.replace(tzinfo=UTC)).year == 1:
-        problems.append(f"date {raw_meta.get('date')!r} is not a date like 2026-11-24")
+    elif _date(raw_meta.get("date")) is None:
+        problems.append(f"date {raw_meta.get('date')!r} is not a date like 2026-11-24"
+                        " (from 1970 on)")
     unknown = [t for t in entry.topics if t not in topic_ids]
     if unknown:
         problems.append(f"unknown topics {', '.join(unknown)}")

@@ -9,7 +9,8 @@ to their story; `retag` re-applies the taxonomy from the indexed tokens;
 `key_links`, once after migration 11, gives archived rows their links back from
 their guids where it can, and the others a key that meets their link with `www.`.
 An item's `published_at` is the entry's date as the source gave it, or None (no
-date, or one more than a day ahead: never the collection time); `collected_at` is
+date, or one out of the range relay keeps, `models.kept_date`: before 1970 or more
+than a day ahead; never the collection time); `collected_at` is
 when relay first saw it.
 """
 
@@ -36,6 +37,7 @@ from relay.models import (
     FeedKind,
     FeedSpec,
     Item,
+    kept_date,
 )
 from relay.pipeline import workers
 from relay.store import Store, old_key
@@ -46,7 +48,6 @@ from relay.tokens import tokenize
 log = logging.getLogger("relay")
 
 
-FUTURE_SLACK = timedelta(days=1)
 _URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+", re.IGNORECASE)
 
 
@@ -121,10 +122,8 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
     own = [t for t in entry.topics if t in taxonomy.topic_ids]  # a report's front matter
     tags = tag(title_tokens, text_tokens, taxonomy, feed.topics, own)
     # No date is no date: never the collection time (the item keeps it as collected_at),
-    # and a date more than a day ahead is a publisher's error, not a date.
-    published = entry.published_at
-    if published is not None and published > now + FUTURE_SLACK:
-        published = None
+    # and one before 1970 or more than a day ahead is a publisher's error, not a date.
+    published = kept_date(entry.published_at, now)
     item = Item(
         feed_id=feed.id, guid=entry.guid, url=entry.url, url_key=url_key(entry.url), title=title,
         summary=excerpt(text, 600), text=text, lang=lang, published_at=published,
