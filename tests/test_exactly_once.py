@@ -26,6 +26,14 @@ pytestmark = pytest.mark.slow
 N = 24
 
 
+def _wait_for_a_send(before: int, smtp_server, sender: subprocess.Popen,
+                     timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (len(smtp_server.messages) == before and sender.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.02)
+
+
 def test_sigkill_at_random_moments_loses_nothing_and_repeats_at_most_the_one_in_flight(
         tmp_path, http_server, smtp_server):
     date = format_datetime(datetime.now(UTC))
@@ -63,7 +71,10 @@ feeds:
             break
         sender = subprocess.Popen([sys.executable, "-m", "relay", *args, "digest", "send"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rnd.uniform(0.8, 2.0))   # interpreter start, then some messages
+        # Wait out the interpreter's start (seconds on a loaded machine) until the sender
+        # has handed over a first message, then kill it at a random moment of its run.
+        _wait_for_a_send(len(smtp_server.messages), smtp_server, sender)
+        time.sleep(rnd.uniform(0.0, 0.8))
         if sender.poll() is None:
             sender.send_signal(signal.SIGKILL)
             kills += 1
