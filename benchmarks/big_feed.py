@@ -7,8 +7,9 @@ A server on 127.0.0.1 serves the generated document (distinct English titles and
 two-sentence descriptions, dated one minute apart, newest last so that "newest first"
 means a sort, not the document order); `relay collect` runs in a child process against a
 fresh archive, with `settings.fetch.max_bytes` large enough to take the whole document.
-Prints the document's size, the wall time, the child's peak resident memory (VmHWM) and
-how many entries were stored and left over the cap. `--max-entries` sets
+Prints the document's size, the wall time, the CPU time of the child and its worker
+processes (the figure to compare on a busy machine), the child's peak resident memory
+(VmHWM) and how many entries were stored and left over the cap. `--max-entries` sets
 `settings.limits.max_entries` (default: relay's own default).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -91,15 +93,18 @@ def main() -> None:
         config = Path(tmp) / "feeds.yaml"
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         started = time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([sys.executable, "-c", MEASURED, "--config", str(config),
                                "collect", "--json"], capture_output=True, text=True, cwd=tmp)
         elapsed = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     server.shutdown()
     if proc.returncode not in (0, 1):
         sys.exit(proc.stderr)
     peak = int(proc.stderr.rsplit("VMHWM_KB=", 1)[1].split()[0]) // 1024
     (report,) = json.loads(proc.stdout)
-    print(f"{args.entries:,} entries, {len(body) / 1e6:.1f} MB: {elapsed:.1f} s, "
+    print(f"{args.entries:,} entries, {len(body) / 1e6:.1f} MB: {elapsed:.1f} s, {cpu:.1f} s CPU, "
           f"peak {peak} MB resident; new {report['new']}, over the cap "
           f"{report.get('over_cap', 'n/a')}, error {report['error']}")
 

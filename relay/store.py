@@ -409,21 +409,22 @@ class Store:
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
                         status: int | None = None, moved_to: str | None = None,
-                        partial: str | None = None, counts: tuple[int, int, int] = (0, 0, 0)
-                        ) -> None:
+                        partial: str | None = None,
+                        counts: tuple[int, int, int] | None = (0, 0, 0)) -> None:
         """A fetch that stored what it read; `partial` says why the document was read
         only in part (None: read whole); `counts`: its entries skipped, trimmed, over
-        the cap."""
+        the cap (None: as they were, for a document not modified since)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
                 " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
                 " moved_to = COALESCE(?, moved_to), partial = ?, error_stage = NULL,"
-                " skipped = ?, trimmed = ?, over_cap = ?,"
+                " skipped = COALESCE(?, skipped), trimmed = COALESCE(?, trimmed),"
+                " over_cap = COALESCE(?, over_cap),"
                 # the end of the feed's first collection: what it stored until now is backlog
                 " first_collected_at = COALESCE(first_collected_at, ?) WHERE id = ?",
                 (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, partial,
-                 *counts, ts(now), feed_id),
+                 *(counts or (None, None, None)), ts(now), feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,

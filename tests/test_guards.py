@@ -426,6 +426,9 @@ def test_caps_trim_and_skip_and_count_what_is_over_them(tmp_path, http_server):
     assert (row["trimmed"], row["over_cap"], row["skipped"]) == (1, 8, 0)
     table = CliRunner().invoke(main, ["--config", str(config), "feeds"]).output
     assert "1 trimmed, 8 over the cap" in table
+    # Not modified since: what the document was read with still holds.
+    code, reports = collect(config)
+    assert reports["c"]["not_modified"] and feed_rows(config)["c"]["over_cap"] == 8
 
 
 def test_pages_and_fulltext_entries_are_capped_by_the_ingester_too(tmp_path):

@@ -187,7 +187,9 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
                 feed.id, now, schedule.next_fetch_after_success(now, wait),
                 fetched.etag if whole and fetched else None,
                 fetched.last_modified if whole and fetched else None,
-                fetched.status if fetched else None, moved, report.partial, _counts(report))
+                fetched.status if fetched else None, moved, report.partial,
+                # not modified: what the document was read with last time still holds
+                None if report.not_modified else _counts(report))
             if report.partial:
                 log.warning("partial feed=%s reason=%r", feed.id, report.partial)
             log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
