@@ -173,6 +173,27 @@ def test_a_failure_while_recording_one_feed_spares_the_others(tmp_path, http_ser
     assert reports["second"]["ok"] and reports["second"]["new"] == 2
 
 
+def test_a_defect_met_while_fetching_one_feed_fails_it_alone(tmp_path, http_server,
+                                                             monkeypatch):
+    from relay.collect import fetch
+
+    real = fetch._fetch_one
+
+    async def one(client, req, *args):
+        if req.feed_id == "odd":
+            raise LookupError("a defect only this request meets")
+        return await real(client, req, *args)
+
+    monkeypatch.setattr(fetch, "_fetch_one", one)
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 1)) for name in ("odd", "fine")})
+    code, reports = collect(config)
+    assert code == 1
+    assert (reports["odd"]["stage"], reports["odd"]["error"]) == (
+        "fetch", "LookupError: a defect only this request meets")
+    assert reports["fine"]["new"] == 1
+
+
 def test_fetch_and_parse_failures_carry_their_stage(tmp_path, http_server):
     config = write_config(tmp_path, {
         "gone": http_server.add("/gone.xml", "", status=500),
