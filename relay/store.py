@@ -171,13 +171,23 @@ MIGRATIONS: list[Migration] = [
     # 15: a feed's last collect: the stage it failed at (fetch, parse, store), and how many
     # entries it left out (unreadable), cut to a cap (title, summary) or took not (over
     # settings.limits.max_entries)
-    """
-    ALTER TABLE feeds ADD COLUMN error_stage TEXT;
-    ALTER TABLE feeds ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE feeds ADD COLUMN trimmed INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE feeds ADD COLUMN over_cap INTEGER NOT NULL DEFAULT 0;
-    """,
+    lambda conn: _add_columns(conn, "feeds", {
+        "error_stage": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0",
+        "trimmed": "INTEGER NOT NULL DEFAULT 0", "over_cap": "INTEGER NOT NULL DEFAULT 0"}),
 ]
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Add the columns a table lacks (an archive may have some: a migration replayed)."""
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+# Failures of the archive itself (disk full, locked, read-only, out of memory), never of
+# the one item or feed at hand: ingest does not skip an item for them.
+SYSTEM_ERRORS = (sqlite3.OperationalError, StoreError, MemoryError)
 
 
 def _published_nullable(conn: sqlite3.Connection) -> None:

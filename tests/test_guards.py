@@ -60,6 +60,7 @@ def collect(config: Path, *args: str) -> tuple[int, dict[str, dict]]:
     result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all", "--json",
                                        *args])
     assert result.exit_code in (0, 1), result.output
+    assert isinstance(result.exception, SystemExit | None), result.exception
     return result.exit_code, {r["feed"]: r for r in json.loads(result.stdout)}
 
 

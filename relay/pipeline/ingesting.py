@@ -19,7 +19,6 @@ import logging
 import math
 import pickle
 import re
-import sqlite3
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from relay import dedup
 from relay.collect.feeds import newest
-from relay.errors import CollectError, ParseError, StoreError
+from relay.errors import CollectError, ParseError
 from relay.models import (
     Config,
     Document,
@@ -43,7 +42,7 @@ from relay.models import (
     LimitSettings,
 )
 from relay.pipeline import workers
-from relay.store import Store, old_key
+from relay.store import SYSTEM_ERRORS, Store, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
@@ -242,10 +241,6 @@ class Unreadable(ParseError):
     def of(cls, exc: BaseException) -> Unreadable:
         return cls(f"cannot read the document ({type(exc).__name__}: {exc})",
                    "".join(traceback.format_exception(exc)))
-
-
-# Failures of the archive itself, not of one item: never blamed on the item at hand.
-SYSTEM_ERRORS = (sqlite3.OperationalError, StoreError, MemoryError)
 
 
 CHUNK = 50                    # entries per job for a worker process
