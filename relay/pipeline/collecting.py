@@ -121,6 +121,8 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                                                                             limits)
                 if feed.fulltext and entries:
                     entries = _with_full_text(feed, entries, store, limits, config, should_stop)
+            except workers.NestedRun:
+                raise                   # no run at all: a worker imported the script again
             except Exception as exc:    # this feed alone: recorded with its stage
                 _record_failure(store, feed, report, exc, now, stage)
                 continue
