@@ -41,7 +41,13 @@ Rules:
   never linked: digests link only http(s) links); an entry without a link
   gets the feed's own (absolute) link, else "";
 - content: the longest of the entry's content values and its summary;
-- an entry with no title, no link and no content is skipped.
+- an entry with no title, no link and no content is skipped;
+- one bad entry harms only itself: an entry that cannot be read (any exception) is
+  skipped and counted (`Document.skipped`), the rest of the document kept; a character
+  reference XML forbids (`&#xD800;`, on which feedparser raises) is read as U+FFFD;
+- at most `max_entries` entries (`settings.limits`) are taken, the newest by date (the
+  undated after every dated one), else the first of the document (`newest`); a
+  well-formed document of more is cut before feedparser reads it (`_newest_only`).
 """
 
 from __future__ import annotations
