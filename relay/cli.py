@@ -231,14 +231,18 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
     if as_json:
         _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
                 "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error,
-                "partial": r.partial} | r.extra for r in reports])
+                "stage": r.stage, "partial": r.partial, "skipped": r.skipped,
+                "trimmed": r.trimmed, "over_cap": r.over_cap} | r.extra for r in reports])
     else:
         for r in reports:
-            state = (f"error: {r.error}" if r.error else
+            state = (f"error ({r.stage}): {r.error}" if r.error else
                      "not modified" if r.not_modified else
                      f"{r.new} new, {r.duplicates} duplicate")
             if r.partial and not r.error:
                 state += f"; partial: {r.partial}"
+            left = _left_out(r.skipped, r.trimmed, r.over_cap)
+            if left:
+                state += f"; {left}"
             click.echo(f"{r.feed_id}: {state}")
             if r.extra.get("moved_to"):
                 click.echo(f"  moved permanently to {r.extra['moved_to']}: update its url in "
@@ -297,14 +301,17 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
     tz = config.settings.timezone
 
     def state(r: dict[str, Any]) -> str:
+        left = _left_out(r["skipped"], r["trimmed"], r["over_cap"])
         if r["disabled_reason"]:
             return f"disabled: {r['disabled_reason']}"
         if r["moved_to"]:
             return f"moved to {r['moved_to']}"
         if r["last_error"]:
-            return str(r["last_error"])
+            return f"{r['error_stage'] or 'error'}: {r['last_error']}"
         if r["partial"]:
-            return f"partial: {r['partial']}"
+            return f"partial: {r['partial']}" + (f"; {left}" if left else "")
+        if left:
+            return left
         return "silent" if r["silent"] else ("off" if not r["enabled"] else "ok")
 
     table = [[str(r["id"]), str(r["items_7d"]), str(r["items_30d"]),
@@ -312,6 +319,13 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
               " ".join(state(r).split())[:60]] for r in rows]
     click.echo(_table(table, ["feed", "7d", "30d", "last ok", "errors", "next fetch",
                               "state"]))
+
+
+def _left_out(skipped: int, trimmed: int, over_cap: int) -> str:
+    """What a feed's last collect left out or cut, in words ("" when nothing)."""
+    return ", ".join(text for n, text in (
+        (skipped, f"{skipped} unreadable skipped"), (trimmed, f"{trimmed} trimmed"),
+        (over_cap, f"{over_cap} over the cap")) if n)
 
 
 @feeds.command("check")
@@ -824,6 +838,9 @@ def status(c: Ctx, as_json: bool) -> None:
     click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing"
                + (f", {counts['partial_feeds']} partial" if counts["partial_feeds"] else "")
                + ")")
+    for f in counts["failing"][:10]:
+        click.echo(f"  {f['feed']}: {f['stage'] or 'error'}: "
+                   + " ".join(str(f["error"]).split())[:70])
     click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
     if counts["topics"]:

@@ -63,6 +63,7 @@ from relay.models import (
     FeedKind,
     FeedSpec,
     FetchSettings,
+    LimitSettings,
     Settings,
     SmtpSettings,
     Topic,
@@ -78,8 +79,9 @@ SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch",
-                 "admin_email", "base_url", "secret", "workers"}
+                 "admin_email", "base_url", "secret", "workers", "limits"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
+LIMIT_KEYS = {"max_title_chars", "max_summary_chars", "max_entries"}
 SMTP_KEYS = {"url", "sender", "timeout"}
 DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
@@ -473,8 +475,27 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         fetch = FetchSettings(**{key: _number(ctx, fn, key, "settings.fetch", getattr(fetch, key))
                                  for key in FETCH_KEYS})
     return Settings(timezone=tz, database=database, digests_dir=digests, user_agent=user_agent,
-                    smtp=smtp, digest=digest, fetch=fetch, admin_email=admin_email,
-                    base_url=base_url, secret=secret, workers=workers)
+                    smtp=smtp, digest=digest, fetch=fetch, limits=_limits(ctx, node),
+                    admin_email=admin_email, base_url=base_url, secret=secret, workers=workers)
+
+
+def _limits(ctx: _Ctx, node: Any) -> LimitSettings:
+    """settings.limits: whole numbers within bounds that keep an entry readable (a title
+    of 20 characters at least) and a run bounded (at most 100,000 entries a fetch)."""
+    limits = LimitSettings()
+    if node.get("limits") is None:
+        return limits
+    ln = _mapping(ctx, node, "limits", "settings.limits")
+    _check_keys(ctx, ln, LIMIT_KEYS, "settings.limits")
+    values: dict[str, int] = {}
+    for key, low, high in (("max_title_chars", 20, 100_000),
+                           ("max_summary_chars", 100, 10_000_000),
+                           ("max_entries", 1, 100_000)):
+        value = _get(ctx, ln, key, "settings.limits", int, getattr(limits, key))
+        if not low <= value <= high:
+            raise ctx.error(ln, key, f"settings.limits.{key}", f"must be from {low:,} to {high:,}")
+        values[key] = value
+    return LimitSettings(**values)
 
 
 def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:

@@ -93,6 +93,16 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Caps on what one source may put in the archive (over a cap: trimmed or skipped,
+    and counted on the feed's row)."""
+
+    max_title_chars: int = 500         # a longer title is cut (at a word, with "…")
+    max_summary_chars: int = 50_000    # an entry's summary or content, as text: cut
+    max_entries: int = 1_000           # entries taken per fetch, newest first: the rest skipped
+
+
+@dataclass(frozen=True)
 class Settings:
     timezone: str = "Asia/Tokyo"
     database: Path = Path("storage/relay.db")
@@ -101,6 +111,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     admin_email: str = ""          # who gets the weekly feed-health mail
     base_url: str = ""             # https://... where unsubscribe links are served
     secret: str = ""               # signs unsubscribe links (from the environment)
@@ -214,6 +225,19 @@ class Entry:
     author: str = ""
     lang: str | None = None
     topics: tuple[str, ...] = ()              # topics the source itself assigns (reports)
+
+
+@dataclass
+class Document:
+    """What one source's document gave: its entries (at most `settings.limits.max_entries`,
+    newest first), its RSS <ttl> in seconds, why it was read only in part, how many
+    entries could not be read (left out, each alone) and how many were over the cap."""
+
+    entries: list[Entry]
+    ttl: int | None = None
+    partial: str | None = None
+    skipped: int = 0
+    over_cap: int = 0
 
 
 @dataclass(frozen=True)
@@ -338,6 +362,10 @@ class FeedReport:
     not_modified: bool = False
     error: str | None = None
     partial: str | None = None      # why the document was read only in part (not an error)
+    stage: str | None = None        # where it failed: fetch, parse or store
+    skipped: int = 0                # entries that could not be read or stored: left out
+    trimmed: int = 0                # entries whose title or summary was cut to its cap
+    over_cap: int = 0               # entries beyond settings.limits.max_entries: not taken
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

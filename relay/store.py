@@ -183,7 +183,26 @@ MIGRATIONS: list[Migration] = [
         OR published_at < '1970-01-01T00:00:00Z' OR published_at >= '9999-01-01T00:00:00Z'
         OR published_at > strftime('%Y-%m-%dT%H:%M:%SZ', collected_at, '+1 day'));
     """,
+    # 16: a feed's last collect: the stage it failed at (fetch, parse, store), and how many
+    # entries it left out (unreadable), cut to a cap (title, summary) or took not (over
+    # settings.limits.max_entries)
+    lambda conn: _add_columns(conn, "feeds", {
+        "error_stage": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0",
+        "trimmed": "INTEGER NOT NULL DEFAULT 0", "over_cap": "INTEGER NOT NULL DEFAULT 0"}),
 ]
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Add the columns a table lacks (an archive may have some: a migration replayed)."""
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+# Failures of the archive itself (disk full, locked, read-only, out of memory), never of
+# the one item or feed at hand: ingest does not skip an item for them.
+SYSTEM_ERRORS = (sqlite3.OperationalError, StoreError, MemoryError)
 
 
 def _published_nullable(conn: sqlite3.Connection) -> None:
@@ -369,6 +388,19 @@ class Store:
         finally:
             self._depth = 0
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Within a transaction: what the block writes is kept whole or undone whole, and
+        the transaction goes on either way (one item of a batch)."""
+        self.conn.execute("SAVEPOINT one")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO one")
+            raise
+        finally:
+            self.conn.execute("RELEASE one")
+
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
@@ -428,32 +460,41 @@ class Store:
     def record_fetch_ok(self, feed_id: str, now: datetime, next_at: datetime,
                         etag: str | None, last_modified: str | None,
                         status: int | None = None, moved_to: str | None = None,
-                        partial: str | None = None) -> None:
+                        partial: str | None = None,
+                        counts: tuple[int, int, int] | None = (0, 0, 0)) -> None:
         """A fetch that stored what it read; `partial` says why the document was read
-        only in part (None: read whole)."""
+        only in part (None: read whole); `counts`: its entries skipped, trimmed, over
+        the cap (None: as they were, for a document not modified since)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_ok_at = ?, last_attempt_at = ?,"
                 " next_fetch_at = ?, error_count = 0, last_error = NULL, last_status = ?,"
-                " moved_to = COALESCE(?, moved_to), partial = ?,"
+                " moved_to = COALESCE(?, moved_to), partial = ?, error_stage = NULL,"
+                " skipped = COALESCE(?, skipped), trimmed = COALESCE(?, trimmed),"
+                " over_cap = COALESCE(?, over_cap),"
                 # the end of the feed's first collection: what it stored until now is backlog
                 " first_collected_at = COALESCE(first_collected_at, ?) WHERE id = ?",
                 (etag, last_modified, ts(now), ts(now), ts(next_at), status, moved_to, partial,
-                 ts(now), feed_id),
+                 *(counts or (None, None, None)), ts(now), feed_id),
             )
 
     def record_fetch_error(self, feed_id: str, now: datetime, next_at: datetime,
                            error: str, status: int | None = None,
-                           disabled_reason: str | None = None) -> None:
+                           disabled_reason: str | None = None, stage: str | None = None,
+                           counts: tuple[int, int, int] = (0, 0, 0)) -> None:
+        """A failed collect of one feed: its error and the stage it failed at (fetch,
+        parse, store); `counts` as for `record_fetch_ok` (of what came before the error)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE feeds SET last_attempt_at = ?, next_fetch_at = ?,"
                 " error_count = error_count + 1, last_error = ?, last_status = ?,"
-                " disabled_reason = COALESCE(?, disabled_reason),"
+                " disabled_reason = COALESCE(?, disabled_reason), error_stage = ?,"
+                " skipped = ?, trimmed = ?, over_cap = ?,"
                 # a first collection that failed after storing entries (a partial feed)
                 " first_collected_at = COALESCE(first_collected_at,"
                 "  (SELECT MAX(collected_at) FROM items WHERE feed_id = feeds.id)) WHERE id = ?",
-                (ts(now), ts(next_at), error, status, disabled_reason, feed_id),
+                (ts(now), ts(next_at), error, status, disabled_reason, stage, *counts,
+                 feed_id),
             )
 
     def disabled_feeds(self) -> dict[str, str]:
@@ -1001,6 +1042,10 @@ class Store:
             "failing_feeds": one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
             "partial_feeds": one("SELECT COUNT(*) FROM feeds WHERE partial IS NOT NULL"
                                  " AND error_count = 0"),
+            # each failing feed: where it failed and why (`relay feeds` has the details)
+            "failing": [dict(feed=f, stage=st, error=e) for f, st, e in self.conn.execute(
+                "SELECT id, error_stage, last_error FROM feeds WHERE error_count > 0"
+                " ORDER BY id")],
             "last_collected_at": one("SELECT MAX(collected_at) FROM items"),
             "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
             "digests": one("SELECT COUNT(*) FROM digests"),

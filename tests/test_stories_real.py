@@ -148,14 +148,14 @@ def test_a_document_no_reader_expected_fails_alone(tmp_path, monkeypatch):
     line; the run goes on."""
     from relay.pipeline import collecting
 
-    real = collecting.read_feed_document
+    real = collecting.read_feed
 
-    def reader(fetched, lang=None):
+    def reader(fetched, lang=None, max_entries=None):
         if fetched.feed_id == "bad":
             raise ValueError("a defect only this document meets")
-        return real(fetched, lang)
+        return real(fetched, lang, max_entries)
 
-    monkeypatch.setattr(collecting, "read_feed_document", reader)
+    monkeypatch.setattr(collecting, "read_feed", reader)
     (tmp_path / "bad.xml").write_text(BAD_LINK, encoding="utf-8")
     config = tmp_path / "feeds.yaml"
     config.write_text("settings: {database: relay.db, workers: 0}\nfeeds:\n"

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from relay.cli import main
-from relay.collect.feeds import parse_feed, parse_feed_document
+from relay.collect.feeds import parse_feed, read_feed
 from relay.config import builtin_topics
 from relay.models import Entry, FeedKind, FeedSpec, Fetched
 from relay.pipeline import ingesting, workers
@@ -239,7 +239,7 @@ def parse_in(db: Path, n_workers: int) -> tuple[list[tuple[str, int, int, int, s
         ingester = Ingester(store, TAXONOMY, NOW, n_workers)
         for feed, fetched in docs:
             ingester.add_document(
-                feed, partial(parse_feed_document, fetched, None), len(fetched.body),
+                feed, partial(read_feed, fetched, None), len(fetched.body),
                 lambda o, f=feed.id: outcomes.append(
                     (f, len(o.entries), o.new, o.duplicates, str(o.error or ""))))
         ingester.finish()

@@ -42,13 +42,20 @@ Rules:
   never linked: digests link only http(s) links); an entry without a link
   gets the feed's own (absolute) link, else "";
 - content: the longest of the entry's content values and its summary;
-- an entry with no title, no link and no content is skipped.
+- an entry with no title, no link and no content is skipped;
+- one bad entry harms only itself: an entry that cannot be read (any exception) is
+  skipped and counted (`Document.skipped`), the rest of the document kept; a character
+  reference XML forbids (`&#xD800;`, on which feedparser raises) is read as U+FFFD;
+- at most `max_entries` entries (`settings.limits`) are taken, the newest by date (the
+  undated after every dated one), else the first of the document (`newest`); a
+  well-formed document of more is cut before feedparser reads it (`_newest_only`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html.entities
+import logging
 import re
 import xml.sax
 from dataclasses import dataclass
@@ -63,7 +70,9 @@ import feedparser
 from relay.collect.dates import date_in_url, from_struct_time, parse_date, zone_for_lang
 from relay.collect.decode import as_utf8_document
 from relay.errors import ParseError
-from relay.models import Entry, Fetched
+from relay.models import Document, Entry, Fetched
+
+log = logging.getLogger("relay")
 
 _YEAR_FIRST = re.compile(r"\d{4}\s*[/.年년-]")
 _LINK_ALT = re.compile(
@@ -133,9 +142,22 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
                        ) -> tuple[list[Entry], int | None, str | None]:
     """The entries of one feed document, its RSS <ttl> in seconds (None if absent), and
     why the document is partial (None when it was read whole): see `salvage`."""
+    doc = read_feed(fetched, lang_hint)
+    return doc.entries, doc.ttl, doc.partial
+
+
+def read_feed(fetched: Fetched, lang_hint: str | None = None,
+              max_entries: int | None = None) -> Document:
+    """One feed document read: its entries (the newest `max_entries` of them, see
+    `newest`), <ttl>, why it is partial, and how many entries were left out: unreadable
+    ones (each alone: the rest of the feed is kept) and those over the cap."""
     body, _codec = as_utf8_document(fetched.body, fetched.headers.get("content-type", ""))
     if not body.strip():
         raise ParseError("empty body", feed_id=fetched.feed_id, url=fetched.url)
+    body = _valid_char_refs(body)
+    over = 0
+    if max_entries is not None:
+        body, over = _newest_only(body, max_entries)
     parsed, saved = _salvaged(body, _feedparse(body))
     entries = parsed.get("entries", [])
     if not entries:
@@ -155,30 +177,160 @@ def read_feed_document(fetched: Fetched, lang_hint: str | None = None
             # document): nothing was read, so the feed failed, with backoff and health.
             raise ParseError(f"not a readable feed: {broken}", feed_id=fetched.feed_id,
                              url=fetched.url)
-        return [], _ttl(parsed), None
+        return Document([], _ttl(parsed), over_cap=over)
     base = _links_base(parsed, fetched)
     lang = lang_hint or _feed_lang(parsed)
     zone = zone_for_lang(lang_hint or parsed.get("feed", {}).get("language"))
     out: list[Entry] = []
-    for e in entries:
-        if not (e.get("title") or e.get("link") or _content(e)).strip():
-            continue  # an empty <item/> (corpus: illegally nested items) is not an entry
-        link = _resolve(base, (e.get("link") or "").strip())
-        title = e.get("title", "") or ""
-        published = _entry_date(e, zone)
-        guid = (e.get("id") or "").strip() or link
-        if not guid:
-            stamp = published.isoformat() if published else ""
-            # The content too: a feed of undated, link-less notices all titled お知らせ
-            # has as many entries as texts.
-            guid = "sha1:" + hashlib.sha1(
-                f"{title}|{stamp}|{_content(e)}".encode()).hexdigest()
-        out.append(Entry(
-            feed_id=fetched.feed_id, guid=guid, url=link or base, title=title,
-            content_html=_content(e), published_at=published,
-            author=e.get("author", "") or "", lang=lang,
-        ))
-    return out, _ttl(parsed), _partial_reason(saved, len(out))
+    skipped = 0
+    for number, e in enumerate(entries, start=1):
+        try:
+            entry = _entry(e, fetched, base, lang, zone)
+        except Exception as exc:    # this entry alone is unreadable: the feed goes on
+            skipped += 1
+            log.warning("feed=%s entry %d unreadable, skipped: %s: %s", fetched.feed_id,
+                        number, type(exc).__name__, exc)
+            log.info("feed=%s entry %d", fetched.feed_id, number, exc_info=exc)
+            continue
+        if entry is not None:
+            out.append(entry)
+    if max_entries is not None:
+        out, more = newest(out, max_entries)
+        over += more
+    return Document(out, _ttl(parsed), _partial_reason(saved, len(out)), skipped, over)
+
+
+def _entry(e: Any, fetched: Fetched, base: str, lang: str | None, zone: tzinfo) -> Entry | None:
+    """One feedparser entry as an `Entry`; None for an empty <item/> (corpus: illegally
+    nested items), which is no entry."""
+    if not (e.get("title") or e.get("link") or _content(e)).strip():
+        return None
+    link = _resolve(base, (e.get("link") or "").strip())
+    title = e.get("title", "") or ""
+    published = _entry_date(e, zone)
+    guid = (e.get("id") or "").strip() or link
+    if not guid:
+        stamp = published.isoformat() if published else ""
+        # The content too: a feed of undated, link-less notices all titled お知らせ
+        # has as many entries as texts.
+        guid = "sha1:" + hashlib.sha1(
+            f"{title}|{stamp}|{_content(e)}".encode()).hexdigest()
+    return Entry(
+        feed_id=fetched.feed_id, guid=guid, url=link or base, title=title,
+        content_html=_content(e), published_at=published,
+        author=e.get("author", "") or "", lang=lang,
+    )
+
+
+def newest(entries: list[Entry], limit: int) -> tuple[list[Entry], int]:
+    """At most `limit` entries, in their order: the newest by date when they are dated
+    (the undated after every dated one), else the first in the document; and how many
+    were left out."""
+    if len(entries) <= limit:
+        return entries, 0
+    order = sorted(range(len(entries)), key=lambda i: _rank(entries[i].published_at, i))
+    keep = set(order[:limit])
+    return [e for i, e in enumerate(entries) if i in keep], len(entries) - limit
+
+
+def _rank(published: datetime | None, index: int) -> tuple[bool, float, int]:
+    return published is None, -published.timestamp() if published else 0.0, index
+
+
+# A character reference to what XML allows in no document (a lone surrogate, beyond
+# U+10FFFF, a C0 control): feedparser raises on `&#xD800;` and drops the whole feed.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _valid_char_refs(body: bytes) -> bytes:
+    """The document with each character reference XML forbids made U+FFFD (it stood for
+    no character: nothing is lost)."""
+    if b"&#" not in body:
+        return body
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+        allowed = (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF
+                   or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF)
+        return m.group(0) if allowed else b"&#xFFFD;"
+
+    return _CHAR_REF.sub(fix, body)
+
+
+_DATE_NAMES = ("pubDate", "published", "date", "issued", "updated", "modified", "created")
+
+
+def _newest_only(body: bytes, limit: int) -> tuple[bytes, int]:
+    """A well-formed document of more than `limit` entries with only its `limit` newest
+    (as `newest` chooses), before feedparser reads it: feedparser takes about a
+    millisecond an entry, so a feed of 100,000 would take minutes for entries relay
+    does not take. A document expat cannot read whole, or that declares entities, is
+    left as it is (the cap applies after parsing). Returns the body and how many entries
+    were cut."""
+    if len(_ENTRY_START.findall(body)) <= limit:
+        return body, 0
+    spans: list[tuple[int, int]] = []
+    dates: list[dict[str, str]] = []
+    parser = expat.ParserCreate()
+    parser.EntityDeclHandler = _refuse
+    depth = 0                   # within an entry: how deep
+    field: list[str] = []       # the text of the date element being read
+
+    def start(name: str, _attrs: Any) -> None:
+        nonlocal depth
+        local = name.rpartition(":")[2]
+        if depth == 0 and local in _ENTRY_NAMES:
+            spans.append((parser.CurrentByteIndex, -1))
+            dates.append({})
+            depth = 1
+            return
+        if depth:
+            depth += 1
+            if depth == 2 and local in _DATE_NAMES:
+                field.clear()
+                parser.CharacterDataHandler = field.append
+
+    def end(name: str) -> None:
+        nonlocal depth
+        if not depth:
+            return
+        depth -= 1
+        if depth == 1 and parser.CharacterDataHandler is not None:
+            dates[-1].setdefault(name.rpartition(":")[2], "".join(field))
+            parser.CharacterDataHandler = None
+        elif depth == 0:
+            at = parser.CurrentByteIndex
+            spans[-1] = (spans[-1][0], body.index(b">", at) + 1)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(body, True)
+    except (expat.ExpatError, _Declares, ValueError):
+        return body, 0
+    if len(spans) <= limit:
+        return body, 0
+    stamps = [_first_date(d) for d in dates]
+    order = sorted(range(len(spans)), key=lambda i: _rank(stamps[i], i))
+    keep = set(order[:limit])
+    parts, last = [], 0
+    for i, (begin, finish) in enumerate(spans):
+        parts.append(body[last:begin])
+        if i in keep:
+            parts.append(body[begin:finish])
+        last = finish
+    parts.append(body[last:])
+    return b"".join(parts), len(spans) - limit
+
+
+def _first_date(fields: dict[str, str]) -> datetime | None:
+    for name in _DATE_NAMES:
+        if fields.get(name):
+            try:
+                return parse_date(fields[name])
+            except Exception:       # an unreadable date ranks as none
+                return None
+    return None
 
 
 def is_web(url: str) -> bool:

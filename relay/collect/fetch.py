@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 import socket
 import time
@@ -51,6 +52,8 @@ import httpx
 from relay import __version__
 from relay.errors import FetchError
 from relay.models import Fetched
+
+log = logging.getLogger("relay")
 
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -306,6 +309,10 @@ async def fetch_all_async(
                 return await _fetch_one(client, req, limits, hosts, gate)
             except FetchError as exc:
                 return exc
+            except Exception as exc:    # a defect this request alone meets: it fails alone
+                log.info("feed=%s fetch", req.feed_id, exc_info=exc)
+                return FetchError(f"{type(exc).__name__}: {exc}", feed_id=req.feed_id,
+                                  url=req.url)
 
         tasks = [asyncio.create_task(guarded(r)) for r in requests]
         everything = asyncio.gather(*tasks)

@@ -1,6 +1,11 @@
 """Collecting: pick the due (or named) feeds, fetch them all at once, read them
 (feeds, listing pages, report inboxes, article pages for full text), ingest, and
-record each feed's health. One failing feed is a report row, never the end of the run.
+record each feed's health. One failing feed is a report row, never the end of the run:
+any exception while fetching, parsing or storing one feed (in this process or a worker)
+becomes that feed's error, with its stage (`fetch`, `parse`, `store`); the log names the
+feed, and -v shows the traceback. One bad entry is skipped and counted (`skipped`), the
+rest of its feed kept; entries over `settings.limits` are cut (`trimmed`) or not taken
+(`over_cap`), and counted: the feed's row keeps the last run's counts.
 A feed document read only in part (broken, see collect.feeds.salvage) stores what it
 gave and is recorded as fetched, with `partial` saying why and no validators kept (the
 next fetch reads it whole); it is not a failure.
@@ -16,14 +21,15 @@ from functools import partial
 from pathlib import Path
 
 from relay import dedup, schedule
-from relay.collect.feeds import read_feed_document
+from relay.collect.feeds import read_feed, read_feed_document
 from relay.collect.fetch import FetchRequest, Limits, fetch_all, read_file
 from relay.collect.fulltext import MAX_PAGES_PER_FEED, as_content, extract_article
 from relay.collect.pages import parse_page
 from relay.collect.reports import archive_report, read_reports, reject_report
-from relay.errors import CollectError, ParseError, UsageError
+from relay.errors import CollectError, FetchError, ParseError, RelayError, UsageError
 from relay.models import (
     Config,
+    Document,
     Entry,
     FeedKind,
     FeedReport,
@@ -88,22 +94,25 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
     results: dict[str, Fetched | CollectError] = dict(
         zip([f.id for f in http],
             fetch_all(requests, limits, config.settings.user_agent, should_stop), strict=True))
+    caps = config.settings.limits
     ingester = Ingester(store, taxonomy_for(config), now, workers.resolve(config.settings.workers),
-                        should_stop)
+                        should_stop, caps)
     try:
         for feed in feeds:
             if should_stop():
                 break
             report = reports[feed.id]
+            stage = "fetch"
             try:
                 fetched = _document(feed, results.get(feed.id), limits)
+                stage = "parse"
                 if fetched is not None and fetched.not_modified:
                     report.not_modified = True
                 if fetched is not None and not fetched.not_modified and not feed.fulltext:
                     # A document to parse: a worker process may do it.
                     parse = (partial(_page_entries, fetched, feed.selectors)
                              if feed.kind is FeedKind.PAGE
-                             else partial(read_feed_document, fetched, feed.lang))
+                             else partial(read_feed, fetched, feed.lang, caps.max_entries))
                     ingester.add_document(feed, parse, len(fetched.body),
                                           _after_ingest(store, feed, report, fetched, [], now,
                                                         should_stop))
@@ -112,8 +121,10 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                                                                             limits)
                 if feed.fulltext and entries:
                     entries = _with_full_text(feed, entries, store, limits, config, should_stop)
-            except CollectError as exc:
-                _record_failure(store, feed, report, exc, now)
+            except workers.NestedRun:
+                raise                   # no run at all: a worker imported the script again
+            except Exception as exc:    # this feed alone: recorded with its stage
+                _record_failure(store, feed, report, exc, now, stage)
                 continue
             ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
                                                       now, should_stop, broken), ttl)
@@ -139,8 +150,8 @@ def _document(feed: FeedSpec, result: Fetched | CollectError | None,
     return result
 
 
-def _page_entries(fetched: Fetched, selectors: dict[str, str]) -> tuple[list[Entry], None]:
-    return parse_page(fetched, selectors), None
+def _page_entries(fetched: Fetched, selectors: dict[str, str]) -> Document:
+    return Document(parse_page(fetched, selectors))
 
 
 def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fetched | None,
@@ -150,8 +161,10 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
     read only in part, if it was: `broken`, or the parse's own word), its report files."""
 
     def stored(outcome: Outcome) -> None:
+        report.skipped, report.trimmed = outcome.skipped, outcome.trimmed
+        report.over_cap = outcome.over_cap
         if outcome.error is not None:
-            _record_failure(store, feed, report, outcome.error, now)
+            _record_failure(store, feed, report, outcome.error, now, outcome.stage or "store")
             return
         report.fetched = len(outcome.entries)
         report.new, report.duplicates = outcome.new, outcome.duplicates
@@ -176,7 +189,9 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
                 feed.id, now, schedule.next_fetch_after_success(now, wait),
                 fetched.etag if whole and fetched else None,
                 fetched.last_modified if whole and fetched else None,
-                fetched.status if fetched else None, moved, report.partial)
+                fetched.status if fetched else None, moved, report.partial,
+                # not modified: what the document was read with last time still holds
+                None if report.not_modified else _counts(report))
             if report.partial:
                 log.warning("partial feed=%s reason=%r", feed.id, report.partial)
             log.info("collected feed=%s new=%d duplicates=%d not_modified=%s", feed.id,
@@ -187,24 +202,54 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
                 raise partial[0] if len(partial) == 1 else CollectError(
                     f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
         except CollectError as exc:
-            _record_failure(store, feed, report, exc, now)
+            _record_failure(store, feed, report, exc, now, _stage(exc, "parse"))
+        except Exception as exc:    # recording or filing this feed's reports: it alone
+            _record_failure(store, feed, report, exc, now, "store")
 
     return stored
 
 
-def _record_failure(store: Store, feed: FeedSpec, report: FeedReport, exc: CollectError,
-                    now: datetime) -> None:
-    report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
+def _counts(report: FeedReport) -> tuple[int, int, int]:
+    return report.skipped, report.trimmed, report.over_cap
+
+
+def _stage(exc: Exception, otherwise: str) -> str:
+    """Where a feed failed: a fetch error at the fetch, a parse error at the parse,
+    anything else where it happened (`otherwise`)."""
+    if isinstance(exc, FetchError):
+        return "fetch"
+    return "parse" if isinstance(exc, ParseError) else otherwise
+
+
+def _record_failure(store: Store, feed: FeedSpec, report: FeedReport, exc: Exception,
+                    now: datetime, stage: str) -> None:
+    """One feed's failure, whatever it was, recorded as its error with its stage: the
+    run goes on. Relay's own errors say what happened; anything else is named by its
+    type, and -v shows its traceback (a worker's comes as text)."""
+    report.stage = stage = _stage(exc, stage)
+    if isinstance(exc, RelayError):
+        report.error = str(exc.message) + (f" ({exc.hint})" if exc.hint else "")
+    else:
+        report.error = f"{type(exc).__name__}: {exc}"
+    status = getattr(exc, "status", None)
+    retry_after = getattr(exc, "retry_after", None)
     failures = store.feed_state(feed.id).error_count + 1
     next_at = schedule.next_fetch_after_failure(now, feed.interval, failures)
-    if exc.retry_after is not None:   # 429/503: the server said when (RFC 9110)
-        next_at = max(next_at, now + timedelta(seconds=min(exc.retry_after, 7 * 86400)))
+    if retry_after is not None:   # 429/503: the server said when (RFC 9110)
+        next_at = max(next_at, now + timedelta(seconds=min(retry_after, 7 * 86400)))
     disabled = None
-    if exc.status == 410:
+    if status == 410:
         disabled = "410 Gone: the publisher removed this feed"
         report.extra["disabled"] = disabled
-    store.record_fetch_error(feed.id, now, next_at, report.error, exc.status, disabled)
-    log.warning("failed feed=%s error=%r", feed.id, report.error)
+    store.record_fetch_error(feed.id, now, next_at, report.error, status, disabled, stage,
+                             _counts(report))
+    log.warning("failed feed=%s stage=%s error=%r", feed.id, stage, report.error)
+    trace = getattr(exc, "trace", None)
+    if trace:
+        log.info("feed=%s stage=%s traceback (in the process that read it):\n%s", feed.id,
+                 stage, trace.rstrip())
+    elif not isinstance(exc, RelayError):
+        log.info("feed=%s stage=%s traceback:", feed.id, stage, exc_info=exc)
 
 
 def _with_full_text(feed: FeedSpec, entries: list[Entry], store: Store, limits: Limits,
@@ -267,7 +312,7 @@ def entries_for(
     except CollectError:
         raise
     except Exception as exc:   # a defect this document alone meets: the feed fails, alone
-        log.exception("cannot read %s", feed.id)
+        log.info("feed=%s cannot be read", feed.id, exc_info=exc)
         raise ParseError(f"cannot read the document ({type(exc).__name__}: {exc})",
                          feed_id=feed.id, url=fetched.url) from exc
     return entries, fetched, ttl, [], broken

@@ -92,6 +92,10 @@ def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> 
         except CollectError as exc:
             out.append(FeedCheck(feed.id, feed.location, False, exc.status, error=exc.message
                                  + (f" ({exc.hint})" if exc.hint else "")))
+        except Exception as exc:    # this source alone: the check of the others goes on
+            log.info("feed=%s check", feed.id, exc_info=exc)
+            out.append(FeedCheck(feed.id, feed.location, False,
+                                 error=f"{type(exc).__name__}: {exc}"))
     return out
 
 

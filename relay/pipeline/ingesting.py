@@ -20,6 +20,7 @@ import logging
 import math
 import pickle
 import re
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
@@ -30,17 +31,20 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from relay import dedup
+from relay.collect.feeds import newest
 from relay.errors import CollectError, ParseError
 from relay.models import (
     Config,
+    Document,
     Entry,
     FeedKind,
     FeedSpec,
     Item,
+    LimitSettings,
     kept_date,
 )
 from relay.pipeline import workers
-from relay.store import Store, old_key
+from relay.store import SYSTEM_ERRORS, Store, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
@@ -48,6 +52,7 @@ from relay.tokens import tokenize
 log = logging.getLogger("relay")
 
 
+CAPS = LimitSettings()          # the default caps (settings.limits)
 _URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）」]+", re.IGNORECASE)
 
 
@@ -67,6 +72,22 @@ class _Prepared:
     item: Item
     features: set[str] = field(default_factory=set)
     figures: set[str] = field(default_factory=set)
+    trimmed: bool = False       # its title or text was cut to its cap
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` at most `limit` characters: cut at the last space of its last fifth (else
+    anywhere) and ended with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ", limit * 4 // 5)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
+# Markup around a text rarely outweighs it 10 to 1: an entry's HTML is cut there before it
+# is read as text, so a 10 MB summary costs what its cap does.
+HTML_PER_CHAR = 10
 
 
 def _title(entry: Entry) -> str:
@@ -108,10 +129,16 @@ def listing_keys(entries: Sequence[Entry]) -> set[str]:
     return {key for key, seen in titles.items() if len(seen) > 1}
 
 
-def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> _Prepared:
-    """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store."""
+def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime,
+            limits: LimitSettings = CAPS) -> _Prepared:
+    """Normalize, tokenize once, tag: one entry -> one item ready for dedup and store;
+    its title and text cut to their caps (`settings.limits`)."""
     title = _title(entry)
-    text = html_to_text(entry.content_html)
+    html = entry.content_html
+    text = html_to_text(html[:limits.max_summary_chars * HTML_PER_CHAR])
+    trimmed = (len(title) > limits.max_title_chars or len(text) > limits.max_summary_chars
+               or len(html) > limits.max_summary_chars * HTML_PER_CHAR)
+    title, text = cap(title, limits.max_title_chars), cap(text, limits.max_summary_chars)
     # The declared language (the entry's, else the feed's) stands when it is plausible
     # for the text: detect_lang judges title and text together.
     lang = detect_lang(f"{title}\n{text}", hint=entry.lang or feed.lang)
@@ -131,7 +158,7 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
     )
     return _Prepared(item, dedup.features(title_tokens, text_tokens),
-                     dedup.figures([*title_tokens, *text_tokens]))
+                     dedup.figures([*title_tokens, *text_tokens]), trimmed)
 
 
 @dataclass
@@ -143,26 +170,32 @@ class Ready:
     band_keys: list[tuple[int, int]]
     figures: set[str]
     common: frozenset[str] = frozenset()      # what its feed repeats (dedup.template)
+    trimmed: bool = False                     # its title or text was cut to its cap
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
-                now: datetime, prior: dedup.Profile | None = None) -> list[Ready]:
+                now: datetime, prior: dedup.Profile | None = None,
+                limits: LimitSettings = CAPS) -> tuple[list[Ready], int]:
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
     worker process as well as here. What the feed repeats across the batch and its
     recent items (`prior`) is left out of the signatures and figures; signatures are
     computed in bulk (datasketch). An entry that cannot be prepared is logged with its
-    guid and left out: it harms only itself."""
+    guid and left out: it harms only itself. Returns the items and how many were left
+    out."""
     prepared = []
     for e in entries:
         try:
-            prepared.append(prepare(e, feed, taxonomy, now))
-        except Exception:
-            log.exception("feed=%s guid=%s cannot be prepared: left out", feed.id, e.guid)
+            prepared.append(prepare(e, feed, taxonomy, now, limits))
+        except Exception as exc:
+            log.warning("feed=%s guid=%s cannot be prepared, skipped: %s: %s", feed.id,
+                        e.guid, type(exc).__name__, exc)
+            log.info("feed=%s guid=%s", feed.id, e.guid, exc_info=exc)
     common = dedup.template([p.features for p in prepared], prior)
     sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
-                  dedup.bands(sig) if sig is not None else [], p.figures - common, common)
-            for p, sig in zip(prepared, sigs, strict=True)]
+                  dedup.bands(sig) if sig is not None else [], p.figures - common, common,
+                  p.trimmed)
+            for p, sig in zip(prepared, sigs, strict=True)], len(entries) - len(prepared)
 
 
 def feed_profile(store: Store, feed_id: str) -> dedup.Profile:
@@ -175,28 +208,38 @@ _worker_taxonomies: dict[int, Taxonomy] = {}
 
 
 def _prepare_in_worker(feed: FeedSpec, entries: Sequence[Entry], key: int, blob: bytes,
-                       now: datetime, prior: dedup.Profile | None = None) -> list[Ready]:
+                       now: datetime, prior: dedup.Profile | None = None,
+                       limits: LimitSettings = CAPS) -> tuple[list[Ready], int]:
     """`prepare_all` in a worker process; the taxonomy arrives pickled and is unpickled
     once per worker (62 KB: 3 ms a time)."""
     taxonomy = _worker_taxonomies.get(key)
     if taxonomy is None:
         _worker_taxonomies.clear()
         taxonomy = _worker_taxonomies[key] = pickle.loads(blob)
-    return prepare_all(feed, entries, taxonomy, now, prior)
+    return prepare_all(feed, entries, taxonomy, now, prior, limits)
 
 
-# a document's entries, its <ttl>, and (optional) why it was read only in part
-Parsed = tuple[list[Entry], int | None] | tuple[list[Entry], int | None, str | None]
-
-
-def _parse(parse: Callable[[], Parsed]) -> Parsed | CollectError:
+def _parse(parse: Callable[[], Document]) -> Document | CollectError:
     try:
         return parse()
     except CollectError as exc:     # an answer, not a failure of the worker
         return exc
     except Exception as exc:        # a defect this document alone meets: it fails, alone
-        log.exception("cannot read a document")
-        return ParseError(f"cannot read the document ({type(exc).__name__}: {exc})")
+        return Unreadable.of(exc)
+
+
+class Unreadable(ParseError):
+    """A defect met by one document while it was read (any exception of the parser);
+    `trace`: its traceback as text (it may come from a worker process), shown by -v."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Unreadable:
+        return cls(f"cannot read the document ({type(exc).__name__}: {exc})",
+                   "".join(traceback.format_exception(exc)))
 
 
 CHUNK = 50                    # entries per job for a worker process
@@ -211,14 +254,22 @@ _POLL = 0.5                   # seconds between looks at should_stop while waiti
 @dataclass
 class Outcome:
     """What became of one feed's batch: its entries (as parsed), what was new and what
-    was a duplicate, its <ttl>; or the error that stopped its parse."""
+    was a duplicate, its <ttl>, what was left out or cut (see `FeedReport`); or the
+    error that stopped it, and at which stage (parse or store)."""
 
     entries: list[Entry] = field(default_factory=list)
     new: int = 0
     duplicates: int = 0
     ttl: int | None = None
-    error: CollectError | None = None
+    error: Exception | None = None
+    stage: str | None = None
     partial: str | None = None      # why the document was read only in part
+    skipped: int = 0
+    trimmed: int = 0
+    over_cap: int = 0
+
+    def failed(self, exc: Exception, stage: str) -> None:
+        self.error, self.stage = exc, stage
 
 
 Stored = Callable[[Outcome], None]
@@ -233,12 +284,12 @@ class Batch:
     feed: FeedSpec
     stored: Stored
     outcome: Outcome = field(default_factory=Outcome)
-    parse: Callable[[], Parsed] | None = None
-    parsing: Future[Parsed | CollectError] | None = None
+    parse: Callable[[], Document] | None = None
+    parsing: Future[Document | CollectError] | None = None
     started: bool = False
     chunks: list[list[Entry]] = field(default_factory=list)
     sent: bool = False
-    jobs: list[Future[list[Ready]]] = field(default_factory=list)
+    jobs: list[Future[tuple[list[Ready], int]]] = field(default_factory=list)
     listings: set[str] = field(default_factory=set)   # URL keys of several titles here
     prior: dedup.Profile | None = None        # the feed's latest archived items
 
@@ -264,9 +315,10 @@ class Ingester:
     `add` stores at once: the sequential ingest."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy, now: datetime, workers: int = 0,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False,
+                 limits: LimitSettings = CAPS) -> None:
         self.store, self.taxonomy, self.now = store, taxonomy, now
-        self.workers, self.should_stop = workers, should_stop
+        self.workers, self.should_stop, self.limits = workers, should_stop, limits
         self._fresh = 0
         self._bytes = 0
         self._blob: bytes | None = None
@@ -280,7 +332,7 @@ class Ingester:
         self._queue.append(batch)
         self._drain(block=False)
 
-    def add_document(self, feed: FeedSpec, parse: Callable[[], Parsed], size: int,
+    def add_document(self, feed: FeedSpec, parse: Callable[[], Document], size: int,
                      stored: Stored) -> None:
         """Queue a feed whose entries `parse` (picklable) gives, `size` bytes to parse:
         in a worker when the run is large enough, else here and now."""
@@ -339,7 +391,7 @@ class Ingester:
                 blob = self._taxonomy_blob()
                 prior = self._prior(batch)
                 jobs = [self._submit(executor, _prepare_in_worker, batch.feed, chunk,
-                                     hash(blob), blob, self.now, prior)
+                                     hash(blob), blob, self.now, prior, self.limits)
                         for chunk in batch.chunks]
                 if all(job is not None for job in jobs):
                     batch.jobs = [job for job in jobs if job is not None]
@@ -375,27 +427,47 @@ class Ingester:
             self._blob = pickle.dumps(self.taxonomy)
         return self._blob
 
-    def _outcome(self, job: Future[Any], batch: Batch) -> Parsed | CollectError:
+    def _outcome(self, job: Future[Any], batch: Batch) -> Document | CollectError:
         try:
-            result: Parsed | CollectError = job.result()
+            result: Document | CollectError = job.result()
             return result
         except (BrokenProcessPool, CancelledError) as exc:
             workers.mark_broken(exc)
             assert batch.parse is not None
             return _parse(batch.parse)
+        except Exception as exc:    # its answer could not come back (unpicklable...)
+            return Unreadable.of(exc)
 
-    def _parsed(self, batch: Batch, result: Parsed | CollectError) -> None:
+    def _parsed(self, batch: Batch, result: Document | CollectError) -> None:
         batch.parse = batch.parsing = None
         if isinstance(result, CollectError):
-            batch.outcome.error = result
+            batch.outcome.failed(result, "parse")
             batch.started = batch.sent = True
-        else:
-            batch.outcome.entries, batch.outcome.ttl = result[0], result[1]
-            batch.outcome.partial = result[2] if len(result) == 3 else None
-            self._filter(batch)
+            return
+        outcome = batch.outcome
+        try:
+            outcome.entries, outcome.ttl, outcome.partial = result.entries, result.ttl, \
+                result.partial
+            outcome.skipped, outcome.over_cap = result.skipped, result.over_cap
+        except Exception as exc:    # not a document's reading: this feed fails alone
+            outcome.failed(Unreadable.of(exc), "parse")
+            batch.started = batch.sent = True
+            return
+        self._filter(batch)
 
     def _filter(self, batch: Batch) -> None:
-        """Drop the entries this feed already gave (by guid); chunk the rest."""
+        """Drop the entries this feed already gave (by guid); chunk the rest. A failure
+        here (the archive's answers) fails this feed alone, at the store stage."""
+        try:
+            self._new_entries(batch)
+        except Exception as exc:
+            batch.outcome.failed(exc, "store")
+            batch.chunks, batch.started, batch.sent = [], True, True
+
+    def _new_entries(self, batch: Batch) -> None:
+        outcome = batch.outcome
+        outcome.entries, over = newest(outcome.entries, self.limits.max_entries)
+        outcome.over_cap += over
         linked = [e.guid for e in batch.outcome.entries if e.url and e.guid == e.url]
         entries = batch.outcome.entries = told_apart(
             batch.outcome.entries,
@@ -450,12 +522,27 @@ class Ingester:
                 return
             self._queue.popleft()
             if head.outcome.error is None:
-                head.outcome.new, stored_dups = self._store(head)
-                head.outcome.duplicates += stored_dups
+                try:
+                    head.outcome.new, stored_dups = self._store(head)
+                    head.outcome.duplicates += stored_dups
+                except Exception as exc:    # this feed alone: what it committed stays
+                    head.outcome.failed(exc, "store")
+                    for job in head.jobs:
+                        job.cancel()
             head.stored(head.outcome)
 
     def _prepared(self, batch: Batch, i: int) -> list[Ready] | None:
-        """Chunk i of a batch, prepared (None if told to stop while waiting)."""
+        """Chunk i of a batch, prepared (None if told to stop while waiting); the entries
+        that could not be prepared are counted as the feed's skipped ones."""
+        done = self._prepare_chunk(batch, i)
+        if done is None:
+            return None
+        ready, skipped = done
+        batch.outcome.skipped += skipped
+        batch.outcome.trimmed += sum(r.trimmed for r in ready)
+        return ready
+
+    def _prepare_chunk(self, batch: Batch, i: int) -> tuple[list[Ready], int] | None:
         if batch.jobs:
             if not self._await(batch.jobs[i]):
                 return None
@@ -464,7 +551,7 @@ class Ingester:
             except (BrokenProcessPool, CancelledError) as exc:
                 workers.mark_broken(exc)
         return prepare_all(batch.feed, batch.chunks[i], self.taxonomy, self.now,
-                           self._prior(batch))
+                           self._prior(batch), self.limits)
 
     def _ready_chunks(self, batch: Batch) -> Iterator[list[Ready]]:
         """A batch's prepared items, as many chunks at a time as are ready: chunk after
@@ -505,13 +592,31 @@ class Ingester:
                             is not None):
                         duplicates += 1
                         continue
-                    batch_hashes.setdefault(item.content_hash, set()).add(item.url_key)
-                    store.insert_item(item, ready.minhash, ready.band_keys,
-                                      self._story(item, ready, window), ready.figures)
-                    new += 1
+                    if self._insert(batch, ready, window):
+                        batch_hashes.setdefault(item.content_hash, set()).add(item.url_key)
+                        new += 1
         for job in batch.jobs:
             job.cancel()
         return new, duplicates
+
+    def _insert(self, batch: Batch, ready: Ready, window: datetime) -> bool:
+        """Store one item whole, or nothing of it: an item the archive refuses (a value
+        it cannot bind) is skipped and counted; a failure of the archive itself (disk
+        full, locked, read-only) is no item's and fails the feed."""
+        item = ready.item
+        try:
+            with self.store.savepoint():
+                self.store.insert_item(item, ready.minhash, ready.band_keys,
+                                       self._story(item, ready, window), ready.figures)
+        except SYSTEM_ERRORS:
+            raise
+        except Exception as exc:
+            batch.outcome.skipped += 1
+            log.warning("feed=%s guid=%s cannot be stored, skipped: %s: %s", batch.feed.id,
+                        item.guid, type(exc).__name__, exc)
+            log.info("feed=%s guid=%s", batch.feed.id, item.guid, exc_info=exc)
+            return False
+        return True
 
     def _story(self, item: Item, ready: Ready, window: datetime) -> int | None:
         """The story an item joins: same language first, then across languages."""
