@@ -112,6 +112,12 @@ def _local(text: str | None, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
+def _address(address: str) -> str:
+    """An address as it can be printed on one line: a stored bad one (a control
+    character) is shown quoted and escaped."""
+    return address if address.isprintable() and address.isascii() else repr(address)
+
+
 def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
     """An item's publication date, or that the source gave none and when relay first saw it."""
     if row["published_at"]:
@@ -576,9 +582,14 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     with c.open() as (config, store):
         results = pipeline.build_digests(config, store, _now(), period, email)
     for r in results:
-        detail = f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else r.status
-        click.echo(f"{r.email} {r.period}: {detail}")
-    click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued", err=True)
+        detail = (f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else
+                  f"failed (build): {r.error}" if r.status == "failed" else r.status)
+        click.echo(f"{_address(r.email)} {r.period}: {detail}")
+    failed = sum(r.status == "failed" for r in results)
+    click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued"
+               + (f", {failed} failed (`relay status` lists them)" if failed else ""), err=True)
+    if failed:
+        sys.exit(EXIT_FAILURES)
 
 
 @digest.command("preview")
@@ -622,7 +633,7 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
         waiting, first = store.waiting_deliveries(now)
         tz = config.settings.timezone
     for r in results:
-        click.echo(f"{r.address}: {r.status}" + (f" ({r.error})" if r.error else ""))
+        click.echo(f"{_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
     click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
                f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
     if waiting and first is not None:
@@ -811,6 +822,11 @@ def status(c: Ctx, as_json: bool) -> None:
                + ")")
     click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
+    if counts["digest_failures"]:
+        click.echo(f"digest failures: {len(counts['digest_failures'])}")
+        for f in counts["digest_failures"]:
+            click.echo(f"  {_address(f['address'])} ({f['stage']} {f['period']}, "
+                       f"{_local(f['at'], tz)}): {f['error']}")
     if counts["topics"]:
         click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
 

@@ -52,6 +52,7 @@ from relay.models import (
     SmtpSettings,
     Topic,
     local_name,
+    parse_smtp_url,
 )
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
@@ -59,13 +60,12 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch",
                  "admin_email", "base_url", "secret", "workers"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
-SMTP_KEYS = {"url", "sender", "timeout"}
+SMTP_KEYS = {"url", "sender", "timeout", "allow_plaintext_auth"}
 DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
@@ -299,21 +299,27 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         _check_keys(ctx, s, SMTP_KEYS, "settings.smtp")
         url = _get(ctx, s, "url", "settings.smtp", str, smtp.url)
         url = _env(ctx, s, "url", "settings.smtp", url, env)
-        if not SMTP_URL.match(url):
-            raise ctx.error(s, "url", "settings.smtp.url",
-                            "must start with smtp://, smtps:// or smtp+starttls://")
+        plaintext = _get(ctx, s, "allow_plaintext_auth", "settings.smtp", bool, False)
+        if not env.get("RELAY_SMTP_URL"):   # else checked below, as the URL in force
+            try:
+                parse_smtp_url(url, plaintext)
+            except ValueError as exc:
+                raise ctx.error(s, "url", "settings.smtp.url", str(exc)) from None
         sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
         sender = _env(ctx, s, "sender", "settings.smtp", sender, env)
         if not ADDRESS.match(sender):
             raise ctx.error(s, "sender", "settings.smtp.sender",
                             f"{sender!r} is not a plain address like relay@example.org")
         timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))
-        smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
+        smtp = SmtpSettings(url=url, sender=sender, timeout=timeout,
+                            allow_plaintext_auth=plaintext)
     if env.get("RELAY_SMTP_URL"):
-        if not SMTP_URL.match(env["RELAY_SMTP_URL"]):
-            raise ConfigError("RELAY_SMTP_URL must start with smtp://, smtps:// or "
-                              "smtp+starttls://", where="environment")
-        smtp = SmtpSettings(url=env["RELAY_SMTP_URL"], sender=smtp.sender, timeout=smtp.timeout)
+        try:
+            parse_smtp_url(env["RELAY_SMTP_URL"], smtp.allow_plaintext_auth)
+        except ValueError as exc:
+            raise ConfigError(f"RELAY_SMTP_URL: {exc}", where="environment") from None
+        smtp = SmtpSettings(url=env["RELAY_SMTP_URL"], sender=smtp.sender, timeout=smtp.timeout,
+                            allow_plaintext_auth=smtp.allow_plaintext_auth)
 
     digest = DigestSettings()
     if node.get("digest") is not None:

@@ -168,6 +168,14 @@ MIGRATIONS: list[Migration] = [
     """
     CREATE INDEX IF NOT EXISTS items_lang ON items(lang);
     """,
+    # 15: a subscriber whose digest could not be built or sent: the last failure, by
+    # address and stage (build | send), until a digest of theirs succeeds (`relay status`)
+    """
+    CREATE TABLE IF NOT EXISTS digest_failures (
+        address TEXT PRIMARY KEY, stage TEXT NOT NULL, period TEXT NOT NULL,
+        error TEXT NOT NULL, at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -885,10 +893,11 @@ class Store:
             Delivery(id=r["id"], digest_id=r["digest_id"], address=r["address"],
                      status=DeliveryStatus(r["status"]), attempts=r["attempts"],
                      message_id=r["message_id"], eml_path=r["eml_path"],
-                     last_error=r["last_error"])
+                     last_error=r["last_error"], period=r["period"] or "")
             for r in self._rows(
-                "SELECT * FROM deliveries WHERE status = ? AND (next_try_at IS NULL OR"
-                " next_try_at <= ? OR ?) ORDER BY id",
+                "SELECT d.*, g.period FROM deliveries d LEFT JOIN digests g ON g.id = d.digest_id"
+                " WHERE d.status = ? AND (d.next_try_at IS NULL OR d.next_try_at <= ? OR ?)"
+                " ORDER BY d.id",
                 (DeliveryStatus.QUEUED.value, ts(now), ignore_retry_time))
         ]
 
@@ -943,6 +952,25 @@ class Store:
                 " next_try_at = ?, claimed_at = NULL WHERE id = ?",
                 (status.value, error, ts(next_try_at) if next_try_at else None, delivery_id))
 
+    def record_digest_failure(self, address: str, stage: str, period: str, error: str,
+                              now: datetime) -> None:
+        """One subscriber's digest failed at `stage` (build | send): kept until it succeeds."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO digest_failures (address, stage, period, error, at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (address) DO UPDATE SET stage = excluded.stage,"
+                " period = excluded.period, error = excluded.error, at = excluded.at",
+                (address, stage, period, error, ts(now)))
+
+    def clear_digest_failure(self, address: str, stage: str) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM digest_failures WHERE address = ? AND stage = ?",
+                              (address, stage))
+
+    def digest_failures(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT address, stage, period, error, at FROM digest_failures"
+                          " ORDER BY at DESC, address")
+
     # -- status ---------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
@@ -961,6 +989,7 @@ class Store:
             "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
             "digests": one("SELECT COUNT(*) FROM digests"),
             "deliveries": {s.value: deliveries.get(s.value, 0) for s in DeliveryStatus},
+            "digest_failures": self.digest_failures(),
             "topics": dict(self.conn.execute(
                 "SELECT topic, COUNT(*) FROM item_tags GROUP BY topic ORDER BY 2 DESC").fetchall()),
         }

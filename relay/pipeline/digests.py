@@ -28,17 +28,22 @@ from relay.digest.deliver import (
     SmtpSender,
     build_message,
     format_date,
+    header_text_problem,
     new_message_id,
+    one_line_name,
+    recipient_problem,
     unsubscribe_mailto,
     unsubscribe_url,
+    valid_address,
 )
 from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
-from relay.errors import DeliveryError, UsageError
+from relay.errors import DeliveryError, RelayError, StoreError, UsageError
 from relay.langs import primary
 from relay.models import (
     UI_LANGS,
     Config,
+    Delivery,
     Digest,
     Frequency,
     Subscriber,
@@ -54,17 +59,13 @@ CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim older than this is a dead s
 MAX_DELIVERY_ATTEMPTS = 8
 
 
-_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
 def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
                     frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
                     missions: Sequence[str] = (), name: str = "", org: str = "",
                     groups: Sequence[str] = (), countries: Sequence[str] = ()) -> Subscriber:
     """A validated subscriber (UsageError names what is wrong)."""
     email = email.strip()
-    if not _EMAIL.match(email):
+    if not valid_address(email):
         raise UsageError(f"{email!r} is not a valid e-mail address")
     if not topics:
         raise UsageError("a subscriber needs at least one topic", hint="--topics quantum,ai")
@@ -84,6 +85,12 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
     for label, value in (("name", name), ("organization", org)):
         if any(ch in value for ch in "\r\n\t") or len(value) > 200:
             raise UsageError(f"the {label} must be one line of at most 200 characters")
+        problem = header_text_problem(value)
+        if problem:
+            raise UsageError(f"the {label} {problem}")
+    problem = recipient_problem(email, name)
+    if problem:
+        raise UsageError(problem)
     if ui_lang not in UI_LANGS:
         raise UsageError(f"digest language must be one of {', '.join(UI_LANGS)}, "
                          f"not {ui_lang!r}")
@@ -183,9 +190,10 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
 class DigestResult:
     email: str
     period: str
-    status: str               # built | exists | empty
+    status: str               # built | exists | empty | failed | skipped (...)
     stories: int = 0
     path: str = ""
+    error: str = ""           # why it failed
 
 
 def _safe_name(email: str) -> str:
@@ -210,6 +218,7 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
     results = []
     max_age = timedelta(days=config.settings.digest.max_age_days)
     window = _Window(config, store)
+    failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
     for sub in subscribers:
         if freq_of_period is not None and sub.frequency is not freq_of_period:
             if email is not None:
@@ -230,8 +239,21 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             since, until = sub.last_digest_at or (now - max_age), now
         else:           # a past period, asked for by name: what arrived within it
             since, until = start, end
-        made = _make(config, store, sub, p, since, until, now, config.settings.digests_dir / p,
-                     window)
+        try:
+            made = _make(config, store, sub, p, since, until, now,
+                         config.settings.digests_dir / p, window)
+        except StoreError:
+            raise                      # the archive fails everyone: not this subscriber's
+        except Exception as exc:  # noqa: BLE001 - one subscriber's digest harms only itself
+            error = _describe(exc)
+            log.warning("digest build failed address=%r period=%s error=%r", sub.email, p,
+                        error)
+            log.debug("digest build traceback address=%r", sub.email, exc_info=True)
+            store.record_digest_failure(sub.email, "build", p, error, now)
+            results.append(DigestResult(sub.email, p, "failed", error=error))
+            continue
+        if (sub.email, "build") in failing:
+            store.clear_digest_failure(sub.email, "build")
         if made is None:
             results.append(DigestResult(sub.email, p, "empty"))
             continue
@@ -246,6 +268,14 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"]))
     publish_topic_feeds(config, store, now)
     return results
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming an unexpected failure: its type and message."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, RelayError):
+        return exc.message
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Window:
@@ -300,6 +330,7 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
           ) -> tuple[Digest, str, dict[str, str]] | None:
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
     tz = config.settings.timezone
+    sub = replace(sub, name=one_line_name(sub.name))
     sections = (window or _Window(config, store)).sections(since, until, sub)
     if not sections and not config.settings.digest.send_empty:
         return None
@@ -361,8 +392,15 @@ def preview_digest(config: Config, store: Store, now: datetime, email: str) -> s
         raise UsageError(f"no active subscriber {email!r}", hint="`relay subscribers` lists them")
     max_age = timedelta(days=config.settings.digest.max_age_days)
     period = schedule.period_of(now, sub.frequency, config.settings.timezone)
-    made = _make(config, store, sub, period, sub.last_digest_at or (now - max_age), now, now,
-                 config.settings.digests_dir / "preview")
+    try:
+        made = _make(config, store, sub, period, sub.last_digest_at or (now - max_age), now,
+                     now, config.settings.digests_dir / "preview")
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a stored row relay refuses today
+        raise UsageError(f"the digest of {sub.email!r} cannot be built: {_describe(exc)}",
+                         hint="`relay status` lists the subscribers whose digest failed",
+                         ) from exc
     return made[2]["html"] if made else None
 
 
@@ -399,7 +437,8 @@ def send_pending(config: Config, store: Store, now: datetime,
         other_host, _, pid = other.rpartition(":")
         if other_host == host and pid.isdigit() and not _alive(int(pid)):
             store.release_claims(other)
-    with SmtpSender(smtp.url, smtp.timeout) as sender:
+    failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
+    with SmtpSender(smtp.url, smtp.timeout, smtp.allow_plaintext_auth) as sender:
         for d in pending:
             if should_stop():
                 break
@@ -408,7 +447,9 @@ def send_pending(config: Config, store: Store, now: datetime,
             try:
                 message = Path(d.eml_path).read_bytes()
             except OSError as exc:
-                store.mark_failed(d.id, f"message file missing: {exc}", None)
+                error = f"message file missing: {exc}"
+                store.mark_failed(d.id, error, None)
+                store.record_digest_failure(d.address, "send", d.period, error, now)
                 results.append(SendResult(d.address, "failed", str(exc)))
                 continue
             try:
@@ -416,12 +457,28 @@ def send_pending(config: Config, store: Store, now: datetime,
             except DeliveryError as exc:
                 retry = exc.temporary and d.attempts + 1 < MAX_DELIVERY_ATTEMPTS
                 next_try = now + DELIVERY_RETRY * (2 ** d.attempts) if retry else None
-                store.mark_failed(d.id, exc.message, next_try)
-                results.append(SendResult(d.address, "retry" if retry else "failed",
-                                          exc.message))
-                log.warning("delivery address=%s error=%r retry=%s", d.address, exc.message,
-                            retry)
+                _failed(store, d, exc.message, next_try, now, results)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one delivery harms only itself
+                # Unforeseen: whether the server took it is unknown, so it is never retried
+                # (a copy sent twice is worse than one marked failed for the operator).
+                log.debug("delivery traceback address=%r", d.address, exc_info=True)
+                _failed(store, d, _describe(exc), None, now, results)
                 continue
             store.mark_sent(d.id, now)
+            if (d.address, "send") in failing:
+                store.clear_digest_failure(d.address, "send")
             results.append(SendResult(d.address, "sent"))
     return results
+
+
+def _failed(store: Store, d: Delivery, error: str, next_try: datetime | None, now: datetime,
+            results: list[SendResult]) -> None:
+    """A failed attempt: queued again at `next_try` (or failed for good), recorded for its
+    subscriber."""
+    store.mark_failed(d.id, error, next_try)
+    retry = next_try is not None
+    store.record_digest_failure(d.address, "send", d.period,
+                                error + (" (will retry)" if retry else ""), now)
+    results.append(SendResult(d.address, "retry" if retry else "failed", error))
+    log.warning("delivery address=%r error=%r retry=%s", d.address, error, retry)
