@@ -584,6 +584,9 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     for r in results:
         detail = (f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else
                   f"failed (build): {r.error}" if r.status == "failed" else r.status)
+        if r.left_out:
+            detail += (f" ({_n(r.left_out, 'story')} left out: over "
+                       "settings.digest.max_message_bytes)")
         click.echo(f"{_address(r.email)} {r.period}: {detail}")
     failed = sum(r.status == "failed" for r in results)
     click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued"

@@ -66,7 +66,9 @@ SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "d
                  "admin_email", "base_url", "secret", "workers"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 SMTP_KEYS = {"url", "sender", "timeout", "allow_plaintext_auth"}
-DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
+DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty",
+               "max_message_bytes"}
+MIN_MESSAGE_BYTES = 10_000     # a digest of one short story is ~6 kB
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
@@ -339,7 +341,12 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
             if value < 1:
                 raise ctx.error(d, key, f"settings.digest.{key}", "must be at least 1")
         send_empty = _get(ctx, d, "send_empty", "settings.digest", bool, False)
-        digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty)
+        max_message = _get(ctx, d, "max_message_bytes", "settings.digest", int,
+                           digest.max_message_bytes)
+        if max_message < MIN_MESSAGE_BYTES:
+            raise ctx.error(d, "max_message_bytes", "settings.digest.max_message_bytes",
+                            f"must be at least {MIN_MESSAGE_BYTES}")
+        digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty, max_message)
     fetch = FetchSettings()
     if node.get("fetch") is not None:
         fn = _mapping(ctx, node, "fetch", "settings.fetch")

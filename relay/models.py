@@ -102,6 +102,7 @@ class DigestSettings:
     max_age_days: int = 14
     max_per_topic: int = 10
     send_empty: bool = False       # a short "nothing new on your topics" digest, or none
+    max_message_bytes: int = 5_000_000   # one digest's .eml; over it, stories are left out
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,8 @@ class Digest:
     subject: str = ""
     html: str = ""
     text: str = ""
+    left_out: int = 0                         # stories dropped to keep under size_limit
+    size_limit: int = 0                       # bytes (settings.digest.max_message_bytes)
 
     @property
     def story_ids(self) -> tuple[int, ...]:

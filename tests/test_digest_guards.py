@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.policy import default
 from email.utils import format_datetime
@@ -16,10 +17,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from relay import pipeline
 from relay.cli import main
+from relay.config import load_config
 from relay.digest.deliver import SmtpSender
+from relay.digest.render import MAX_TITLE, _headline
 from relay.errors import DeliveryError
-from relay.models import parse_smtp_url
+from relay.models import Story, Topic, TopicSection, parse_smtp_url
+from relay.pipeline.digests import _keep_most_important
+from relay.store import Store
 
 NOW = datetime.now(UTC)
 
@@ -246,3 +252,105 @@ def test_the_sender_never_sends_a_password_in_clear(smtp_server):
     with SmtpSender(smtp_server.url) as sender:          # no credentials: plain is fine
         sender.send("relay@example.org", "a@uni.example", b"Subject: x\r\n\r\nhi\r\n")
     assert [m.recipients for m in smtp_server.messages] == [["a@uni.example"]]
+
+
+# -- the size of one digest -----------------------------------------------------------------------
+
+def test_huge_titles_do_not_make_a_huge_message(tmp_path, http_server, smtp_server):
+    """Two 2 MB titles made each digest a multi-megabyte message: a digest shows at most
+    MAX_TITLE characters of a headline, and no link longer than MAX_URL."""
+    huge = " and" * 500_000
+    config = write_config(tmp_path, http_server.add("/q.xml", quantum_feed(3, huge)),
+                          smtp_server.url)
+    cli(config, "collect")
+    cli(config, "subscribe", "a@uni.example", "--topics", "quantum", "--ui-lang", "en")
+    built = cli(config, "digest", "build")
+    assert built.exit_code == 0 and "3 stories ->" in built.stdout and "left out" not in built.stdout
+    assert cli(config, "digest", "send").exit_code == 0
+    (message,) = smtp_server.messages
+    assert len(message.data) < 60_000
+    text = email.message_from_bytes(message.data, policy=default).get_body(
+        ("plain",)).get_content()
+    text = " ".join(text.split())
+    assert "Quantum computing lab 0 opens and and" in text and " and… q / " in text
+
+
+def test_a_digest_over_the_cap_leaves_out_its_least_important_stories(
+        tmp_path, http_server, smtp_server):
+    config = write_config(tmp_path, http_server.add("/q.xml", quantum_feed(10)),
+                          smtp_server.url, extra="  digest: {max_message_bytes: 10000}")
+    cli(config, "collect")
+    cli(config, "subscribe", "a@uni.example", "--topics", "quantum", "--ui-lang", "en")
+    built = cli(config, "digest", "build")
+    assert built.exit_code == 0, built.output
+    assert "left out: over settings.digest.max_message_bytes" in built.stdout
+    kept = int(built.stdout.split(": ", 1)[1].split()[0])
+    assert 0 < kept < 10
+    assert cli(config, "digest", "send").exit_code == 0
+    (message,) = smtp_server.messages
+    assert len(message.data) <= 10000
+    parsed = email.message_from_bytes(message.data, policy=default)
+    text = parsed.get_body(("plain",)).get_content()
+    assert (f"{10 - kept} less important stories were left out to keep this message under the"
+            " size limit (10 kB)") in " ".join(text.split())
+    assert f"and {10 - kept} more" in text
+
+
+def test_a_digest_that_cannot_fit_fails_with_its_reason(tmp_path, http_server, smtp_server):
+    """Even without a story the message is over the cap (below what settings allow, as
+    a far smaller server limit would be): that subscriber fails with the reason, recorded;
+    the digest is not sent cut to nothing."""
+    config_path = write_config(tmp_path, http_server.add("/q.xml", quantum_feed(2)),
+                               smtp_server.url)
+    cli(config_path, "collect")
+    cli(config_path, "subscribe", "a@uni.example", "--topics", "quantum", "--ui-lang", "en")
+    config = load_config(config_path, env={})
+    tiny = replace(config.settings.digest, max_message_bytes=2000)
+    config = replace(config, settings=replace(config.settings, digest=tiny))
+    with Store(tmp_path / "relay.db") as store:
+        (result,) = pipeline.build_digests(config, store, datetime.now(UTC))
+        assert result.status == "failed"
+        assert "without any story, over settings.digest.max_message_bytes (2000)" in result.error
+        (failure,) = store.digest_failures()
+        assert (failure["address"], failure["stage"]) == ("a@uni.example", "build")
+        assert store.due_deliveries(datetime.now(UTC)) == []
+
+
+@pytest.mark.parametrize("value", [9999, 0, -1, "10MB", 1.5])
+def test_the_message_cap_is_checked(tmp_path, value):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings:\n  digest:\n    max_message_bytes: {value}\nfeeds: []\n",
+                      encoding="utf-8")
+    result = cli(config, "check")
+    assert result.exit_code == 2 and "settings.digest.max_message_bytes" in result.stderr
+
+
+@pytest.mark.parametrize("title, shown", [
+    ("Short title", "Short title"),
+    ("x" * 300, "x" * 300),
+    ("x" * 301, "x" * 299 + "…"),
+    ("word " * 100, ("word " * 59).rstrip() + "…"),
+    ("量子" * 200, "量子" * 149 + "量…"),
+], ids=["short", "at-the-limit", "one-over", "cut-after-a-word", "no-spaces"])
+def test_headlines_are_cut_at_max_title(title, shown):
+    assert _headline(title) == shown and len(shown) <= MAX_TITLE
+
+
+def _section(topic: str, n: int, more: int = 0) -> TopicSection:
+    stories = tuple(Story(id=i, items=(), topics=(topic,)) for i in range(n))
+    return TopicSection(Topic(topic, {}, {}), stories, more)
+
+
+@pytest.mark.parametrize("sizes, keep, kept", [
+    ([3, 3], 6, [3, 3]),
+    ([3, 3], 5, [3, 2]),       # a tie: the later (less wanted) topic gives first
+    ([5, 1], 4, [3, 1]),       # the longest section gives first: every topic keeps its best
+    ([2, 2, 2], 0, [0, 0, 0]),
+], ids=["fits", "tie", "longest-first", "none"])
+def test_stories_left_out_are_the_least_important(sizes, keep, kept):
+    sections = [_section(f"t{i}", n, more=1) for i, n in enumerate(sizes)]
+    out = _keep_most_important(sections, keep)
+    assert [len(s.stories) for s in out] == kept
+    assert [s.more for s in out] == [1 + n - k for n, k in zip(sizes, kept, strict=True)]
+    assert all(o.stories == s.stories[:len(o.stories)] for o, s in zip(out, sections,
+                                                                       strict=True))

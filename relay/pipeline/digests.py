@@ -194,6 +194,7 @@ class DigestResult:
     stories: int = 0
     path: str = ""
     error: str = ""           # why it failed
+    left_out: int = 0         # stories left out to keep the message under its size cap
 
 
 def _safe_name(email: str) -> str:
@@ -265,7 +266,8 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             subject=digest.subject, paths=paths, story_ids=digest.story_ids,
             message_id=message_id)
         status = "built" if digest_id is not None else "exists"
-        results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"]))
+        results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"],
+                                    left_out=digest.left_out))
     publish_topic_feeds(config, store, now)
     return results
 
@@ -334,22 +336,41 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
     sections = (window or _Window(config, store)).sections(since, until, sub)
     if not sections and not config.settings.digest.send_empty:
         return None
-    digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections)
-    digest = replace(digest, subject=subject(digest, tz))
     settings = config.settings
+    limit = settings.digest.max_message_bytes
+    digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections,
+                    size_limit=limit)
+    digest = replace(digest, subject=subject(digest, tz))
     sender = settings.smtp.sender
     https = (unsubscribe_url(settings.base_url, settings.secret, sub.email)
              if settings.base_url else None)
     mailto = unsubscribe_mailto(sender, settings.secret, sub.email)
-    unsubscribe = https or mailto
-    html, text = render(digest, tz, unsubscribe, config.topics, Names(
-        feeds={f.id: f.names for f in config.feeds if f.names}, missions=config.missions))
+    names = Names(feeds={f.id: f.names for f in config.feeds if f.names},
+                  missions=config.missions)
     message_id = new_message_id(sender)
-    eml = build_message(
-        sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
-        text=text, html=html, message_id=message_id, date=format_date(now),
-        list_id=f"{period.lower()}.digests.{sender.rpartition('@')[2]}",
-        unsubscribe_https=https, unsubscribe_mailto=mailto)
+    total = len(digest.story_ids)
+    while True:
+        html, text = render(digest, tz, https or mailto, config.topics, names)
+        eml = build_message(
+            sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
+            text=text, html=html, message_id=message_id, date=format_date(now),
+            list_id=f"{period.lower()}.digests.{sender.rpartition('@')[2]}",
+            unsubscribe_https=https, unsubscribe_mailto=mailto)
+        kept = len(digest.story_ids)
+        if len(eml) <= limit:
+            break
+        if kept == 0:
+            raise DeliveryError(
+                f"the digest is {len(eml)} bytes without any story, over "
+                f"settings.digest.max_message_bytes ({limit})", address=sub.email,
+                temporary=False)
+        # Leave out the least important stories: about as many as the excess, at least one.
+        keep = min(kept - 1, kept * limit // len(eml))
+        digest = replace(digest, sections=_keep_most_important(digest.sections, keep),
+                         left_out=total - keep)
+    if digest.left_out:
+        log.warning("digest trimmed address=%r period=%s left_out=%d limit=%d", sub.email,
+                    period, digest.left_out, limit)
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / _safe_name(sub.email)
     paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
@@ -357,6 +378,20 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
     Path(paths["text"]).write_text(text, encoding="utf-8")
     Path(paths["eml"]).write_bytes(eml)
     return digest, message_id, paths
+
+
+def _keep_most_important(sections: Sequence[TopicSection], keep: int
+                         ) -> tuple[TopicSection, ...]:
+    """The sections with `keep` stories in all: the lowest-ranked story of the longest
+    section goes first (so every topic keeps its best), and is counted in its `more`."""
+    stories = [list(sec.stories) for sec in sections]
+    more = [sec.more for sec in sections]
+    while sum(map(len, stories)) > keep:
+        longest = max(range(len(stories)), key=lambda i: (len(stories[i]), i))
+        stories[longest].pop()
+        more[longest] += 1
+    return tuple(replace(sec, stories=tuple(kept), more=n)
+                 for sec, kept, n in zip(sections, stories, more, strict=True))
 
 
 def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
