@@ -32,7 +32,7 @@ from relay import __version__, pipeline
 from relay.collect.reports import submit_report
 from relay.config import append_feed, load_config
 from relay.daemon import Daemon
-from relay.digest.deliver import token_matches
+from relay.digest.deliver import shown_address, token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.langs import primary
 from relay.models import Config, FeedKind
@@ -110,12 +110,6 @@ def _date(value: str | None, tz: str, option: str) -> datetime | None:
 def _local(text: str | None, tz: str) -> str:
     dt = from_ts(text)
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
-
-
-def _address(address: str) -> str:
-    """An address as it can be printed on one line: a stored bad one (a control
-    character) is shown quoted and escaped."""
-    return address if address.isprintable() and address.isascii() else repr(address)
 
 
 def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
@@ -587,7 +581,7 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
         if r.left_out:
             detail += (f" ({_n(r.left_out, 'story')} left out: over "
                        "settings.digest.max_message_bytes)")
-        click.echo(f"{_address(r.email)} {r.period}: {detail}")
+        click.echo(f"{shown_address(r.email)} {r.period}: {detail}")
     failed = sum(r.status == "failed" for r in results)
     click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued"
                + (f", {failed} failed (`relay status` lists them)" if failed else ""), err=True)
@@ -636,7 +630,7 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
         waiting, first = store.waiting_deliveries(now)
         tz = config.settings.timezone
     for r in results:
-        click.echo(f"{_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
+        click.echo(f"{shown_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
     click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
                f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
     if waiting and first is not None:
@@ -828,7 +822,7 @@ def status(c: Ctx, as_json: bool) -> None:
     if counts["digest_failures"]:
         click.echo(f"digest failures: {len(counts['digest_failures'])}")
         for f in counts["digest_failures"]:
-            click.echo(f"  {_address(f['address'])} ({f['stage']} {f['period']}, "
+            click.echo(f"  {shown_address(f['address'])} ({f['stage']} {f['period']}, "
                        f"{_local(f['at'], tz)}): {f['error']}")
     if counts["topics"]:
         click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))

@@ -5,9 +5,11 @@ one digest message has a size cap."""
 
 from __future__ import annotations
 
+import csv
 import email
 import json
 import sqlite3
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.policy import default
@@ -16,11 +18,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relay import pipeline
 from relay.cli import main
 from relay.config import load_config
-from relay.digest.deliver import SmtpSender
+from relay.digest.deliver import SmtpSender, build_message
 from relay.digest.render import MAX_TITLE, _headline
 from relay.errors import DeliveryError
 from relay.models import Story, Topic, TopicSection, parse_smtp_url
@@ -354,3 +358,57 @@ def test_stories_left_out_are_the_least_important(sizes, keep, kept):
     assert [s.more for s in out] == [1 + n - k for n, k in zip(sizes, kept, strict=True)]
     assert all(o.stories == s.stories[:len(o.stories)] for o, s in zip(out, sections,
                                                                        strict=True))
+
+
+# -- property: whatever a CSV holds, import refuses or accepts, and what it accepts can be mailed --
+
+_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",))
+_FIELD = st.one_of(st.text(_CHARS, max_size=30),
+                   st.sampled_from(["a@uni.example", "b.c+d@mx.example.org", "A Name", "",
+                                    "a\x00@uni.example", "x\r\nBcc: y@evil.example",
+                                    "名前　名字", '"quoted, name"', "ç@uni.example"]))
+
+
+@settings(max_examples=30, derandomize=True, deadline=None)
+@given(rows=st.lists(st.tuples(_FIELD, _FIELD, _FIELD), min_size=1, max_size=5))
+def test_csv_import_never_fails_and_what_it_accepts_can_be_mailed(rows):
+    report, subs = _import(rows)
+    assert len(report.added) + len(report.unchanged) + len(report.updated) + len(
+        report.bad) == len(rows)
+    assert all(problem.startswith("line ") and "\n" not in problem and "\x00" not in problem
+               for problem in report.bad)
+    for sub in subs:
+        message = build_message(sender="relay@example.org", to_address=sub.email,
+                                to_name=sub.name, subject="s", text="t", html="<p>h</p>",
+                                message_id="<1@example.org>", date="Wed, 02 Dec 2026 00:00:00"
+                                " +0000", list_id="l.example.org")
+        parsed = email.message_from_bytes(message, policy=default)
+        assert parsed["To"].addresses[0].addr_spec == sub.email
+        assert not parsed.defects and not parsed["To"].defects
+
+
+def _import(rows: list[tuple[str, str, str]]) -> tuple[pipeline.ImportReport, list]:
+    """Import the rows (email, name, organization; topic quantum) into one archive that
+    every example shares (a new one each would spend the budget on migrations)."""
+    folder = Path(_EMPTY_CONFIG).parent
+    config = load_config(_EMPTY_CONFIG, env={})
+    path = folder / "desks.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["email", "name", "organization", "topics"])
+        for address, name, org in rows:
+            writer.writerow([address, name, org, "quantum"])
+    with Store(folder / "relay.db") as store:
+        report = pipeline.import_subscribers(config, store, path, NOW)
+        return report, store.subscribers()
+
+
+_EMPTY_CONFIG = Path(tempfile.mkdtemp()) / "feeds.yaml"
+_EMPTY_CONFIG.write_text("settings:\n  database: relay.db\nfeeds: []\n", encoding="utf-8")
+
+
+def test_a_repeated_bad_address_is_shown_escaped():
+    """Found by the property above: the 'already on line' message printed a NUL."""
+    report, _ = _import([("a\x00@uni.example", "", ""), ("a\x00@uni.example", "", "")])
+    assert report.bad == ["line 2: 'a\\x00@uni.example' is not a valid e-mail address",
+                          "line 3: 'a\\x00@uni.example' is already on line 2"]

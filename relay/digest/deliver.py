@@ -60,6 +60,12 @@ def header_text_problem(text: str) -> str | None:
     return None
 
 
+def shown_address(address: str) -> str:
+    """An address as it can be printed on one line: one stored with a control character
+    (or anything but printable ASCII) is shown quoted and escaped."""
+    return address if address.isascii() and address.isprintable() else repr(address)
+
+
 def one_line_name(text: str) -> str:
     """A name as a header and a greeting show it: control characters dropped, white space
     collapsed (a row stored before relay refused them still gets its digest)."""

@@ -32,6 +32,7 @@ from relay.digest.deliver import (
     new_message_id,
     one_line_name,
     recipient_problem,
+    shown_address,
     unsubscribe_mailto,
     unsubscribe_url,
     valid_address,
@@ -140,7 +141,8 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
         line = reader.line_num
         address = (row.get("email") or "").strip().lower()
         if address in seen:
-            report.bad.append(f"line {line}: {address} is already on line {seen[address]}")
+            report.bad.append(f"line {line}: {shown_address(address)} is already on line "
+                              f"{seen[address]}")
             continue
         seen[address] = line
         unknown = [k for k in row if k not in IMPORT_COLUMNS]
