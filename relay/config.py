@@ -109,6 +109,12 @@ ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 
 
+def _plain_address(address: str) -> bool:
+    """A sender or admin address: ADDRESS, in printable ASCII (a control character would
+    break the From: header of every digest)."""
+    return bool(ADDRESS.match(address)) and address.isascii() and address.isprintable()
+
+
 def parse_interval(text: str) -> int:
     """'30m' -> 1800 seconds, at most 30 days; raises ValueError."""
     m = _INTERVAL.match(text.strip().lower())
@@ -291,7 +297,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
     workers = _get(ctx, node, "workers", "settings", int, None)
     if workers is not None and not 0 <= workers <= 64:
         raise ctx.error(node, "workers", "settings.workers", "must be from 0 to 64")
-    if admin_email and not ADDRESS.match(admin_email):
+    if admin_email and not _plain_address(admin_email):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
 
@@ -309,7 +315,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
                 raise ctx.error(s, "url", "settings.smtp.url", str(exc)) from None
         sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
         sender = _env(ctx, s, "sender", "settings.smtp", sender, env)
-        if not ADDRESS.match(sender):
+        if not _plain_address(sender):
             raise ctx.error(s, "sender", "settings.smtp.sender",
                             f"{sender!r} is not a plain address like relay@example.org")
         timeout = float(_get(ctx, s, "timeout", "settings.smtp", (int, float), smtp.timeout))

@@ -412,3 +412,17 @@ def test_a_repeated_bad_address_is_shown_escaped():
     report, _ = _import([("a\x00@uni.example", "", ""), ("a\x00@uni.example", "", "")])
     assert report.bad == ["line 2: 'a\\x00@uni.example' is not a valid e-mail address",
                           "line 3: 'a\\x00@uni.example' is already on line 2"]
+
+
+@pytest.mark.parametrize("settings_yaml, key", [
+    ('  smtp: {sender: "re\\x01lay@example.org"}', "settings.smtp.sender"),
+    ('  smtp: {sender: "re\\0lay@example.org"}', "settings.smtp.sender"),
+    ('  admin_email: "ops\\x7f@example.org"', "settings.admin_email"),
+    ('  admin_email: "opé@example.org"', "settings.admin_email"),
+], ids=["soh-sender", "nul-sender", "del-admin", "non-ascii-admin"])
+def test_sender_and_admin_addresses_are_printable_ascii(tmp_path, settings_yaml, key):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings:\n{settings_yaml}\nfeeds: []\n", encoding="utf-8")
+    result = cli(config, "check")
+    assert result.exit_code == 2 and f"{key}: " in result.stderr, result.output
+    assert "\x00" not in result.stderr and "\x01" not in result.stderr
