@@ -581,7 +581,7 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
         if r.left_out:
             detail += (f" ({_n(r.left_out, 'story')} left out: over "
                        "settings.digest.max_message_bytes)")
-        click.echo(f"{shown_address(r.email)} {r.period}: {detail}")
+        click.echo(" ".join(filter(None, (shown_address(r.email), r.period))) + f": {detail}")
     failed = sum(r.status == "failed" for r in results)
     click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued"
                + (f", {failed} failed (`relay status` lists them)" if failed else ""), err=True)
@@ -822,8 +822,9 @@ def status(c: Ctx, as_json: bool) -> None:
     if counts["digest_failures"]:
         click.echo(f"digest failures: {len(counts['digest_failures'])}")
         for f in counts["digest_failures"]:
-            click.echo(f"  {shown_address(f['address'])} ({f['stage']} {f['period']}, "
-                       f"{_local(f['at'], tz)}): {f['error']}")
+            when = " ".join(filter(None, (f["stage"], f["period"])))
+            click.echo(f"  {shown_address(f['address'])} ({when}, {_local(f['at'], tz)}): "
+                       f"{f['error']}")
     if counts["topics"]:
         click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
 

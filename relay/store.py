@@ -843,19 +843,28 @@ class Store:
                 "UPDATE subscribers SET active = 0 WHERE email = ? AND active = 1", (email,))
             return cur.rowcount > 0
 
-    def subscribers(self, active_only: bool = True) -> list[Subscriber]:
+    def subscribers(self, active_only: bool = True,
+                    unreadable: list[tuple[str, str]] | None = None) -> list[Subscriber]:
+        """The subscribers, by address. A row that cannot be read (edited by hand: a
+        frequency or a list relay never writes) is left out, and (address, why) added to
+        `unreadable` when given: one bad row does not hide the others."""
         sql = "SELECT * FROM subscribers" + (" WHERE active = 1" if active_only else "")
-        return [
-            Subscriber(
-                id=r["id"], email=r["email"], name=r["name"], org=r["org"],
-                topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
-                missions=tuple(json.loads(r["missions"])), frequency=Frequency(r["frequency"]),
-                groups=tuple(json.loads(r["groups"])), countries=tuple(json.loads(r["countries"])),
-                ui_lang=r["ui_lang"], token=r["token"], active=bool(r["active"]),
-                last_digest_at=from_ts(r["last_digest_at"]), created_at=from_ts(r["created_at"]),
-            )
-            for r in self._rows(sql + " ORDER BY email")
-        ]
+        out = []
+        for r in self._rows(sql + " ORDER BY email"):
+            try:
+                out.append(Subscriber(
+                    id=r["id"], email=r["email"], name=r["name"], org=r["org"],
+                    topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
+                    missions=tuple(json.loads(r["missions"])),
+                    frequency=Frequency(r["frequency"]), groups=tuple(json.loads(r["groups"])),
+                    countries=tuple(json.loads(r["countries"])), ui_lang=r["ui_lang"],
+                    token=r["token"], active=bool(r["active"]),
+                    last_digest_at=from_ts(r["last_digest_at"]),
+                    created_at=from_ts(r["created_at"])))
+            except (ValueError, TypeError) as exc:    # json.JSONDecodeError is a ValueError
+                if unreadable is not None:
+                    unreadable.append((str(r["email"]), f"unreadable row: {exc}"))
+        return out
 
     # -- digests and deliveries -----------------------------------------------------------------
 

@@ -426,3 +426,23 @@ def test_sender_and_admin_addresses_are_printable_ascii(tmp_path, settings_yaml,
     result = cli(config, "check")
     assert result.exit_code == 2 and f"{key}: " in result.stderr, result.output
     assert "\x00" not in result.stderr and "\x01" not in result.stderr
+
+
+def test_an_unreadable_subscriber_row_harms_only_itself(tmp_path, http_server, smtp_server):
+    config = write_config(tmp_path, http_server.add("/q.xml", quantum_feed()), smtp_server.url)
+    cli(config, "collect")
+    for address in ("a@uni.example", "b@uni.example", "c@uni.example", "d@uni.example"):
+        cli(config, "subscribe", address, "--topics", "quantum")
+    with sqlite3.connect(tmp_path / "relay.db") as conn:   # edited by hand
+        conn.execute("UPDATE subscribers SET frequency = 'hourly' WHERE email = 'b@uni.example'")
+        conn.execute("UPDATE subscribers SET topics = '[quantum' WHERE email = 'c@uni.example'")
+    built = cli(config, "digest", "build")
+    assert built.exit_code == 1 and "Traceback" not in built.output
+    assert built.stdout.count("3 stories ->") == 2
+    assert "b@uni.example: failed (build): unreadable row: 'hourly'" in built.stdout
+    assert "c@uni.example: failed (build): unreadable row: " in built.stdout
+    status = cli(config, "status")
+    assert "digest failures: 2" in status.stdout and "b@uni.example (build, " in status.stdout
+    assert cli(config, "digest", "send").exit_code == 0
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == ["a@uni.example",
+                                                                     "d@uni.example"]

@@ -212,7 +212,8 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             freq_of_period = schedule.parse_period(period)
         except ValueError as exc:
             raise UsageError(str(exc), hint="--period 2026-W48 or --period 2026-11-27") from None
-    subscribers = store.subscribers()
+    unreadable: list[tuple[str, str]] = []
+    subscribers = store.subscribers(unreadable=unreadable)
     if email is not None:
         subscribers = [s for s in subscribers if s.email == email.strip()]
         if not subscribers:
@@ -222,6 +223,10 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
     max_age = timedelta(days=config.settings.digest.max_age_days)
     window = _Window(config, store)
     failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
+    for address, error in unreadable if email is None else ():
+        log.warning("digest build failed address=%r error=%r", address, error)
+        store.record_digest_failure(address, "build", period or "", error, now)
+        results.append(DigestResult(address, period or "", "failed", error=error))
     for sub in subscribers:
         if freq_of_period is not None and sub.frequency is not freq_of_period:
             if email is not None:
