@@ -32,7 +32,7 @@ from relay import __version__, pipeline
 from relay.collect.reports import submit_report
 from relay.config import append_feed, load_config
 from relay.daemon import Daemon
-from relay.digest.deliver import token_matches
+from relay.digest.deliver import shown_address, token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.langs import primary
 from relay.models import EARLIEST, LATEST, Config, FeedKind, kept_date
@@ -605,9 +605,17 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     with c.open() as (config, store):
         results = pipeline.build_digests(config, store, _now(), period, email)
     for r in results:
-        detail = f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else r.status
-        click.echo(f"{r.email} {r.period}: {detail}")
-    click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued", err=True)
+        detail = (f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else
+                  f"failed (build): {r.error}" if r.status == "failed" else r.status)
+        if r.left_out:
+            detail += (f" ({_n(r.left_out, 'story')} left out: over "
+                       "settings.digest.max_message_bytes)")
+        click.echo(" ".join(filter(None, (shown_address(r.email), r.period))) + f": {detail}")
+    failed = sum(r.status == "failed" for r in results)
+    click.echo(f"{_n(sum(r.status == 'built' for r in results), 'digest')} queued"
+               + (f", {failed} failed (`relay status` lists them)" if failed else ""), err=True)
+    if failed:
+        sys.exit(EXIT_FAILURES)
 
 
 @digest.command("preview")
@@ -651,7 +659,7 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
         waiting, first = store.waiting_deliveries(now)
         tz = config.settings.timezone
     for r in results:
-        click.echo(f"{r.address}: {r.status}" + (f" ({r.error})" if r.error else ""))
+        click.echo(f"{shown_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
     click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
                f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
     if waiting and first is not None:
@@ -843,6 +851,12 @@ def status(c: Ctx, as_json: bool) -> None:
                    + " ".join(str(f["error"]).split())[:70])
     click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
+    if counts["digest_failures"]:
+        click.echo(f"digest failures: {len(counts['digest_failures'])}")
+        for f in counts["digest_failures"]:
+            when = " ".join(filter(None, (f["stage"], f["period"])))
+            click.echo(f"  {shown_address(f['address'])} ({when}, {_local(f['at'], tz)}): "
+                       f"{f['error']}")
     if counts["topics"]:
         click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
 

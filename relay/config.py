@@ -68,6 +68,7 @@ from relay.models import (
     SmtpSettings,
     Topic,
     local_name,
+    parse_smtp_url,
 )
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
@@ -75,15 +76,15 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://[^/\s]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SETTINGS_KEYS = {"timezone", "database", "digests_dir", "user_agent", "smtp", "digest", "fetch",
                  "admin_email", "base_url", "secret", "workers", "limits"}
 FETCH_KEYS = {"concurrency", "per_host", "host_delay", "timeout", "max_bytes"}
 LIMIT_KEYS = {"max_title_chars", "max_summary_chars", "max_entries"}
-SMTP_KEYS = {"url", "sender", "timeout"}
-DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty"}
+SMTP_KEYS = {"url", "sender", "timeout", "allow_plaintext_auth"}
+DIGEST_KEYS = {"weekly", "daily", "max_age_days", "max_per_topic", "send_empty",
+               "max_message_bytes"}
 TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
@@ -122,6 +123,12 @@ def _line_of(node: Any, key: str | int | None) -> int | None:
 MAX_INTERVAL = 30 * 86400
 ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
+def _plain_address(address: str) -> bool:
+    """A sender or admin address: ADDRESS, in printable ASCII (a control character would
+    break the From: header of every digest)."""
+    return bool(ADDRESS.match(address)) and address.isascii() and address.isprintable()
 
 
 def parse_interval(text: str) -> int:
@@ -364,6 +371,12 @@ NUMBERS: dict[str, tuple[type | tuple[type, ...], int, int, str]] = {
     "settings.fetch.host_delay": ((int, float), 0, 3600, " seconds"),
     "settings.fetch.timeout": ((int, float), 1, 3600, " seconds"),
     "settings.fetch.max_bytes": (int, 1024, 1 << 30, " bytes"),
+    # a digest of one short story is ~6 kB; the default is half of Postfix's message limit
+    "settings.digest.max_message_bytes": (int, 10_000, 1 << 30, " bytes"),
+    # a title of 20 characters still reads; a run stays bounded (100,000 entries a fetch)
+    "settings.limits.max_title_chars": (int, 20, 100_000, " characters"),
+    "settings.limits.max_summary_chars": (int, 100, 10_000_000, " characters"),
+    "settings.limits.max_entries": (int, 1, 100_000, " entries"),
 }
 
 
@@ -426,7 +439,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         raise ctx.error(node, "base_url", "settings.base_url",
                         "needs settings.secret (${NAME}) to sign unsubscribe links")
     workers = _number(ctx, node, "workers", "settings", None)
-    if admin_email and not ADDRESS.match(admin_email):
+    if admin_email and not _plain_address(admin_email):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
 
@@ -436,21 +449,27 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         _check_keys(ctx, s, SMTP_KEYS, "settings.smtp")
         url = _get(ctx, s, "url", "settings.smtp", str, smtp.url)
         url = _env(ctx, s, "url", "settings.smtp", url, env)
-        if not SMTP_URL.match(url):
-            raise ctx.error(s, "url", "settings.smtp.url",
-                            "must start with smtp://, smtps:// or smtp+starttls://")
+        plaintext = _get(ctx, s, "allow_plaintext_auth", "settings.smtp", bool, False)
+        if not env.get("RELAY_SMTP_URL"):   # else checked below, as the URL in force
+            try:
+                parse_smtp_url(url, plaintext)
+            except ValueError as exc:
+                raise ctx.error(s, "url", "settings.smtp.url", str(exc)) from None
         sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
         sender = _env(ctx, s, "sender", "settings.smtp", sender, env)
-        if not ADDRESS.match(sender):
+        if not _plain_address(sender):
             raise ctx.error(s, "sender", "settings.smtp.sender",
                             f"{sender!r} is not a plain address like relay@example.org")
         timeout = float(_number(ctx, s, "timeout", "settings.smtp", smtp.timeout))
-        smtp = SmtpSettings(url=url, sender=sender, timeout=timeout)
+        smtp = SmtpSettings(url=url, sender=sender, timeout=timeout,
+                            allow_plaintext_auth=plaintext)
     if env.get("RELAY_SMTP_URL"):
-        if not SMTP_URL.match(env["RELAY_SMTP_URL"]):
-            raise ConfigError("RELAY_SMTP_URL must start with smtp://, smtps:// or "
-                              "smtp+starttls://", where="environment")
-        smtp = SmtpSettings(url=env["RELAY_SMTP_URL"], sender=smtp.sender, timeout=smtp.timeout)
+        try:
+            parse_smtp_url(env["RELAY_SMTP_URL"], smtp.allow_plaintext_auth)
+        except ValueError as exc:
+            raise ConfigError(f"RELAY_SMTP_URL: {exc}", where="environment") from None
+        smtp = SmtpSettings(url=env["RELAY_SMTP_URL"], sender=smtp.sender, timeout=smtp.timeout,
+                            allow_plaintext_auth=smtp.allow_plaintext_auth)
 
     digest = DigestSettings()
     if node.get("digest") is not None:
@@ -467,7 +486,9 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         max_age = _number(ctx, d, "max_age_days", "settings.digest", digest.max_age_days)
         per_topic = _number(ctx, d, "max_per_topic", "settings.digest", digest.max_per_topic)
         send_empty = _get(ctx, d, "send_empty", "settings.digest", bool, False)
-        digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty)
+        max_message = _number(ctx, d, "max_message_bytes", "settings.digest",
+                              digest.max_message_bytes)
+        digest = DigestSettings(day, wtime, dtime, max_age, per_topic, send_empty, max_message)
     fetch = FetchSettings()
     if node.get("fetch") is not None:
         fn = _mapping(ctx, node, "fetch", "settings.fetch")
@@ -480,22 +501,14 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
 
 
 def _limits(ctx: _Ctx, node: Any) -> LimitSettings:
-    """settings.limits: whole numbers within bounds that keep an entry readable (a title
-    of 20 characters at least) and a run bounded (at most 100,000 entries a fetch)."""
+    """settings.limits: whole numbers within their NUMBERS ranges."""
     limits = LimitSettings()
     if node.get("limits") is None:
         return limits
     ln = _mapping(ctx, node, "limits", "settings.limits")
     _check_keys(ctx, ln, LIMIT_KEYS, "settings.limits")
-    values: dict[str, int] = {}
-    for key, low, high in (("max_title_chars", 20, 100_000),
-                           ("max_summary_chars", 100, 10_000_000),
-                           ("max_entries", 1, 100_000)):
-        value = _get(ctx, ln, key, "settings.limits", int, getattr(limits, key))
-        if not low <= value <= high:
-            raise ctx.error(ln, key, f"settings.limits.{key}", f"must be from {low:,} to {high:,}")
-        values[key] = value
-    return LimitSettings(**values)
+    return LimitSettings(**{key: _number(ctx, ln, key, "settings.limits", getattr(limits, key))
+                            for key in ("max_title_chars", "max_summary_chars", "max_entries")})
 
 
 def _str_list(ctx: _Ctx, node: CommentedMap, key: str, path: str) -> tuple[str, ...]:

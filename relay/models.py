@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 
 class FeedKind(enum.StrEnum):
@@ -71,6 +72,50 @@ class SmtpSettings:
     url: str = "smtp://127.0.0.1:1025"
     sender: str = "relay@localhost"
     timeout: float = 30.0
+    allow_plaintext_auth: bool = False   # user:password over smtp:// without TLS
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """A checked SMTP URL."""
+
+    scheme: str                 # smtp | smtps | smtp+starttls
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str, allow_plaintext_auth: bool = False) -> SmtpTarget:
+    """smtp://host[:port], smtps://..., smtp+starttls://..., with optional user:password;
+    ValueError says what is wrong without repeating the URL (it may hold a password).
+    Credentials over plain smtp:// (no TLS) are refused unless `allow_plaintext_auth`."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
+        raise ValueError("must not hold spaces or control characters")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps", "smtp+starttls"):
+        raise ValueError("must start with smtp://, smtps:// or smtp+starttls://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError("names no host (smtp://host:port)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("takes no path, query or fragment (smtp://host:port)")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if user and parts.scheme == "smtp" and not allow_plaintext_auth:
+        raise ValueError("sends the password in clear over smtp://: use smtps:// or "
+                         "smtp+starttls://, or set settings.smtp.allow_plaintext_auth: true")
+    return SmtpTarget(parts.scheme, parts.hostname,
+                      port or (465 if parts.scheme == "smtps" else 25), user, password)
 
 
 @dataclass(frozen=True)
@@ -81,6 +126,7 @@ class DigestSettings:
     max_age_days: int = 14
     max_per_topic: int = 10
     send_empty: bool = False       # a short "nothing new on your topics" digest, or none
+    max_message_bytes: int = 5_000_000   # one digest's .eml; over it, stories are left out
 
 
 @dataclass(frozen=True)
@@ -333,6 +379,8 @@ class Digest:
     subject: str = ""
     html: str = ""
     text: str = ""
+    left_out: int = 0                         # stories dropped to keep under size_limit
+    size_limit: int = 0                       # bytes (settings.digest.max_message_bytes)
 
     @property
     def story_ids(self) -> tuple[int, ...]:
@@ -349,6 +397,7 @@ class Delivery:
     message_id: str
     eml_path: str
     last_error: str | None = None
+    period: str = ""                          # its digest's
 
 
 @dataclass

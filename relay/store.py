@@ -189,6 +189,14 @@ MIGRATIONS: list[Migration] = [
     lambda conn: _add_columns(conn, "feeds", {
         "error_stage": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0",
         "trimmed": "INTEGER NOT NULL DEFAULT 0", "over_cap": "INTEGER NOT NULL DEFAULT 0"}),
+    # 17: a subscriber whose digest could not be built or sent: the last failure, by
+    # address and stage (build | send), until a digest of theirs succeeds (`relay status`)
+    """
+    CREATE TABLE IF NOT EXISTS digest_failures (
+        address TEXT PRIMARY KEY, stage TEXT NOT NULL, period TEXT NOT NULL,
+        error TEXT NOT NULL, at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -920,19 +928,28 @@ class Store:
                 "UPDATE subscribers SET active = 0 WHERE email = ? AND active = 1", (email,))
             return cur.rowcount > 0
 
-    def subscribers(self, active_only: bool = True) -> list[Subscriber]:
+    def subscribers(self, active_only: bool = True,
+                    unreadable: list[tuple[str, str]] | None = None) -> list[Subscriber]:
+        """The subscribers, by address. A row that cannot be read (edited by hand: a
+        frequency or a list relay never writes) is left out, and (address, why) added to
+        `unreadable` when given: one bad row does not hide the others."""
         sql = "SELECT * FROM subscribers" + (" WHERE active = 1" if active_only else "")
-        return [
-            Subscriber(
-                id=r["id"], email=r["email"], name=r["name"], org=r["org"],
-                topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
-                missions=tuple(json.loads(r["missions"])), frequency=Frequency(r["frequency"]),
-                groups=tuple(json.loads(r["groups"])), countries=tuple(json.loads(r["countries"])),
-                ui_lang=r["ui_lang"], token=r["token"], active=bool(r["active"]),
-                last_digest_at=from_ts(r["last_digest_at"]), created_at=from_ts(r["created_at"]),
-            )
-            for r in self._rows(sql + " ORDER BY email")
-        ]
+        out = []
+        for r in self._rows(sql + " ORDER BY email"):
+            try:
+                out.append(Subscriber(
+                    id=r["id"], email=r["email"], name=r["name"], org=r["org"],
+                    topics=tuple(json.loads(r["topics"])), langs=tuple(json.loads(r["langs"])),
+                    missions=tuple(json.loads(r["missions"])),
+                    frequency=Frequency(r["frequency"]), groups=tuple(json.loads(r["groups"])),
+                    countries=tuple(json.loads(r["countries"])), ui_lang=r["ui_lang"],
+                    token=r["token"], active=bool(r["active"]),
+                    last_digest_at=from_ts(r["last_digest_at"]),
+                    created_at=from_ts(r["created_at"])))
+            except (ValueError, TypeError) as exc:    # json.JSONDecodeError is a ValueError
+                if unreadable is not None:
+                    unreadable.append((str(r["email"]), f"unreadable row: {exc}"))
+        return out
 
     # -- digests and deliveries -----------------------------------------------------------------
 
@@ -970,10 +987,11 @@ class Store:
             Delivery(id=r["id"], digest_id=r["digest_id"], address=r["address"],
                      status=DeliveryStatus(r["status"]), attempts=r["attempts"],
                      message_id=r["message_id"], eml_path=r["eml_path"],
-                     last_error=r["last_error"])
+                     last_error=r["last_error"], period=r["period"] or "")
             for r in self._rows(
-                "SELECT * FROM deliveries WHERE status = ? AND (next_try_at IS NULL OR"
-                " next_try_at <= ? OR ?) ORDER BY id",
+                "SELECT d.*, g.period FROM deliveries d LEFT JOIN digests g ON g.id = d.digest_id"
+                " WHERE d.status = ? AND (d.next_try_at IS NULL OR d.next_try_at <= ? OR ?)"
+                " ORDER BY d.id",
                 (DeliveryStatus.QUEUED.value, ts(now), ignore_retry_time))
         ]
 
@@ -1028,6 +1046,25 @@ class Store:
                 " next_try_at = ?, claimed_at = NULL WHERE id = ?",
                 (status.value, error, ts(next_try_at) if next_try_at else None, delivery_id))
 
+    def record_digest_failure(self, address: str, stage: str, period: str, error: str,
+                              now: datetime) -> None:
+        """One subscriber's digest failed at `stage` (build | send): kept until it succeeds."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO digest_failures (address, stage, period, error, at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (address) DO UPDATE SET stage = excluded.stage,"
+                " period = excluded.period, error = excluded.error, at = excluded.at",
+                (address, stage, period, error, ts(now)))
+
+    def clear_digest_failure(self, address: str, stage: str) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM digest_failures WHERE address = ? AND stage = ?",
+                              (address, stage))
+
+    def digest_failures(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT address, stage, period, error, at FROM digest_failures"
+                          " ORDER BY at DESC, address")
+
     # -- status ---------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
@@ -1050,6 +1087,7 @@ class Store:
             "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
             "digests": one("SELECT COUNT(*) FROM digests"),
             "deliveries": {s.value: deliveries.get(s.value, 0) for s in DeliveryStatus},
+            "digest_failures": self.digest_failures(),
             "topics": dict(self.conn.execute(
                 "SELECT topic, COUNT(*) FROM item_tags GROUP BY topic ORDER BY 2 DESC").fetchall()),
         }

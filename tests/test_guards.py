@@ -469,10 +469,10 @@ def test_pages_and_fulltext_entries_are_capped_by_the_ingester_too(tmp_path):
 
 
 @pytest.mark.parametrize(("limits", "message"), [
-    ("{max_title_chars: 5}", "settings.limits.max_title_chars: must be from 20 to 100,000"),
+    ("{max_title_chars: 5}", "settings.limits.max_title_chars: must be from 20 to 100000 characters, not 5"),
     ("{max_summary_chars: 0}", "settings.limits.max_summary_chars: must be from 100"),
-    ("{max_entries: 0}", "settings.limits.max_entries: must be from 1 to 100,000"),
-    ("{max_entries: 1000000}", "settings.limits.max_entries: must be from 1 to 100,000"),
+    ("{max_entries: 0}", "settings.limits.max_entries: must be from 1 to 100000 entries"),
+    ("{max_entries: 1000000}", "settings.limits.max_entries: must be from 1 to 100000 entries"),
     ("{max_entries: 2.5}", "settings.limits.max_entries: must be an integer"),
     ("{max_entries: true}", "must be an integer, not a boolean"),
     ("{max_items: 3}", "max_items"),

@@ -24,16 +24,70 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import re
 import smtplib
 import ssl
+import unicodedata
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from types import TracebackType
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from relay.errors import DeliveryError
+from relay.models import parse_smtp_url
+
+# A deliverable address: a dot-atom local part of printable ASCII (no control
+# character, no space, nothing SMTP or a header would read as syntax) and a domain of
+# ASCII labels: what `subscribe` and import accept.
+ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_ENVELOPE = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")   # printable ASCII, no space, < or >
+_FORBIDDEN = {"Cc", "Cs", "Zl", "Zp"}     # control, lone surrogate, line/paragraph separator
+
+
+def valid_address(address: str) -> bool:
+    return bool(ADDRESS.match(address)) and len(address) <= 254
+
+
+def header_text_problem(text: str) -> str | None:
+    """Why `text` (a name, an organization) cannot go into a mail header, or None."""
+    bad = next((ch for ch in text if unicodedata.category(ch) in _FORBIDDEN), None)
+    if bad is not None:
+        return f"must not hold control characters (found {bad!r})"
+    return None
+
+
+def shown_address(address: str) -> str:
+    """An address as it can be printed on one line: one stored with a control character
+    (or anything but printable ASCII) is shown quoted and escaped."""
+    return address if address.isascii() and address.isprintable() else repr(address)
+
+
+def one_line_name(text: str) -> str:
+    """A name as a header and a greeting show it: control characters dropped, white space
+    collapsed (a row stored before relay refused them still gets its digest)."""
+    return " ".join("".join(ch for ch in text
+                            if unicodedata.category(ch) not in _FORBIDDEN).split())
+
+
+def recipient_problem(address: str, name: str) -> str | None:
+    """Why a digest cannot be addressed to (address, name), or None: what the email
+    package would refuse when it builds the To header is refused before it is stored."""
+    if not valid_address(address):
+        return f"{address!r} is not a valid e-mail address"
+    problem = header_text_problem(name)
+    if problem:
+        return f"the name {problem}"
+    try:
+        msg = EmailMessage(policy=SMTP)
+        msg["To"] = Address(" ".join(name.split()), addr_spec=address)
+        msg.as_bytes()
+    except Exception as exc:  # noqa: BLE001 - whatever the email package refuses
+        return f"the address or name cannot be a mail header: {exc}"
+    return None
 
 
 def new_message_id(sender: str) -> str:
@@ -75,7 +129,7 @@ def build_message(
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = " ".join(subject.split())
     msg["From"] = Address("relay", addr_spec=sender)
-    msg["To"] = Address(" ".join(to_name.split()), addr_spec=to_address)
+    msg["To"] = Address(one_line_name(to_name), addr_spec=to_address)
     msg["Date"] = date
     msg["Message-ID"] = message_id
     msg["List-Id"] = f"relay digests <{list_id}>"
@@ -105,16 +159,19 @@ def format_date(dt: object) -> str:
 class SmtpSender:
     """One SMTP session reused for many messages. Use as a context manager."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
-            raise DeliveryError(f"bad SMTP URL {url!r}", temporary=False,
-                                hint="use smtp://host:port, smtps://... or smtp+starttls://...")
-        self.scheme = parts.scheme
-        self.host = parts.hostname
-        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
-        self.user = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password else None
+    def __init__(self, url: str, timeout: float = 30.0,
+                 allow_plaintext_auth: bool = False) -> None:
+        try:
+            target = parse_smtp_url(url, allow_plaintext_auth)
+        except ValueError as exc:
+            raise DeliveryError(f"bad SMTP URL: {exc}", temporary=False,
+                                hint="use smtp://host:port, smtps://... or smtp+starttls://...",
+                                ) from None
+        self.scheme = target.scheme
+        self.host = target.host
+        self.port = target.port
+        self.user = target.user
+        self.password = target.password
         self.timeout = timeout
         self._conn: smtplib.SMTP | None = None
         self.connections = 0
@@ -149,6 +206,10 @@ class SmtpSender:
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Hand one message to the server; DeliveryError says whether to retry."""
+        for address in (sender, recipient):
+            if not _ENVELOPE.match(address):   # a CR LF would start a second SMTP command
+                raise DeliveryError(f"refused to send: {address!r} is not a valid e-mail "
+                                    "address", address=repr(recipient), temporary=False)
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = self._connect()

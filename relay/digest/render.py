@@ -47,6 +47,7 @@ STRINGS = {
         "empty": "この期間、ご登録のトピックに新しい情報はありませんでした。",
         "footer": "このメールは relay が配信しています。配信停止: {unsubscribe}",
         "search": "一覧",
+        "left_out": "メールのサイズ上限（{limit}）を超えないよう、重要度の低い {n} 件を省略しました。",
         "undated": "日付不明（{first_seen}取得）",
         "lang_mark": "[{name}]",
     },
@@ -58,6 +59,8 @@ STRINGS = {
         "empty": "Nothing new on your topics in this period.",
         "footer": "Sent by relay. To unsubscribe: {unsubscribe}",
         "search": "list them",
+        "left_out": "{n} less important stories were left out to keep this message under "
+                    "the size limit ({limit}).",
         "undated": "undated (first seen {first_seen})",
         "lang_mark": "(in {name})",
     },
@@ -153,9 +156,25 @@ def sparkline(counts: Sequence[int]) -> str:
     return "".join(_SPARKS[min(7, round(7 * n / peak))] for n in counts)
 
 
+MAX_TITLE = 300     # characters of a headline in a digest; a longer one is cut with "…"
+MAX_URL = 2048      # a longer link is not shown (no mail client needs one; it only bloats)
+
+
 def _safe_url(url: str) -> str:
-    """Only web links become hrefs: a feed's javascript: or data: URL is dropped."""
-    return url if url.lower().startswith(("https://", "http://")) else ""
+    """Only web links become hrefs: a feed's javascript: or data: URL is dropped, and so
+    is one longer than MAX_URL."""
+    ok = url.lower().startswith(("https://", "http://")) and len(url) <= MAX_URL
+    return url if ok else ""
+
+
+def _headline(title: str) -> str:
+    """A title as a digest shows it: at most MAX_TITLE characters, cut after a word when
+    one ends near the limit."""
+    if len(title) <= MAX_TITLE:
+        return title
+    cut = title[:MAX_TITLE - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > MAX_TITLE - 40 else cut).rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -181,7 +200,8 @@ def lang_mark(item_lang: str, reader: str) -> str:
 
 def _also(item: StoryItem, lang: str, names: Names) -> dict[str, str]:
     name, mark = names.feed(item, lang), lang_mark(item.lang, lang)
-    return {"name": name, "url": _safe_url(item.url), "title": item.title, "lang_mark": mark,
+    return {"name": name, "url": _safe_url(item.url), "title": _headline(item.title),
+            "lang_mark": mark,
             "label": f"{name} {mark}" if mark else name}
 
 
@@ -197,7 +217,7 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
         for story in sec.stories:
             lead = story.lead
             stories.append({
-                "title": lead.title,
+                "title": _headline(lead.title),
                 "url": _safe_url(lead.url),
                 "lang_mark": lang_mark(lead.lang, lang),
                 "source": (source := names.feed(lead, lang)),
@@ -223,8 +243,14 @@ def _context(digest: Digest, tz: str, unsubscribe: str,
         "intro": s["intro"].format(name=name, since=_fmt(digest.since, tz, lang),
                                    until=_fmt(digest.until, tz, lang)),
         "footer": s["footer"].format(unsubscribe=unsubscribe), "wrap": _wrap,
+        "left_out": s["left_out"].format(n=digest.left_out, limit=_size(digest.size_limit))
+        if digest.left_out else "",
         "footer_text": s["footer"].split("{unsubscribe}")[0], "unsubscribe": unsubscribe,
     }
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 1_000_000:g} MB" if limit >= 1_000_000 else f"{limit / 1000:g} kB"
 
 
 def render(digest: Digest, tz: str, unsubscribe: str,

@@ -28,17 +28,23 @@ from relay.digest.deliver import (
     SmtpSender,
     build_message,
     format_date,
+    header_text_problem,
     new_message_id,
+    one_line_name,
+    recipient_problem,
+    shown_address,
     unsubscribe_mailto,
     unsubscribe_url,
+    valid_address,
 )
 from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
-from relay.errors import DeliveryError, UsageError
+from relay.errors import DeliveryError, RelayError, StoreError, UsageError
 from relay.langs import primary
 from relay.models import (
     UI_LANGS,
     Config,
+    Delivery,
     Digest,
     Frequency,
     Subscriber,
@@ -54,17 +60,13 @@ CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim older than this is a dead s
 MAX_DELIVERY_ATTEMPTS = 8
 
 
-_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
 def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
                     frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
                     missions: Sequence[str] = (), name: str = "", org: str = "",
                     groups: Sequence[str] = (), countries: Sequence[str] = ()) -> Subscriber:
     """A validated subscriber (UsageError names what is wrong)."""
     email = email.strip()
-    if not _EMAIL.match(email):
+    if not valid_address(email):
         raise UsageError(f"{email!r} is not a valid e-mail address")
     if not topics:
         raise UsageError("a subscriber needs at least one topic", hint="--topics quantum,ai")
@@ -84,6 +86,12 @@ def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
     for label, value in (("name", name), ("organization", org)):
         if any(ch in value for ch in "\r\n\t") or len(value) > 200:
             raise UsageError(f"the {label} must be one line of at most 200 characters")
+        problem = header_text_problem(value)
+        if problem:
+            raise UsageError(f"the {label} {problem}")
+    problem = recipient_problem(email, name)
+    if problem:
+        raise UsageError(problem)
     if ui_lang not in UI_LANGS:
         raise UsageError(f"digest language must be one of {', '.join(UI_LANGS)}, "
                          f"not {ui_lang!r}")
@@ -137,7 +145,8 @@ def import_subscribers(config: Config, store: Store, path: Path, now: datetime) 
         line = reader.line_num
         address = (row.get("email") or "").strip().lower()
         if address in seen:
-            report.bad.append(f"line {line}: {address} is already on line {seen[address]}")
+            report.bad.append(f"line {line}: {shown_address(address)} is already on line "
+                              f"{seen[address]}")
             continue
         seen[address] = line
         unknown = [k for k in row if k not in IMPORT_COLUMNS]
@@ -196,9 +205,11 @@ def _records(reader: csv.DictReader[str], report: ImportReport) -> Iterator[dict
 class DigestResult:
     email: str
     period: str
-    status: str               # built | exists | empty
+    status: str               # built | exists | empty | failed | skipped (...)
     stories: int = 0
     path: str = ""
+    error: str = ""           # why it failed
+    left_out: int = 0         # stories left out to keep the message under its size cap
 
 
 def _safe_name(email: str) -> str:
@@ -214,7 +225,8 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             freq_of_period = schedule.parse_period(period)
         except ValueError as exc:
             raise UsageError(str(exc), hint="--period 2026-W48 or --period 2026-11-27") from None
-    subscribers = store.subscribers()
+    unreadable: list[tuple[str, str]] = []
+    subscribers = store.subscribers(unreadable=unreadable)
     if email is not None:
         subscribers = [s for s in subscribers if s.email == email.strip()]
         if not subscribers:
@@ -223,6 +235,11 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
     results = []
     max_age = timedelta(days=config.settings.digest.max_age_days)
     window = _Window(config, store)
+    failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
+    for address, error in unreadable if email is None else ():
+        log.warning("digest build failed address=%r error=%r", address, error)
+        store.record_digest_failure(address, "build", period or "", error, now)
+        results.append(DigestResult(address, period or "", "failed", error=error))
     for sub in subscribers:
         if freq_of_period is not None and sub.frequency is not freq_of_period:
             if email is not None:
@@ -243,8 +260,21 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             since, until = sub.last_digest_at or (now - max_age), now
         else:           # a past period, asked for by name: what arrived within it
             since, until = start, end
-        made = _make(config, store, sub, p, since, until, now, config.settings.digests_dir / p,
-                     window)
+        try:
+            made = _make(config, store, sub, p, since, until, now,
+                         config.settings.digests_dir / p, window)
+        except StoreError:
+            raise                      # the archive fails everyone: not this subscriber's
+        except Exception as exc:  # noqa: BLE001 - one subscriber's digest harms only itself
+            error = _describe(exc)
+            log.warning("digest build failed address=%r period=%s error=%r", sub.email, p,
+                        error)
+            log.debug("digest build traceback address=%r", sub.email, exc_info=True)
+            store.record_digest_failure(sub.email, "build", p, error, now)
+            results.append(DigestResult(sub.email, p, "failed", error=error))
+            continue
+        if (sub.email, "build") in failing:
+            store.clear_digest_failure(sub.email, "build")
         if made is None:
             results.append(DigestResult(sub.email, p, "empty"))
             continue
@@ -256,9 +286,18 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
             subject=digest.subject, paths=paths, story_ids=digest.story_ids,
             message_id=message_id)
         status = "built" if digest_id is not None else "exists"
-        results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"]))
+        results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"],
+                                    left_out=digest.left_out))
     publish_topic_feeds(config, store, now)
     return results
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming an unexpected failure: its type and message."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, RelayError):
+        return exc.message
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Window:
@@ -313,25 +352,45 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
           ) -> tuple[Digest, str, dict[str, str]] | None:
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
     tz = config.settings.timezone
+    sub = replace(sub, name=one_line_name(sub.name))
     sections = (window or _Window(config, store)).sections(since, until, sub)
     if not sections and not config.settings.digest.send_empty:
         return None
-    digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections)
-    digest = replace(digest, subject=subject(digest, tz))
     settings = config.settings
+    limit = settings.digest.max_message_bytes
+    digest = Digest(subscriber=sub, period=period, since=since, until=until, sections=sections,
+                    size_limit=limit)
+    digest = replace(digest, subject=subject(digest, tz))
     sender = settings.smtp.sender
     https = (unsubscribe_url(settings.base_url, settings.secret, sub.email)
              if settings.base_url else None)
     mailto = unsubscribe_mailto(sender, settings.secret, sub.email)
-    unsubscribe = https or mailto
-    html, text = render(digest, tz, unsubscribe, config.topics, Names(
-        feeds={f.id: f.names for f in config.feeds if f.names}, missions=config.missions))
+    names = Names(feeds={f.id: f.names for f in config.feeds if f.names},
+                  missions=config.missions)
     message_id = new_message_id(sender)
-    eml = build_message(
-        sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
-        text=text, html=html, message_id=message_id, date=format_date(now),
-        list_id=f"{period.lower()}.digests.{sender.rpartition('@')[2]}",
-        unsubscribe_https=https, unsubscribe_mailto=mailto)
+    total = len(digest.story_ids)
+    while True:
+        html, text = render(digest, tz, https or mailto, config.topics, names)
+        eml = build_message(
+            sender=sender, to_address=sub.email, to_name=sub.name, subject=digest.subject,
+            text=text, html=html, message_id=message_id, date=format_date(now),
+            list_id=f"{period.lower()}.digests.{sender.rpartition('@')[2]}",
+            unsubscribe_https=https, unsubscribe_mailto=mailto)
+        kept = len(digest.story_ids)
+        if len(eml) <= limit:
+            break
+        if kept == 0:
+            raise DeliveryError(
+                f"the digest is {len(eml)} bytes without any story, over "
+                f"settings.digest.max_message_bytes ({limit})", address=sub.email,
+                temporary=False)
+        # Leave out the least important stories: about as many as the excess, at least one.
+        keep = min(kept - 1, kept * limit // len(eml))
+        digest = replace(digest, sections=_keep_most_important(digest.sections, keep),
+                         left_out=total - keep)
+    if digest.left_out:
+        log.warning("digest trimmed address=%r period=%s left_out=%d limit=%d", sub.email,
+                    period, digest.left_out, limit)
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / _safe_name(sub.email)
     paths = {"html": f"{base}.html", "text": f"{base}.txt", "eml": f"{base}.eml"}
@@ -339,6 +398,20 @@ def _make(config: Config, store: Store, sub: Subscriber, period: str, since: dat
     Path(paths["text"]).write_text(text, encoding="utf-8")
     Path(paths["eml"]).write_bytes(eml)
     return digest, message_id, paths
+
+
+def _keep_most_important(sections: Sequence[TopicSection], keep: int
+                         ) -> tuple[TopicSection, ...]:
+    """The sections with `keep` stories in all: the lowest-ranked story of the longest
+    section goes first (so every topic keeps its best), and is counted in its `more`."""
+    stories = [list(sec.stories) for sec in sections]
+    more = [sec.more for sec in sections]
+    while sum(map(len, stories)) > keep:
+        longest = max(range(len(stories)), key=lambda i: (len(stories[i]), i))
+        stories[longest].pop()
+        more[longest] += 1
+    return tuple(replace(sec, stories=tuple(kept), more=n)
+                 for sec, kept, n in zip(sections, stories, more, strict=True))
 
 
 def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
@@ -374,8 +447,15 @@ def preview_digest(config: Config, store: Store, now: datetime, email: str) -> s
         raise UsageError(f"no active subscriber {email!r}", hint="`relay subscribers` lists them")
     max_age = timedelta(days=config.settings.digest.max_age_days)
     period = schedule.period_of(now, sub.frequency, config.settings.timezone)
-    made = _make(config, store, sub, period, sub.last_digest_at or (now - max_age), now, now,
-                 config.settings.digests_dir / "preview")
+    try:
+        made = _make(config, store, sub, period, sub.last_digest_at or (now - max_age), now,
+                     now, config.settings.digests_dir / "preview")
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a stored row relay refuses today
+        raise UsageError(f"the digest of {sub.email!r} cannot be built: {_describe(exc)}",
+                         hint="`relay status` lists the subscribers whose digest failed",
+                         ) from exc
     return made[2]["html"] if made else None
 
 
@@ -412,7 +492,8 @@ def send_pending(config: Config, store: Store, now: datetime,
         other_host, _, pid = other.rpartition(":")
         if other_host == host and pid.isdigit() and not _alive(int(pid)):
             store.release_claims(other)
-    with SmtpSender(smtp.url, smtp.timeout) as sender:
+    failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
+    with SmtpSender(smtp.url, smtp.timeout, smtp.allow_plaintext_auth) as sender:
         for d in pending:
             if should_stop():
                 break
@@ -421,7 +502,9 @@ def send_pending(config: Config, store: Store, now: datetime,
             try:
                 message = Path(d.eml_path).read_bytes()
             except OSError as exc:
-                store.mark_failed(d.id, f"message file missing: {exc}", None)
+                error = f"message file missing: {exc}"
+                store.mark_failed(d.id, error, None)
+                store.record_digest_failure(d.address, "send", d.period, error, now)
                 results.append(SendResult(d.address, "failed", str(exc)))
                 continue
             try:
@@ -429,12 +512,28 @@ def send_pending(config: Config, store: Store, now: datetime,
             except DeliveryError as exc:
                 retry = exc.temporary and d.attempts + 1 < MAX_DELIVERY_ATTEMPTS
                 next_try = now + DELIVERY_RETRY * (2 ** d.attempts) if retry else None
-                store.mark_failed(d.id, exc.message, next_try)
-                results.append(SendResult(d.address, "retry" if retry else "failed",
-                                          exc.message))
-                log.warning("delivery address=%s error=%r retry=%s", d.address, exc.message,
-                            retry)
+                _failed(store, d, exc.message, next_try, now, results)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one delivery harms only itself
+                # Unforeseen: whether the server took it is unknown, so it is never retried
+                # (a copy sent twice is worse than one marked failed for the operator).
+                log.debug("delivery traceback address=%r", d.address, exc_info=True)
+                _failed(store, d, _describe(exc), None, now, results)
                 continue
             store.mark_sent(d.id, now)
+            if (d.address, "send") in failing:
+                store.clear_digest_failure(d.address, "send")
             results.append(SendResult(d.address, "sent"))
     return results
+
+
+def _failed(store: Store, d: Delivery, error: str, next_try: datetime | None, now: datetime,
+            results: list[SendResult]) -> None:
+    """A failed attempt: queued again at `next_try` (or failed for good), recorded for its
+    subscriber."""
+    store.mark_failed(d.id, error, next_try)
+    retry = next_try is not None
+    store.record_digest_failure(d.address, "send", d.period,
+                                error + (" (will retry)" if retry else ""), now)
+    results.append(SendResult(d.address, "retry" if retry else "failed", error))
+    log.warning("delivery address=%r error=%r retry=%s", d.address, error, retry)

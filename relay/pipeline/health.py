@@ -192,6 +192,6 @@ def send_health_mail(config: Config, store: Store, now: datetime) -> str | None:
                             subject=subject_line, text=text, html=html,
                             message_id=new_message_id(smtp.sender), date=format_date(now),
                             list_id=f"health.{smtp.sender.rpartition('@')[2]}")
-    with SmtpSender(smtp.url, smtp.timeout) as sender:
+    with SmtpSender(smtp.url, smtp.timeout, smtp.allow_plaintext_auth) as sender:
         sender.send(smtp.sender, admin, message)
     return admin
