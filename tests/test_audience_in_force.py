@@ -306,3 +306,29 @@ def test_sync_retires_unconfigured_feeds_and_rereads_after_an_audience_change(tm
         store.sync_feeds(_config(("a", "https://a/x", ["gov", "mod"])).feeds)   # b removed
         assert dict(store.conn.execute("SELECT id, audience FROM feeds"))["b"] == NOBODY
         assert {r[0] for r in store.conn.execute("SELECT etag FROM feeds")} == {None}
+
+
+def test_the_daemon_builds_under_the_configuration_on_disk(http_server, relay, caplog):
+    """`relay run` loaded feeds.yaml at its start; an audience added since holds for its
+    next build, and a file that no longer loads builds nothing."""
+    from relay.config import load_config
+    from relay.daemon import Daemon
+    from relay.models import Frequency
+    cable, wire = _two_feeds(http_server, relay)
+    daemon = Daemon(load_config(relay.config, env={}), relay.tmp / "relay.db",
+                    reload=lambda: load_config(relay.config, env={}))
+    daemon.store = Store(relay.tmp / "relay.db")
+    try:
+        relay.config.write_text(relay.config.read_text(encoding="utf-8") + "  - id: [\n",
+                                encoding="utf-8")
+        daemon._guard("digest:weekly", daemon._digest(Frequency.WEEKLY))()
+        assert "configuration does not load" in caplog.text
+        assert not relay.built("office@uni.example")
+        relay.write(feed_yaml(cable, "cable", "Cable Service", "    audience: [gov]\n")
+                    + feed_yaml(wire, "wire", "Public Wire"))
+        daemon._guard("digest:weekly", daemon._digest(Frequency.WEEKLY))()
+    finally:
+        daemon.store.close()
+    office = relay.built("office@uni.example")
+    assert WIRE[0] in office and CABLE[0] not in office
+    assert CABLE[0] in relay.built("desk@gov.example")
