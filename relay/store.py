@@ -242,6 +242,26 @@ def audience_key(audience: Iterable[str]) -> str:
     return json.dumps(sorted(set(audience)))
 
 
+def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str]) -> dict[str, FeedSpec]:
+    """Each archived feed (id -> its address when last configured) whose items are still
+    someone's -> the configured feed whose rules they follow: the feed of its id, else
+    (the id was changed: a renamed feed) the one configured feed of its address. A feed
+    that is neither, or whose address two configured feeds share, is nobody's: which
+    audience it has is not known, and need-to-know restricts when in doubt."""
+    feeds = list(feeds)
+    by_id = {f.id: f for f in feeds}
+    by_place: dict[str, list[FeedSpec]] = {}
+    for f in feeds:
+        by_place.setdefault(f.location, []).append(f)
+    out: dict[str, FeedSpec] = {}
+    for feed_id, place in stored.items():
+        if feed_id in by_id:
+            out[feed_id] = by_id[feed_id]
+        elif len(by_place.get(place, ())) == 1:
+            out[feed_id] = by_place[place][0]
+    return out
+
+
 def _groups(key: str | None) -> set[str]:
     return set(json.loads(key or "[]"))
 
@@ -391,7 +411,8 @@ class Store:
 
     def sync_feeds(self, feeds: Iterable[FeedSpec]) -> None:
         """Make the feeds table list the configured feeds (health columns are kept); a
-        feed no longer configured is kept, nobody's (`NOBODY`). When an audience changed,
+        feed no longer configured is kept, with the audience of the feed that governs its
+        items (`governing`: a renamed feed), else nobody's (`NOBODY`). When an audience changed,
         every feed's validators go: a copy an item was dropped as may be out of its
         audience now (a duplicate is one within one audience: `items_with_hash`), so
         every document is read whole once more, for what it hid."""
@@ -415,8 +436,10 @@ class Store:
                      audience_key(f.audience)),
                 )
             configured = {f.id for f in feeds}
-            self.conn.executemany("UPDATE feeds SET audience = ? WHERE id = ?",
-                                  [(NOBODY, i) for i in before if i not in configured])
+            rules = governing(feeds, self.feed_locations())
+            self.conn.executemany("UPDATE feeds SET audience = ? WHERE id = ?", [
+                (audience_key(rules[i].audience) if i in rules else NOBODY, i)
+                for i in before if i not in configured])
             after = dict(self.conn.execute("SELECT id, audience FROM feeds"))
             if any(_groups(after[i]) != _groups(a) for i, a in before.items()):
                 self.conn.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")

@@ -269,8 +269,8 @@ def _config(*feeds):
 ], ids=["same-id", "same-id-new-url", "removed", "renamed", "renamed-collected",
         "ambiguous-address"])
 def test_which_configured_feed_governs_archived_items(configured, stored, expected):
-    from relay.pipeline.in_force import governing
-    got = governing(_config(*configured), stored)
+    from relay.store import governing
+    got = governing(_config(*configured).feeds, stored)
     assert {k: v.id for k, v in got.items()} == expected
 
 
@@ -280,11 +280,12 @@ def test_which_configured_feed_governs_archived_items(configured, stored, expect
     ("b", {"quantum": 3.0}, None),
 ], ids=["configured-overlaid", "unconfigured-left-out"])
 def test_rows_are_read_under_the_configuration_in_force(feed_id, tags, expected):
-    from relay.pipeline.in_force import governing, in_force
+    from relay.pipeline.in_force import in_force
+    from relay.store import governing
     config = _config(("a", "https://a/x", ["gov"]))
     row = {"feed_id": feed_id, "feed_name": "Old name", "feed_kind": "rss", "mission": None,
            "country": None, "audience": (), "tags": tags}
-    got = in_force([row], governing(config, {"a": "https://a/x", "b": "https://b/x"}),
+    got = in_force([row], governing(config.feeds, {"a": "https://a/x", "b": "https://b/x"}),
                    [t.id for t in config.topics])
     if expected is None:
         assert got == []
@@ -306,6 +307,21 @@ def test_sync_retires_unconfigured_feeds_and_rereads_after_an_audience_change(tm
         store.sync_feeds(_config(("a", "https://a/x", ["gov", "mod"])).feeds)   # b removed
         assert dict(store.conn.execute("SELECT id, audience FROM feeds"))["b"] == NOBODY
         assert {r[0] for r in store.conn.execute("SELECT etag FROM feeds")} == {None}
+        store.sync_feeds(_config(("a", "https://a/x", ["gov", "mod"]),
+                                 ("b2", "https://b/x", ["gov"])).feeds)    # b renamed b2
+        assert dict(store.conn.execute("SELECT id, audience FROM feeds")) == {
+            "a": '["gov", "mod"]', "b": '["gov"]', "b2": '["gov"]'}
+
+
+def test_a_renamed_feed_is_no_new_source_of_copies(http_server, relay):
+    """A feed whose id changed offers its entries again under its new id: they are
+    copies of its own archived items (one audience), not new items."""
+    news = http_server.add("/news.xml", rss("News", [ARTICLE]))
+    relay.write(feed_yaml(news, "news", "News"))
+    relay("collect")
+    relay.write(feed_yaml(news, "newswire", "News Wire"))
+    relay("collect")
+    assert _stored(relay) == ["news"]
 
 
 def test_the_daemon_builds_under_the_configuration_on_disk(http_server, relay, caplog):

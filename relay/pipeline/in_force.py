@@ -4,9 +4,9 @@ counts) sees each item under its feed's rules as feeds.yaml gives them now, not 
 the last collect left the archive's feeds table.
 
 An item's feed is the configured feed of its id; failing that (the id was changed),
-the one configured feed with the same address (URL or path), when no other claims
-it. An item whose feed is neither is nobody's: its audience is not known any more,
-and need-to-know restricts when in doubt. The audience, name, kind, mission and
+the one configured feed with the same address (URL or path): `store.governing`. An
+item whose feed is neither is nobody's: its audience is not known any more, and
+need-to-know restricts when in doubt. The audience, name, kind, mission and
 country are the configured feed's; topics no longer configured are dropped from an
 item's tags.
 """
@@ -17,28 +17,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from relay.models import Config, FeedSpec
-from relay.store import Store
+from relay.store import Store, governing
 
 
 def feeds_in_force(config: Config, store: Store) -> dict[str, FeedSpec]:
     """Each archived feed id whose items are someone's -> the configured feed whose
-    rules they follow now."""
-    return governing(config, store.feed_locations())
-
-
-def governing(config: Config, stored: Mapping[str, str]) -> dict[str, FeedSpec]:
-    """`feeds_in_force` over the archive's feeds (id -> address): pure."""
-    by_id = {f.id: f for f in config.feeds}
-    by_place: dict[str, list[FeedSpec]] = {}
-    for f in config.feeds:
-        by_place.setdefault(f.location, []).append(f)
-    out: dict[str, FeedSpec] = {}
-    for feed_id, place in stored.items():
-        if feed_id in by_id:
-            out[feed_id] = by_id[feed_id]
-        elif len(by_place.get(place, ())) == 1:
-            out[feed_id] = by_place[place][0]     # renamed: the id changed, not the source
-    return out
+    rules they follow now (`store.governing`)."""
+    return governing(config.feeds, store.feed_locations())
 
 
 def in_force(rows: Iterable[dict[str, Any]], feeds: Mapping[str, FeedSpec],
