@@ -274,7 +274,7 @@ def run(c: Ctx) -> None:
         logging.getLogger().setLevel(logging.INFO)
     if c.verbose < 2:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    Daemon(config, c.database(config)).run_forever()
+    Daemon(config, c.database(config), reload=c.config).run_forever()
 
 
 @main.group(invoke_without_command=True)

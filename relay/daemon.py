@@ -10,7 +10,11 @@
   a feed in backoff is skipped until due. Weekly digests at
   `settings.digest.weekly`, daily ones at `settings.digest.daily`, in
   `settings.timezone`; each build is followed by a send, and the weekly one
-  by the feed-health mail to `settings.admin_email`. Queued deliveries
+  by the feed-health mail to `settings.admin_email`. A build reads feeds.yaml
+  again first (`reload`), so need-to-know is as the file says now; when the
+  file no longer loads, nothing is built (the queued digests are still sent)
+  and the error is logged. Feeds added or removed since the start are
+  scheduled at the next start. Queued deliveries
   that wait for a retry are sent every few minutes.
 - SIGTERM and SIGINT stop it cleanly: the running job stops between items
   (every item it stored is complete), then the scheduler shuts down.
@@ -81,8 +85,10 @@ class DatabaseLock:
 
 class Daemon:
     def __init__(self, config: Config, database: Path,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 reload: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self.reload = reload
         self.database = database
         self.clock = clock
         self.stop_event = threading.Event()
@@ -118,6 +124,15 @@ class Daemon:
 
     def _digest(self, frequency: Frequency) -> Callable[[Store, datetime], None]:
         def job(store: Store, now: datetime) -> None:
+            if self.reload is not None:
+                # Need-to-know as feeds.yaml says now (an audience added since the start);
+                # a file that no longer loads builds nothing: when in doubt, restrict.
+                try:
+                    self.config = self.reload()
+                except RelayError as exc:
+                    log.error("digests not built: the configuration does not load: %s", exc)
+                    pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
+                    return
             period = schedule.period_of(now, frequency, self.config.settings.timezone)
             results = pipeline.build_digests(self.config, store, now, period)
             log.info("digests period=%s built=%d", period,

@@ -260,6 +260,39 @@ def old_key(key: str) -> str:
     return OLD_KEY + re.sub(r"^(https?://)www\.", r"\1", key)
 
 
+NOBODY = '["!unconfigured"]'   # the audience of a feed no longer configured (no group has `!`)
+
+
+def audience_key(audience: Iterable[str]) -> str:
+    """A feed's audience as the feeds table holds it: its groups sorted, as JSON ("[]" is
+    everyone), so that two feeds of one audience have one key."""
+    return json.dumps(sorted(set(audience)))
+
+
+def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str]) -> dict[str, FeedSpec]:
+    """Each archived feed (id -> its address when last configured) whose items are still
+    someone's -> the configured feed whose rules they follow: the feed of its id, else
+    (the id was changed: a renamed feed) the one configured feed of its address. A feed
+    that is neither, or whose address two configured feeds share, is nobody's: which
+    audience it has is not known, and need-to-know restricts when in doubt."""
+    feeds = list(feeds)
+    by_id = {f.id: f for f in feeds}
+    by_place: dict[str, list[FeedSpec]] = {}
+    for f in feeds:
+        by_place.setdefault(f.location, []).append(f)
+    out: dict[str, FeedSpec] = {}
+    for feed_id, place in stored.items():
+        if feed_id in by_id:
+            out[feed_id] = by_id[feed_id]
+        elif len(by_place.get(place, ())) == 1:
+            out[feed_id] = by_place[place][0]
+    return out
+
+
+def _groups(key: str | None) -> set[str]:
+    return set(json.loads(key or "[]"))
+
+
 MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
 
 
@@ -417,8 +450,15 @@ class Store:
     # -- feeds ----------------------------------------------------------------------------------
 
     def sync_feeds(self, feeds: Iterable[FeedSpec]) -> None:
-        """Make the feeds table list the configured feeds (health columns are kept)."""
+        """Make the feeds table list the configured feeds (health columns are kept); a
+        feed no longer configured is kept, with the audience of the feed that governs its
+        items (`governing`: a renamed feed), else nobody's (`NOBODY`). When an audience changed,
+        every feed's validators go: a copy an item was dropped as may be out of its
+        audience now (a duplicate is one within one audience: `items_with_hash`), so
+        every document is read whole once more, for what it hid."""
+        feeds = list(feeds)
         with self.transaction():
+            before = dict(self.conn.execute("SELECT id, audience FROM feeds"))
             for f in feeds:
                 # A changed URL is a new source: its validators, move and disabling go.
                 self.conn.execute(
@@ -433,8 +473,20 @@ class Store:
                     " mission=excluded.mission, country=excluded.country, lang=excluded.lang,"
                     " audience=excluded.audience",
                     (f.id, f.name, f.location, f.kind.value, f.mission, f.country, f.lang,
-                     json.dumps(list(f.audience))),
+                     audience_key(f.audience)),
                 )
+            configured = {f.id for f in feeds}
+            rules = governing(feeds, self.feed_locations())
+            self.conn.executemany("UPDATE feeds SET audience = ? WHERE id = ?", [
+                (audience_key(rules[i].audience) if i in rules else NOBODY, i)
+                for i in before if i not in configured])
+            after = dict(self.conn.execute("SELECT id, audience FROM feeds"))
+            if any(_groups(after[i]) != _groups(a) for i, a in before.items()):
+                self.conn.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")
+
+    def feed_locations(self) -> dict[str, str]:
+        """Each archived feed's id -> its address (URL or path) when last configured."""
+        return dict(self.conn.execute("SELECT id, url FROM feeds"))
 
     def feed_state(self, feed_id: str) -> FeedState:
         rows = self._rows("SELECT * FROM feeds WHERE id = ?", (feed_id,))
@@ -537,24 +589,28 @@ class Store:
             "SELECT id FROM items WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone()
         return int(row[0]) if row else None
 
-    def items_with_hash(self, content_hash: str,
+    def items_with_hash(self, content_hash: str, audience: Iterable[str] | None = None,
                         ) -> list[tuple[int, str, str, datetime | None]]:
         """(id, feed id, URL key, published) of archived items with this content hash,
-        newest first (an old row's key without its `OLD_KEY` mark: see `old_key`)."""
+        newest first (an old row's key without its `OLD_KEY` mark: see `old_key`); with
+        `audience`, only items of feeds of that audience (as last synced)."""
+        scoped = " AND feed_id IN (SELECT id FROM feeds WHERE audience = ?)"
         return [(int(r[0]), r[1], r[2].removeprefix(OLD_KEY), from_ts(r[3]))
                 for r in self.conn.execute(
             "SELECT id, feed_id, url_key, published_at FROM items WHERE content_hash = ?"
-            " ORDER BY id DESC LIMIT 50", (content_hash,))]
+            + (scoped if audience is not None else "") + " ORDER BY id DESC LIMIT 50",
+            (content_hash, *([audience_key(audience)] if audience is not None else [])))]
 
     def items_with_url_key(self, key: str,
-                           ) -> list[tuple[int, str, str, datetime | None, str, str]]:
-        """(id, title, feed id, published, indexed title, indexed body) of archived items
-        whose URL key is `key`, or old rows whose key is `old_key(key)` (their link is
-        known only without `www.`), newest first, mission reports aside (a report's url
-        names its source, not the report)."""
-        return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "")
+                           ) -> list[tuple[int, str, str, datetime | None, str, str, str]]:
+        """(id, title, feed id, published, indexed title, indexed body, the feed's
+        `audience_key`) of archived items whose URL key is `key`, or old rows whose key is
+        `old_key(key)` (their link is known only without `www.`), newest first, mission
+        reports aside (a report's url names its source, not the report)."""
+        return [(int(r[0]), r[1], r[2], from_ts(r[3]), r[4] or "", r[5] or "", r[6])
                 for r in self.conn.execute(
-            "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body FROM items i"
+            "SELECT i.id, i.title, i.feed_id, i.published_at, x.title, x.body, f.audience"
+            " FROM items i"
             " JOIN feeds f ON f.id = i.feed_id JOIN items_fts x ON x.rowid = i.id"
             " WHERE i.url_key IN (?, ?) AND f.kind != 'reports' ORDER BY i.id DESC LIMIT 200",
             (key, old_key(key) or key))]
@@ -881,12 +937,17 @@ class Store:
             r["audience"] = tuple(json.loads(r["audience"] or "[]"))
         return rows
 
-    def weekly_topic_counts(self, until: datetime, weeks: int = 8) -> dict[str, list[int]]:
+    def weekly_topic_counts(self, until: datetime, weeks: int = 8,
+                            feeds: Sequence[str] | None = None) -> dict[str, list[int]]:
         """Items per topic published in each of the `weeks` weeks before `until`, oldest first
         (an undated item counts when first seen, unless it came with its feed's first
-        collection). Public feeds only: a count must not reveal restricted sources to others."""
+        collection). Public feeds only: a count must not reveal restricted sources to
+        others; `feeds` names them (the configuration in force), else the feeds table's
+        audience says (as last synced)."""
         out: dict[str, list[int]] = {}
         end, start = ts(until), ts(until - timedelta(days=7 * weeks))
+        public = ("f.audience = '[]'" if feeds is None
+                  else f"f.id IN ({','.join('?' * len(feeds))})")
         for topic, week, count in self.conn.execute(
                 "SELECT t.topic, CAST((julianday(?) - julianday(substr("
                 " COALESCE(i.published_at, i.collected_at), 1, 19)))"
@@ -894,8 +955,8 @@ class Store:
                 " JOIN feeds f ON f.id = i.feed_id WHERE ((i.published_at <= ? AND"
                 " i.published_at > ?) OR (i.published_at IS NULL AND i.collected_at <= ? AND"
                 " i.collected_at > ? AND i.collected_at > COALESCE(f.first_collected_at,"
-                " i.collected_at))) AND f.audience = '[]' GROUP BY t.topic, w",
-                (end[:19], end, start, end, start)):
+                f" i.collected_at))) AND {public} GROUP BY t.topic, w",
+                (end[:19], end, start, end, start, *(feeds or ()))):
             if week is not None and 0 <= week < weeks:   # NULL: a time SQLite cannot read
                 out.setdefault(topic, [0] * weeks)[weeks - 1 - week] = count
         return out

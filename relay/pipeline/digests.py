@@ -50,6 +50,7 @@ from relay.models import (
     Subscriber,
     TopicSection,
 )
+from relay.pipeline.in_force import feeds_in_force, in_force, public_feeds
 from relay.store import Store
 
 log = logging.getLogger("relay")
@@ -306,6 +307,7 @@ class _Window:
 
     def __init__(self, config: Config, store: Store) -> None:
         self.config, self.store = config, store
+        self.feeds = feeds_in_force(config, store)     # need-to-know as configured now
         self.cache: dict[tuple[datetime, datetime], tuple[
             dict[str, set[int]], dict[int, list[dict[str, Any]]]]] = {}
         self.ranked: dict[tuple[datetime, datetime], RankedWindow] = {}
@@ -319,7 +321,8 @@ class _Window:
         sections = fast if fast is not None else select(
             self.rows(since, until, sub.topics), sub, self.config.topics, per_topic)
         if until not in self.trends:
-            self.trends[until] = self.store.weekly_topic_counts(until)
+            self.trends[until] = self.store.weekly_topic_counts(
+                until, feeds=public_feeds(self.feeds))
         counts = self.trends[until]
         return tuple(replace(s, trend=tuple(counts.get(s.topic.id, [0] * 8)))
                      for s in sections)
@@ -329,8 +332,9 @@ class _Window:
         key = (since, until)
         if key not in self.cache:
             max_age = timedelta(days=self.config.settings.digest.max_age_days)
-            all_rows = self.store.story_rows(since, until, until - max_age,
-                                             [t.id for t in self.config.topics])
+            topics = [t.id for t in self.config.topics]
+            all_rows = in_force(self.store.story_rows(since, until, until - max_age, topics),
+                                self.feeds, topics)
             by_story: dict[int, list[dict[str, Any]]] = defaultdict(list)
             by_topic: dict[str, set[int]] = defaultdict(set)
             for row in all_rows:
@@ -416,15 +420,19 @@ def _keep_most_important(sections: Sequence[TopicSection], keep: int
 
 def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
     """Write digests/feeds/<topic>.xml for every topic: its stories of the last
-    max_age_days with a public item that counts, public sources only. Returns the
-    paths written."""
+    max_age_days with a public item that counts, public sources only (as configured
+    now); the feed of a topic no longer configured is withdrawn. Returns the paths
+    written."""
     folder = config.settings.digests_dir / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
     max_age = timedelta(days=config.settings.digest.max_age_days)
     base_id = f"tag:{config.settings.smtp.sender.rpartition('@')[2]},2026:relay"
+    feeds = feeds_in_force(config, store)
+    topic_ids = [t.id for t in config.topics]
     written = []
     for topic in config.topics:
-        rows = store.story_rows(now - max_age, now, now - max_age, [topic.id])
+        rows = in_force(store.story_rows(now - max_age, now, now - max_age, [topic.id]),
+                        feeds, topic_ids)
         # News through a public item: a restricted one joining an old story does not
         # bring the story's old public items back into the public feed.
         news = {r["story_id"] for r in rows
@@ -436,6 +444,9 @@ def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str
         tmp.write_bytes(topic_feed(topic, rows, now, base_id))
         tmp.replace(path)
         written.append(str(path))
+    for stale in folder.glob("*.xml"):
+        if stale.stem not in topic_ids:
+            stale.unlink(missing_ok=True)
     return written
 
 

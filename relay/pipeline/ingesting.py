@@ -44,7 +44,7 @@ from relay.models import (
     kept_date,
 )
 from relay.pipeline import workers
-from relay.store import SYSTEM_ERRORS, Store, old_key
+from relay.store import SYSTEM_ERRORS, Store, audience_key, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
@@ -588,7 +588,7 @@ class Ingester:
                             for key in batch_hashes.get(item.content_hash, ()))
                             or _archived_copy(store, item, item.url_key in batch.listings,
                                               batch.feed.kind is not FeedKind.REPORTS,
-                                              ready.common)
+                                              ready.common, batch.feed.audience)
                             is not None):
                         duplicates += 1
                         continue
@@ -657,8 +657,13 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
 
 
 def _archived_copy(store: Store, item: Item, listing: bool = False,
-                   by_url: bool = True, common: frozenset[str] = frozenset()) -> int | None:
-    """An archived item that is this one (`common`: what its feed repeats):
+                   by_url: bool = True, common: frozenset[str] = frozenset(),
+                   audience: Sequence[str] = ()) -> int | None:
+    """An archived item that is this one (`common`: what its feed repeats), of a feed of
+    the same `audience` (the item's feed's; as the feeds table has it, synced before a
+    collect). A copy is one within one audience only: a restricted copy never hides a
+    public one, nor a public copy a restricted one (which that public feed, restricted
+    later, would take from its audience):
 
     - the same content (title and text, with some letters or digits in it): in another
       feed published within the story window, or in this feed with the same link
@@ -682,20 +687,22 @@ def _archived_copy(store: Store, item: Item, listing: bool = False,
     reports out of its answer). What is not a copy may still join a story.
     """
     if any(ch.isalnum() for ch in f"{item.title}{item.text}"):   # "★★★" is no content
-        for found, feed, key, published in store.items_with_hash(item.content_hash):
+        for found, feed, key, published in store.items_with_hash(item.content_hash, audience):
             if (feed != item.feed_id and _near(item.published_at, published)) or (
                     feed == item.feed_id and _same_link(key, item.url_key)):
                 return found
     if not item.url_key or not by_url:
         return None
     title = fold(item.title)
-    matches = store.items_with_url_key(item.url_key)
+    every = store.items_with_url_key(item.url_key)
+    scope = audience_key(audience)
+    matches = [m[:6] for m in every if m[6] == scope]
     own_id = item.guid != item.url and not item.guid.startswith(f"{item.url}#")
     same = next((m[0] for m in matches if fold(m[1]) == title and (
         (m[2] != item.feed_id and _near(item.published_at, m[3]))
         or (m[2] == item.feed_id and not own_id))), None)
-    if same is not None or listing or len({fold(m[1]) for m in matches}) > 1:
-        return same
+    if same is not None or listing or len({fold(m[1]) for m in every}) > 1:
+        return same   # a listing page is one whoever's entries name it
     mine = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
                          tuple(item.index_text.split()), item.published_at)
     for i, _t, feed, published, head, body in matches:
