@@ -288,8 +288,9 @@ def parse_config(text: str, file: Path, env: Mapping[str, str], strict: bool = T
         topics = builtin_topics()
         builtin = True
     topic_ids = {t.id for t in topics}
+    feed_errors: tuple[ConfigError, ...] = ()
     if strict:
-        feeds, feed_errors = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids), ()
+        feeds = _feeds(ctx, doc.get("feeds") or CommentedSeq(), base, topic_ids)
     else:
         feeds, feed_errors = _feeds_apart(ctx, doc.get("feeds") or CommentedSeq(), base,
                                           topic_ids)
