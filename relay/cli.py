@@ -4,8 +4,10 @@ Every command reads the configuration (`--config`, `RELAY_CONFIG`, default
 ./feeds.yaml) and opens the archive (`--db`, `RELAY_DB`, default from the
 configuration), calls one use case of `pipeline`, and reports: data to
 stdout (`--json` where a table is printed), logs to stderr. A `RelayError`
-is caught once, here: `Error: <what> (<where>)` and its hint on stderr, exit 2
-for bad input, 1 for a run that finished with failures.
+is caught once, here: `Error: <what> (<where>)` and its hint on stderr (-v: the
+traceback too), exit 2 for bad input, 1 for a run that finished with failures or a
+failure of the archive (store.store_error). The commands that only read open the
+archive read-only (`Ctx.read`).
 """
 
 from __future__ import annotations
