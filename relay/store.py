@@ -6,7 +6,9 @@ Times are stored as UTC ISO 8601 strings (`2026-11-28T13:02:21Z`), which sort
 as text. Writes that belong together are one transaction (`with
 store.transaction():`): an item is stored with its tags, bands, story and
 index rows, or not at all; a digest with its delivery, or not at all.
-Nothing outside this module speaks SQL.
+Nothing outside this module speaks SQL. A failure of the file or its disk (full,
+read-only, locked, damaged) is a StoreError with a hint (`store_error`), whichever
+statement meets it; the commands that only read open a read-only Store.
 """
 
 from __future__ import annotations
