@@ -4,8 +4,10 @@ Every command reads the configuration (`--config`, `RELAY_CONFIG`, default
 ./feeds.yaml) and opens the archive (`--db`, `RELAY_DB`, default from the
 configuration), calls one use case of `pipeline`, and reports: data to
 stdout (`--json` where a table is printed), logs to stderr. A `RelayError`
-is caught once, here: `Error: <what> (<where>)` and its hint on stderr, exit 2
-for bad input, 1 for a run that finished with failures.
+is caught once, here: `Error: <what> (<where>)` and its hint on stderr (-v: the
+traceback too), exit 2 for bad input, 1 for a run that finished with failures or a
+failure of the archive (store.store_error). The commands that only read open the
+archive read-only (`Ctx.read`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import logging
 import os
 import sys
 import time
+import traceback
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +40,7 @@ from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.langs import primary
 from relay.models import EARLIEST, LATEST, Config, FeedKind, kept_date
 from relay.search import highlight, query_tokens, to_fts
-from relay.store import Store, from_ts
+from relay.store import MIGRATIONS, Store, from_ts, store_error
 from relay.tokens import spans, tokenize
 
 
@@ -47,6 +50,7 @@ class Ctx:
     db: Path | None
     verbose: int
     left_out: int = 0         # feed entries left out for their errors (each said once)
+    archive: Path | None = None     # the archive a command opened (named by store errors)
 
     def config(self, strict: bool = False) -> Config:
         """The configuration; a wrong feed entry is said on stderr and left out, and the
@@ -62,26 +66,35 @@ class Ctx:
         return self.db or config.settings.database
 
     @contextmanager
-    def open(self, create: bool = True) -> Iterator[tuple[Config, Store]]:
+    def open(self, create: bool = True, readonly: bool = False
+             ) -> Iterator[tuple[Config, Store]]:
         """The configuration and the archive; a command that only reads refuses to
         create an archive (a mistyped --db would otherwise show an empty one)."""
         config = self.config()
         path = self.database(config)
-        if not create and not path.exists():
+        if (readonly or not create) and not path.exists():
             raise UsageError("no archive here yet", where=str(path),
                              hint="check --db / settings.database, or run `relay collect` first")
-        store = Store(path)
+        self.archive = path
+        store = Store(path, readonly=readonly)
         try:
             yield config, store
         finally:
             store.close()
+
+    def read(self) -> AbstractContextManager[tuple[Config, Store]]:
+        """The configuration and the archive opened read-only (see Store): for the
+        commands that only read, which work on a read-only archive and never upgrade it."""
+        return self.open(create=False, readonly=True)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _fail(exc: RelayError) -> NoReturn:
+def _fail(exc: RelayError, verbose: int = 0) -> NoReturn:
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"Error: {exc}", err=True)
     if exc.hint:
         click.echo(f"Hint: {exc.hint}", err=True)
@@ -89,13 +102,21 @@ def _fail(exc: RelayError) -> NoReturn:
 
 
 class RelayGroup(click.Group):
-    """Turns a RelayError anywhere below into one line on stderr and its exit code."""
+    """Turns a RelayError anywhere below into one line on stderr and its exit code (-v
+    adds the traceback); so is a failure of the archive's disk or file that SQLite met
+    outside a statement (while reading rows), translated by store.store_error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             result = super().invoke(ctx)
         except RelayError as exc:
-            _fail(exc)
+            _fail(exc, getattr(ctx.obj, "verbose", 0))
+        except Exception as exc:
+            translated = store_error(exc, getattr(ctx.obj, "archive", None) or "the archive")
+            if translated is None:
+                raise
+            translated.__cause__ = exc
+            _fail(translated, getattr(ctx.obj, "verbose", 0))
         if isinstance(ctx.obj, Ctx) and ctx.obj.left_out:
             sys.exit(2)       # bad input: a feed entry was left out (see Ctx.config)
         return result
@@ -293,7 +314,7 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     c: Ctx = ctx.obj
-    with c.open() as (config, store):
+    with c.read() as (config, store):
         rows = pipeline.feed_health(config, store, _now())
     if as_json:
         _json(rows)
@@ -412,7 +433,7 @@ def feeds_mail(c: Ctx) -> None:
     Example:
       relay feeds mail
     """
-    with c.open() as (config, store):
+    with c.read() as (config, store):
         if not config.settings.admin_email:
             raise UsageError("settings.admin_email is not set", where=str(config.path))
         address = pipeline.send_health_mail(config, store, _now())
@@ -534,7 +555,7 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     c: Ctx = ctx.obj
-    with c.open() as (config, store):
+    with c.read() as (config, store):
         subs = store.subscribers()
     if as_json:
         _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
@@ -630,7 +651,7 @@ def digest_preview(c: Ctx, email: str) -> None:
     Example:
       relay digest preview --subscriber desk@mext.example
     """
-    with c.open() as (config, store):
+    with c.read() as (config, store):
         path = pipeline.preview_digest(config, store, _now(), email)
     if path is None:
         click.echo(f"nothing new on {email}'s topics", err=True)
@@ -698,7 +719,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
       relay search 量子コンピュータ --since 2026-11-01
       relay search '"quantum computing" OR qubit' --topic quantum --format json
     """
-    with c.open(create=False) as (config, store):
+    with c.read() as (config, store):
         tz = config.settings.timezone
         for t in topics:
             if config.topic(t) is None:
@@ -778,7 +799,7 @@ def show(c: Ctx, item_id: int) -> None:
     Example:
       relay show 42
     """
-    with c.open(create=False) as (config, store):
+    with c.read() as (config, store):
         row = store.item(item_id)
     if row is None:
         raise UsageError(f"no item {item_id}")
@@ -809,7 +830,7 @@ def export(c: Ctx, fmt: str) -> None:
     """
     keys = ["id", "feed", "mission", "country", "url", "title", "summary", "lang",
             "published_at", "collected_at", "topics", "story_id"]
-    with c.open(create=False) as (_config, store):
+    with c.read() as (_config, store):
         writer = csv.writer(sys.stdout) if fmt == "csv" else None
         if writer:
             writer.writerow(keys)
@@ -830,7 +851,7 @@ def status(c: Ctx, as_json: bool) -> None:
     Example:
       relay status --json
     """
-    with c.open(create=False) as (config, store):
+    with c.read() as (config, store):
         store.sync_feeds(config.feeds)
         counts = store.counts()
         database = str(store.path)
@@ -859,6 +880,23 @@ def status(c: Ctx, as_json: bool) -> None:
                        f"{f['error']}")
     if counts["topics"]:
         click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
+
+
+@main.command()
+@pass_ctx
+def migrate(c: Ctx) -> None:
+    """Upgrade the archive's schema to this relay's version.
+
+    Every command that writes does it by itself; the commands that only read open the
+    archive read-only and ask for this instead of writing.
+
+    \b
+    Example:
+      relay migrate
+    """
+    with c.open(create=False) as (_config, store):
+        database = store.path
+    click.echo(f"{database}: schema version {len(MIGRATIONS)}, up to date")
 
 
 @main.command()

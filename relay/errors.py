@@ -8,8 +8,10 @@ RelayError                 exit 2 unless stated
     FetchError             HTTP or file access: url, status
     ParseError             bytes that are not a feed, or a listing page that yields no item
                            (a feed read only in part is no error: see collect.feeds)
-  StoreError               the archive cannot be opened or written
-    LockedError            another `relay run` holds the database
+  StoreError               the archive cannot be opened, read or written (exit 1):
+                           disk full, read-only, damaged, not an archive, schema to upgrade
+    LockedError            another relay process holds the database (a daemon's lock, or
+                           a write transaction that outlasted the busy timeout)
   DeliveryError            one message could not be handed to SMTP (exit 1)
 
 Every error carries `where` (file:line, feed id, url, address) and an optional
@@ -78,11 +80,14 @@ class ParseError(CollectError):
 
 
 class StoreError(RelayError):
-    """The archive cannot be opened or written."""
+    """The archive cannot be opened, read or written: a failure of the system, not of
+    the input (store.store_error translates SQLite's errors into these)."""
+
+    exit_code = EXIT_FAILURES
 
 
 class LockedError(StoreError):
-    """Another daemon already runs on this database."""
+    """Another relay process holds the database."""
 
 
 class DeliveryError(RelayError):

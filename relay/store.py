@@ -6,7 +6,9 @@ Times are stored as UTC ISO 8601 strings (`2026-11-28T13:02:21Z`), which sort
 as text. Writes that belong together are one transaction (`with
 store.transaction():`): an item is stored with its tags, bands, story and
 index rows, or not at all; a digest with its delivery, or not at all.
-Nothing outside this module speaks SQL.
+Nothing outside this module speaks SQL. A failure of the file or its disk (full,
+read-only, locked, damaged) is a StoreError with a hint (`store_error`), whichever
+statement meets it; the commands that only read open a read-only Store.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
-from relay.errors import StoreError
+from relay.errors import LockedError, StoreError
 from relay.models import (
     EARLIEST,
     Delivery,
@@ -342,27 +345,167 @@ def _dt(text: str) -> datetime:
     return from_ts(text) or EARLIEST
 
 
-class Store:
-    """The open archive. Use as a context manager, or call close()."""
+BUSY_TIMEOUT = 30.0   # seconds a writer waits for another's write transaction, then fails
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+# SQLite's failures of the system (primary result codes), as relay says them: the class,
+# what happened and the hint ({path}: the archive, {folder}: its folder). Any other error
+# (a constraint, a misuse) is a defect and is not translated.
+_FAILURES: dict[int, tuple[type[StoreError], str, str]] = {
+    sqlite3.SQLITE_FULL: (
+        StoreError, "the disk is full: the archive cannot grow",
+        "free space on the disk that holds {folder}, or move the archive elsewhere "
+        "(settings.database or --db)"),
+    sqlite3.SQLITE_READONLY: (
+        StoreError, "the archive is read-only",
+        "make {path} and its folder writable for the user that runs relay; the commands "
+        "that only read (status, feeds, search, show, export, subscribers, digest preview) "
+        "work on a read-only archive"),
+    sqlite3.SQLITE_BUSY: (
+        LockedError, "the archive is locked: another relay process is writing to it",
+        "wait for it to finish (a collect or a digest build) and try again"),
+    sqlite3.SQLITE_LOCKED: (
+        LockedError, "the archive is locked: another relay process is writing to it",
+        "wait for it to finish (a collect or a digest build) and try again"),
+    sqlite3.SQLITE_CORRUPT: (
+        StoreError, "the archive is damaged (its SQLite file is corrupt)",
+        "restore {path} from a backup (`sqlite3 ARCHIVE .recover` may save what is left)"),
+    sqlite3.SQLITE_NOTADB: (
+        StoreError, "this file is not an SQLite archive",
+        "check --db / settings.database: it must name relay's archive"),
+    sqlite3.SQLITE_CANTOPEN: (
+        StoreError, "the archive cannot be opened",
+        "check that {path} and its folder exist and that this user may read them"),
+    sqlite3.SQLITE_PERM: (
+        StoreError, "the archive may not be opened for writing",
+        "check the permissions of {path} and its folder"),
+    sqlite3.SQLITE_IOERR: (
+        StoreError, "the disk failed to read or write the archive",
+        "check the disk that holds {folder} (full, removed, failing?)"),
+}
+
+
+_NO_SHARED_MEMORY = ("SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN")
+
+
+def store_error(exc: BaseException, path: Path | str) -> StoreError | None:
+    """The relay error for a failure of the archive's file or disk (full, read-only,
+    locked, damaged, not a database, unreadable), naming the archive and with a hint; None
+    for an error that is a defect of relay (a constraint, a misuse), kept as it is."""
+    if isinstance(exc, StoreError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    if getattr(exc, "sqlite_errorname", "") in _NO_SHARED_MEMORY[:2]:
+        # (a reader that cannot make the WAL's shared-memory file beside the archive)
+        kind, what, hint = StoreError, "the archive's folder is read-only", (
+            "make the folder of {path} writable, or run a command that only reads")
+    elif code & 0xFF in _FAILURES:
+        kind, what, hint = _FAILURES[code & 0xFF]
+    else:
+        return None
+    folder = Path(path).parent
+    return kind(f"{what} ({exc})", where=str(path),
+                hint=hint.format(path=path, folder=folder))
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose failures of the system are StoreErrors (see store_error),
+    whichever statement meets them: the one place SQLite's errors are translated."""
+
+    archive: Path | str = ""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise (store_error(exc, self.archive) or exc) from exc
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            raise (store_error(exc, self.archive) or exc) from exc
+
+
+def _connect(target: str, busy_timeout: float, archive: Path, uri: bool = False) -> _Connection:
+    conn = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                           check_same_thread=False, factory=_Connection, uri=uri)
+    assert isinstance(conn, _Connection)
+    conn.archive = archive
+    return conn
+
+
+class Store:
+    """The open archive. Use as a context manager, or call close().
+
+    `readonly=True` (the commands that only read) opens the file with SQLite's
+    `mode=ro`: nothing can write it, and no migration runs: an archive of an older
+    schema is refused with a hint to run a command that writes (an upgraded relay's
+    queries need the new schema). In a read-only folder with no WAL file beside the
+    archive, nothing can be writing it, and it is read as `immutable`. A read-only
+    store keeps what `sync_feeds` says in a temporary copy of the feeds table, so that
+    readers see the configuration in force without writing the archive.
+    A writer waits up to `busy_timeout` seconds for another's write transaction, then
+    fails with LockedError."""
+
+    def __init__(self, path: Path, *, readonly: bool = False,
+                 busy_timeout: float | None = None) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._depth = 0
+        self._shadowed = False
+        timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
+        conn: _Connection | None = None
+        try:
+            if readonly:
+                conn = self._open_readonly(timeout)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = _connect(str(path), timeout, path)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn = conn
             # 64 MB of page cache (the default is 2 MB): the LSH band index takes random
             # inserts, and a window of 20,000 items inserts its bands in 185 us, not 281.
             conn.execute("PRAGMA cache_size=-65536")
-            self.conn = conn
             self.db = sqlite_utils.Database(conn)
             self._migrate()
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the archive: {exc}", where=str(path)) from exc
-        self._depth = 0
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, OSError):    # (the archive's folder cannot be made)
+                raise StoreError(f"cannot make the archive's folder: {exc.strerror or exc}",
+                                 where=str(path), hint="check that the folder can be made "
+                                 "and written by the user that runs relay") from exc
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            translated = store_error(exc, path)
+            if translated is None:
+                raise StoreError(f"cannot open the archive: {exc}", where=str(path)) from exc
+            raise translated from exc
+
+    def _open_readonly(self, timeout: float) -> _Connection:
+        if not self.path.is_file():
+            raise StoreError("no archive here", where=str(self.path),
+                             hint="check --db / settings.database, or run `relay collect` first")
+        base = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+        conn = _connect(base, timeout, self.path, uri=True)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except StoreError as exc:
+            conn.close()
+            # A reader of a WAL archive makes its -shm (and -wal) beside it; in a read-only
+            # folder with no -wal there, no one can be writing the archive: it is immutable.
+            cause = getattr(exc.__cause__, "sqlite_errorname", "")
+            if cause not in _NO_SHARED_MEMORY or self.path.with_name(
+                    self.path.name + "-wal").exists():
+                raise
+            conn = _connect(base + "&immutable=1", timeout, self.path, uri=True)
+        # temporary tables (the feeds copy) in memory: the folder may be read-only
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
 
     def __enter__(self) -> Store:
         return self
@@ -380,6 +523,15 @@ class Store:
                 f"the archive has schema version {version}, newer than this relay "
                 f"({len(MIGRATIONS)})", where=str(self.path), hint="upgrade relay",
             )
+        if self.readonly:
+            if version < len(MIGRATIONS):
+                raise StoreError(
+                    f"the archive has schema version {version}: this relay needs "
+                    f"{len(MIGRATIONS)}, and a command that only reads does not upgrade it",
+                    where=str(self.path),
+                    hint="run `relay migrate` (or any command that writes, such as "
+                         "`relay collect`) once, then try again")
+            return
         # Foreign keys off while migrating (SQLite's own recipe for rebuilding a table that
         # others reference: the pragma cannot change inside a transaction); on again after.
         self.conn.execute("PRAGMA foreign_keys=OFF")
@@ -404,8 +556,16 @@ class Store:
             self.conn.execute(f"PRAGMA user_version = {number}")
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it rolls back by itself on
+        a full disk or an I/O error); a failing rollback does not hide the error that led
+        to it."""
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error, StoreError):
+                self.conn.execute("ROLLBACK")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -421,11 +581,10 @@ class Store:
         self._depth = 1
         try:
             yield
+            self.conn.execute("COMMIT")     # a full disk may refuse it: then all is undone
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        else:
-            self.conn.execute("COMMIT")
         finally:
             self._depth = 0
 
@@ -455,8 +614,11 @@ class Store:
         items (`governing`: a renamed feed), else nobody's (`NOBODY`). When an audience changed,
         every feed's validators go: a copy an item was dropped as may be out of its
         audience now (a duplicate is one within one audience: `items_with_hash`), so
-        every document is read whole once more, for what it hid."""
+        every document is read whole once more, for what it hid. A read-only store changes
+        its temporary copy of the table (see Store)."""
         feeds = list(feeds)
+        if self.readonly and not self._shadowed:
+            self._shadow_feeds()
         with self.transaction():
             before = dict(self.conn.execute("SELECT id, audience FROM feeds"))
             for f in feeds:
@@ -487,6 +649,18 @@ class Store:
     def feed_locations(self) -> dict[str, str]:
         """Each archived feed's id -> its address (URL or path) when last configured."""
         return dict(self.conn.execute("SELECT id, url FROM feeds"))
+
+    def _shadow_feeds(self) -> None:
+        """A temporary table `feeds` (made from the archive's own CREATE statement, so with
+        every column and default) holding the archive's rows: it hides main.feeds from
+        every query of this connection, and only it is changed."""
+        sql = self.conn.execute(
+            "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = 'feeds'"
+        ).fetchone()[0]
+        self.conn.execute(re.sub(r"^CREATE TABLE\s+(\"?)feeds\1", "CREATE TEMP TABLE feeds", sql,
+                                 flags=re.IGNORECASE))
+        self.conn.execute("INSERT INTO temp.feeds SELECT * FROM main.feeds")
+        self._shadowed = True
 
     def feed_state(self, feed_id: str) -> FeedState:
         rows = self._rows("SELECT * FROM feeds WHERE id = ?", (feed_id,))
