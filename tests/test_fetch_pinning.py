@@ -397,3 +397,20 @@ def test_https_refuses_a_certificate_for_another_name(tls_server: Server,
     assert "CERTIFICATE_VERIFY_FAILED" in str(result) and "other.example" in str(result)
     assert tls_server.sni == ["other.example"]
     assert tls_server.hits == []
+
+
+# -- malformed URLs are the feed's error, not the run's ----------------------------------------
+
+def test_a_malformed_url_or_location_is_that_feeds_error(server: Server) -> None:
+    """urllib raised ValueError for "http://[::1/", and it escaped fetch_all: every other
+    request of the run lost its answer."""
+    server.routes["/bad-redirect"] = (302, {"Location": "http://a]/feed"}, b"")  # httpx takes it
+    server.routes["/feed.xml"] = (200, {}, FEED)
+    base = f"http://127.0.0.1:{server.port}"
+    bad_url, bad_location, good = fetch(
+        ["http://[::1/feed", f"{base}/bad-redirect", f"{base}/feed.xml"], Resolver({}),
+        allow_private=True)
+    assert isinstance(bad_url, FetchError) and "invalid URL" in str(bad_url)
+    assert isinstance(bad_location, FetchError)
+    assert "malformed Location 'http://a]/feed'" in str(bad_location)
+    assert isinstance(good, Fetched) and good.body == FEED

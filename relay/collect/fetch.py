@@ -182,13 +182,14 @@ async def pin_address(url: str, allow_private: bool, feed_id: str,
                       resolve: Resolver = system_resolve) -> _Pin:
     """Resolve the URL's host once and refuse it if any of its addresses is internal
     (see the module rules); the addresses returned are the only ones it may reach."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"not an http(s) URL: {url}", feed_id=feed_id, url=url)
     try:
+        parts = urlsplit(url)
+        named = parts.scheme in ("http", "https") and parts.hostname
         target = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+    except (ValueError, httpx.InvalidURL) as exc:   # "http://[::1/" from a Location too
         raise FetchError(f"invalid URL: {exc}", feed_id=feed_id, url=url) from exc
+    if not named:
+        raise FetchError(f"not an http(s) URL: {url}", feed_id=feed_id, url=url)
     host = target.raw_host.decode("ascii")
     if _is_ip(host):
         addresses: Sequence[str] = [host]
@@ -286,7 +287,7 @@ async def _fetch_one(client: httpx.AsyncClient, req: FetchRequest, limits: Limit
     all_permanent = True
     for _hop in range(MAX_REDIRECTS + 1):
         pin = await pin_address(url, req.allow_private, req.feed_id, resolve)
-        host = urlsplit(url).hostname or ""
+        host = pin.host
         # The host's turn first, then a global slot: a queue for one slow host does not
         # hold slots that other hosts could use. The deadline counts from the request.
         await hosts.enter(host)
@@ -302,7 +303,11 @@ async def _fetch_one(client: httpx.AsyncClient, req: FetchRequest, limits: Limit
         if isinstance(result, tuple):
             status, location = result
             all_permanent = all_permanent and status in _PERMANENT
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError as exc:
+                raise FetchError(f"HTTP {status} to a malformed Location {location!r}: {exc}",
+                                 feed_id=req.feed_id, url=url, status=status) from exc
             continue
         if url != req.url and all_permanent:
             result = Fetched(**{**result.__dict__, "moved_to": url})
