@@ -15,10 +15,18 @@ in order. Rules:
 - redirects are followed by hand, at most MAX_REDIRECTS, each hop checked
   like the first; when every hop was permanent (301/308) the final URL is
   reported as `moved_to` so the operator can update feeds.yaml;
-- requests to loopback, private, link-local, multicast or reserved addresses
-  are refused unless the request allows them (`allow_private` in feeds.yaml),
-  for the first URL and every redirect, so a feed cannot make relay reach
-  internal services;
+- every address that is not globally reachable (loopback, private, CGNAT
+  100.64/10, link-local, multicast, reserved, unspecified, and the IPv4-mapped,
+  NAT64 and 6to4 spellings of those) is refused unless the request allows it
+  (`allow_private` in feeds.yaml), for the first URL and every redirect, so a
+  feed cannot make relay reach internal services;
+- a host name is resolved once per hop, and the connection goes to the
+  address that was checked: the network backend connects only to the pinned
+  addresses of the request in hand and never resolves a name itself, so a DNS
+  answer that changes after the check (rebinding) cannot redirect it. The URL,
+  the Host header and TLS (SNI and the certificate check) keep the host name.
+  Requests that allow private addresses use a connection pool of their own, so
+  a connection opened under `allow_private` never serves a guarded request;
 - 429 and 503 carry `Retry-After` (seconds or an HTTP date) into the error;
   410 is an error with status 410 (the pipeline disables the feed); any other
   status outside 2xx/304 is a `FetchError` with the status;
@@ -32,21 +40,25 @@ nowhere else.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import logging
 import re
 import socket
+import ssl
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from relay import __version__
@@ -116,34 +128,90 @@ def max_age(cache_control: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _blocked(ip: str) -> bool:
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses of `host` from the system resolver (getaddrinfo), in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Network:
+    """How `fetch_all` reaches hosts. The defaults are the system's; a test puts here a
+    resolver of its own, a backend that records where it connects, or its own CA."""
+    resolve: Resolver = system_resolve
+    backend: httpcore.AsyncNetworkBackend = field(default_factory=httpcore.AnyIOBackend)
+    ssl_context: ssl.SSLContext | None = None    # None: the system's CAs
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")        # RFC 6052: the IPv4 address is the tail
+_LOCAL_V6 = (ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64, and
+             ipaddress.ip_network("fec0::/10"))       # site-local: Python 3.11 calls both global
+
+
+def refused_address(ip: str) -> bool:
+    """True for an address a feed may reach only with `allow_private`: anything not
+    globally reachable, multicast, or an IPv6 spelling of such an IPv4 address."""
     addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    return bool(addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-                or addr.is_reserved or addr.is_unspecified)
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = addr.ipv4_mapped or addr.sixtofour or (
+            ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF) if addr in _NAT64 else None)
+        if embedded is not None:
+            return refused_address(str(embedded))
+        if any(addr in net for net in _LOCAL_V6):
+            return True
+    return bool(not addr.is_global or addr.is_private or addr.is_loopback
+                or addr.is_link_local or addr.is_multicast or addr.is_reserved
+                or addr.is_unspecified)
 
 
-async def check_address(url: str, allow_private: bool, feed_id: str) -> None:
-    """Refuse a URL whose host resolves to an internal address (see the module rules)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"not an http(s) URL: {url}", feed_id=feed_id, url=url)
-    if allow_private:
-        return
-    host = parts.hostname
+@dataclass(frozen=True)
+class _Pin:
+    """The checked addresses of one host, for the request in hand."""
+    host: str                   # as the connection pool names it (IDNA, no brackets)
+    addresses: tuple[str, ...]
+
+
+_PIN: contextvars.ContextVar[_Pin | None] = contextvars.ContextVar("relay_fetch_pin",
+                                                                  default=None)
+
+
+async def pin_address(url: str, allow_private: bool, feed_id: str,
+                      resolve: Resolver = system_resolve) -> _Pin:
+    """Resolve the URL's host once and refuse it if any of its addresses is internal
+    (see the module rules); the addresses returned are the only ones it may reach."""
     try:
-        ips = [host] if _is_ip(host) else [
-            str(info[4][0]) for info in await asyncio.get_running_loop().getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80),
-                type=socket.SOCK_STREAM)]
-    except OSError as exc:
-        raise FetchError(f"cannot resolve {host}: {exc}", feed_id=feed_id, url=url) from exc
-    for ip in ips:
-        if _blocked(ip):
-            raise FetchError(
-                f"refused: {host} is an internal address ({ip})", feed_id=feed_id, url=url,
-                hint="set allow_private: true on this feed if it really is an internal source")
+        parts = urlsplit(url)
+        named = parts.scheme in ("http", "https") and parts.hostname
+        target = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:   # "http://[::1/" from a Location too
+        raise FetchError(f"invalid URL: {exc}", feed_id=feed_id, url=url) from exc
+    if not named:
+        raise FetchError(f"not an http(s) URL: {url}", feed_id=feed_id, url=url)
+    host = target.raw_host.decode("ascii")
+    if _is_ip(host):
+        addresses: Sequence[str] = [host]
+    else:
+        try:
+            addresses = await resolve(host, target.port or (443 if target.scheme == "https"
+                                                            else 80))
+        except (OSError, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve {parts.hostname}: {exc}", feed_id=feed_id,
+                             url=url) from exc
+        if not addresses:
+            raise FetchError(f"cannot resolve {parts.hostname}: no address", feed_id=feed_id,
+                             url=url)
+    if not allow_private:
+        for ip in addresses:
+            if refused_address(ip):
+                raise FetchError(
+                    f"refused: {parts.hostname} is an internal address ({ip})",
+                    feed_id=feed_id, url=url,
+                    hint="set allow_private: true on this feed if it really is an internal"
+                         " source")
+    return _Pin(host, tuple(addresses))
 
 
 def _is_ip(host: str) -> bool:
@@ -152,6 +220,40 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Opens connections only to the addresses pinned for the request in hand, in the
+    resolver's order; it never resolves a name, so nothing can answer differently."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.inner = inner
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        pin = _PIN.get()
+        if pin is None or pin.host != host:
+            raise httpcore.ConnectError(f"no checked address for {host}")
+        failure: Exception = httpcore.ConnectError(f"no address for {host}")
+        for address in pin.addresses:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout, local_address,
+                                                    socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("relay does not fetch over Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
 
 
 class _HostGate:
@@ -175,7 +277,7 @@ class _HostGate:
 
 
 async def _fetch_one(client: httpx.AsyncClient, req: FetchRequest, limits: Limits,
-                     hosts: _HostGate, gate: asyncio.Semaphore) -> Fetched:
+                     hosts: _HostGate, gate: asyncio.Semaphore, resolve: Resolver) -> Fetched:
     headers = {}
     if req.etag:
         headers["If-None-Match"] = req.etag
@@ -184,14 +286,14 @@ async def _fetch_one(client: httpx.AsyncClient, req: FetchRequest, limits: Limit
     url = req.url
     all_permanent = True
     for _hop in range(MAX_REDIRECTS + 1):
-        await check_address(url, req.allow_private, req.feed_id)
-        host = urlsplit(url).hostname or ""
+        pin = await pin_address(url, req.allow_private, req.feed_id, resolve)
+        host = pin.host
         # The host's turn first, then a global slot: a queue for one slow host does not
         # hold slots that other hosts could use. The deadline counts from the request.
         await hosts.enter(host)
         try:
             async with gate:
-                result = await asyncio.wait_for(_one_hop(client, req, url, headers, limits),
+                result = await asyncio.wait_for(_one_hop(client, req, url, pin, headers, limits),
                                                 limits.total_timeout)
         except TimeoutError:
             raise FetchError(f"no complete answer within {limits.total_timeout:g}s",
@@ -201,7 +303,11 @@ async def _fetch_one(client: httpx.AsyncClient, req: FetchRequest, limits: Limit
         if isinstance(result, tuple):
             status, location = result
             all_permanent = all_permanent and status in _PERMANENT
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError as exc:
+                raise FetchError(f"HTTP {status} to a malformed Location {location!r}: {exc}",
+                                 feed_id=req.feed_id, url=url, status=status) from exc
             continue
         if url != req.url and all_permanent:
             result = Fetched(**{**result.__dict__, "moved_to": url})
@@ -209,9 +315,11 @@ async def _fetch_one(client: httpx.AsyncClient, req: FetchRequest, limits: Limit
     raise FetchError(f"more than {MAX_REDIRECTS} redirects", feed_id=req.feed_id, url=req.url)
 
 
-async def _one_hop(client: httpx.AsyncClient, req: FetchRequest, url: str,
+async def _one_hop(client: httpx.AsyncClient, req: FetchRequest, url: str, pin: _Pin,
                    headers: dict[str, str], limits: Limits) -> Fetched | tuple[int, str]:
-    """One request: a Fetched, or (status, location) for a redirect."""
+    """One request: a Fetched, or (status, location) for a redirect. A new connection
+    goes to `pin`'s addresses (the backend reads the pin from this task's context)."""
+    token = _PIN.set(pin)
     try:
         async with client.stream("GET", url, headers=headers) as resp:
             status = resp.status_code
@@ -252,6 +360,8 @@ async def _one_hop(client: httpx.AsyncClient, req: FetchRequest, url: str,
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}", feed_id=req.feed_id,
                          url=url) from exc
+    finally:
+        _PIN.reset(token)
 
 
 async def _read_capped(resp: httpx.Response, cap: int, feed_id: str, url: str) -> bytes:
@@ -286,27 +396,50 @@ async def _read_capped(resp: httpx.Response, cap: int, feed_id: str, url: str) -
     return bytes(out)
 
 
-async def fetch_all_async(
-    requests: Sequence[FetchRequest], limits: Limits, user_agent: str = "",
-    should_stop: Callable[[], bool] = lambda: False,
-) -> list[Fetched | FetchError]:
-    timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
-    gate = asyncio.Semaphore(limits.concurrency)
-    hosts = _HostGate(limits.per_host, limits.host_delay)
-
-    async with httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False,
+def _client(limits: Limits, user_agent: str, network: Network,
+            ssl_context: ssl.SSLContext) -> httpx.AsyncClient:
+    """A client whose connections go only to pinned addresses (see the module rules)."""
+    pool_limits = httpx.Limits(max_connections=limits.concurrency,
+                               max_keepalive_connections=limits.concurrency)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False, limits=pool_limits)
+    # httpx has no parameter for the network backend; its transport sends through `_pool`.
+    # tests/test_fetch_pinning.py fails if a later httpx stops doing so.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context, max_connections=pool_limits.max_connections,
+        max_keepalive_connections=pool_limits.max_keepalive_connections,
+        keepalive_expiry=pool_limits.keepalive_expiry,
+        network_backend=_PinnedBackend(network.backend))
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
+        follow_redirects=False, trust_env=False,
         headers={"User-Agent": user_agent or DEFAULT_UA,
                  "Accept-Encoding": "gzip, deflate",   # what _read_capped can bound
                  "Accept": "application/rss+xml, application/atom+xml, application/rdf+xml,"
                            " application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1"},
-        limits=httpx.Limits(max_connections=limits.concurrency,
-                            max_keepalive_connections=limits.concurrency),
-    ) as client:
+    )
+
+
+async def fetch_all_async(
+    requests: Sequence[FetchRequest], limits: Limits, user_agent: str = "",
+    should_stop: Callable[[], bool] = lambda: False, network: Network | None = None,
+) -> list[Fetched | FetchError]:
+    network = network or Network()
+    gate = asyncio.Semaphore(limits.concurrency)
+    hosts = _HostGate(limits.per_host, limits.host_delay)
+    ssl_context = network.ssl_context or httpx.create_ssl_context(trust_env=False)
+
+    async with AsyncExitStack() as stack:
+        # Guarded requests and those that allow private addresses never share a pool, so
+        # a connection opened under allow_private cannot serve a guarded request.
+        clients = {private: await stack.enter_async_context(
+                       _client(limits, user_agent, network, ssl_context))
+                   for private in sorted({r.allow_private for r in requests})}
 
         async def guarded(req: FetchRequest) -> Fetched | FetchError:
             try:
-                return await _fetch_one(client, req, limits, hosts, gate)
+                return await _fetch_one(clients[req.allow_private], req, limits, hosts, gate,
+                                        network.resolve)
             except FetchError as exc:
                 return exc
             except Exception as exc:    # a defect this request alone meets: it fails alone
@@ -336,10 +469,12 @@ async def fetch_all_async(
 
 def fetch_all(
     requests: Sequence[FetchRequest], limits: Limits | None = None, user_agent: str = "",
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: Callable[[], bool] = lambda: False, network: Network | None = None,
 ) -> list[Fetched | FetchError]:
     """Fetch every request; one result per request, in order (errors as values).
-    When `should_stop()` turns true, requests still open are abandoned."""
+    When `should_stop()` turns true, requests still open are abandoned. `network` is
+    for tests (see `Network`)."""
     if not requests:
         return []
-    return asyncio.run(fetch_all_async(requests, limits or Limits(), user_agent, should_stop))
+    return asyncio.run(fetch_all_async(requests, limits or Limits(), user_agent, should_stop,
+                                       network))
