@@ -561,6 +561,9 @@ def _topics(ctx: _Ctx, node: Any, path: str) -> tuple[Topic, ...]:
 
 def _groups(ctx: _Ctx, f: CommentedMap, p: str) -> tuple[str, ...]:
     groups = _str_list(ctx, f, "audience", p)
+    if "audience" in f and not groups:   # `audience:` or `[]`: a restriction left empty
+        raise ctx.error(f, "audience", f"{p}.audience",
+                        "names no group (omit the key for a feed everyone may read)")
     for j, g in enumerate(groups):
         if not SLUG.match(g):
             raise ctx.error(f["audience"], j, f"{p}.audience[{j}]",
