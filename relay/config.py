@@ -349,7 +349,9 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", bool: "true or false", float: "a number",
              list: "a list", dict: "a mapping", CommentedSeq: "a list", CommentedMap: "a mapping"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+    # by the nearest known base: the YAML loader's ScalarFloat is "a number"
+    return " or ".join(next((names[b] for b in k.__mro__ if b in names), k.__name__)
+                       for k in kinds)
 
 
 def _convert(ctx: _Ctx, node: CommentedMap, key: str, path: str, fn: Callable[[str], Any]) -> Any:
@@ -559,6 +561,9 @@ def _topics(ctx: _Ctx, node: Any, path: str) -> tuple[Topic, ...]:
 
 def _groups(ctx: _Ctx, f: CommentedMap, p: str) -> tuple[str, ...]:
     groups = _str_list(ctx, f, "audience", p)
+    if "audience" in f and not groups:   # `audience:` or `[]`: a restriction left empty
+        raise ctx.error(f, "audience", f"{p}.audience",
+                        "names no group (omit the key for a feed everyone may read)")
     for j, g in enumerate(groups):
         if not SLUG.match(g):
             raise ctx.error(f["audience"], j, f"{p}.audience[{j}]",

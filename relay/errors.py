@@ -13,6 +13,7 @@ RelayError                 exit 2 unless stated
     LockedError            another relay process holds the database (a daemon's lock, or
                            a write transaction that outlasted the busy timeout)
   DeliveryError            one message could not be handed to SMTP (exit 1)
+  OutputError              relay's own files (settings.digests_dir) cannot be written (exit 1)
 
 Every error carries `where` (file:line, feed id, url, address) and an optional
 `hint`. Foreign exceptions are translated once, at the boundary that calls the
@@ -101,3 +102,10 @@ class DeliveryError(RelayError):
         super().__init__(message, where=address, hint=hint)
         self.address = address
         self.temporary = temporary
+
+
+class OutputError(RelayError):
+    """A file relay writes beside the archive (a digest, a topic's Atom feed) cannot be
+    written: a failure of the system (permissions, a full disk), not of the input."""
+
+    exit_code = EXIT_FAILURES

@@ -446,3 +446,22 @@ def test_an_unreadable_subscriber_row_harms_only_itself(tmp_path, http_server, s
     assert cli(config, "digest", "send").exit_code == 0
     assert sorted(m.recipients[0] for m in smtp_server.messages) == ["a@uni.example",
                                                                      "d@uni.example"]
+
+
+def test_a_digests_folder_that_cannot_be_written_is_one_line_exit_1(tmp_path, http_server,
+                                                                     smtp_server):
+    """settings.digests_dir under a file (as unwritable for root as for anyone): digest
+    build and digest preview say which folder, exit 1 (a failure of the system), no
+    traceback; what the archive holds is untouched."""
+    (tmp_path / "blocker").write_text("a file, not a folder", encoding="utf-8")
+    config = write_config(tmp_path, http_server.add("/q.xml", quantum_feed()), smtp_server.url,
+                          extra="  digests_dir: blocker/digests")
+    assert cli(config, "collect").exit_code == 0
+    assert cli(config, "subscribe", "a@uni.example", "--topics", "quantum").exit_code == 0
+    for args in (("digest", "build"), ("digest", "preview", "--subscriber", "a@uni.example")):
+        result = cli(config, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "Traceback" not in result.output and result.exception is None or isinstance(
+            result.exception, SystemExit), result.exception
+        assert "blocker" in result.stderr and "Hint:" in result.stderr, result.stderr
+    assert cli(config, "search", "qubit").stdout.count("Quantum computing lab") == 3

@@ -145,3 +145,12 @@ def test_readme_shell_examples_name_real_commands(readme):
                 group = group.commands[name]
             checked += 1
     assert checked >= 5
+
+
+def test_the_migrate_example_shows_this_relays_schema_version(readme):
+    """`relay migrate` prints the schema version; the README's example must be this
+    relay's (the lead renumbers migrations on merge, and the example went stale)."""
+    from relay.store import MIGRATIONS
+    current = len(MIGRATIONS)
+    assert f"schema version {current}, up to date" in readme
+    assert f"schema version {current - 1}: this relay needs {current}," in readme

@@ -180,6 +180,12 @@ def fetch(urls: Sequence[str], resolver: Resolver, internet: Internet | None = N
     ("2002:a00:1::1", True),        # 6to4 of 10.0.0.1
     ("2001::1", True),              # Teredo
     ("100::1", True),               # discard-only
+    ("192.0.0.8", True),            # IETF protocol assignments (dummy address): Python 3.11.7
+    ("192.0.0.100", True),          # calls all of 192.0.0.0/24 but its first /29 global
+    ("::ffff:192.0.0.8", True),
+    ("3fff::1", True),              # documentation (RFC 9637), global to Python 3.11
+    ("192.0.0.9", False),           # the two globally reachable ones (PCP, TURN anycast)
+    ("192.0.0.10", False),
     ("8.8.8.8", False),
     ("93.184.216.34", False),
     ("::ffff:8.8.8.8", False),      # the mapped form of a global address is that address

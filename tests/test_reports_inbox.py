@@ -92,3 +92,17 @@ def test_collect_archives_reports_and_sets_bad_files_aside(tmp_path):
     (again,) = json.loads(run(config, "collect", "boston-reports", "--json").stdout)
     assert again["new"] == 0 and again["duplicates"] == 1 and again["ok"]
     assert not (inbox / "2026-11-24-quantum.md").exists()
+
+
+def test_an_unreadable_report_is_named_in_its_feeds_error(tmp_path):
+    """One bad file among good ones: the feed's one-line error (collect, relay feeds)
+    says which file it was and where it went, not only what was wrong with it."""
+    config, inbox = setup(tmp_path)
+    (inbox / "good.md").write_text(GOOD, encoding="utf-8")
+    (inbox / "draft-7.md").write_text("---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8")
+    result = run(config, "collect")
+    assert result.exit_code == 1
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("boston-reports:"))
+    assert "draft-7.md" in line and "bad front matter" in line and "rejected" in line
+    assert "draft-7.md" in run(config, "feeds").stdout
+    assert (inbox / "rejected" / "draft-7.md").exists()

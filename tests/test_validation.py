@@ -68,6 +68,16 @@ BAD_CONFIG = [
      "feeds:\n  - id: a\n    url: https://a.example/\n    kind: page\n    selectors:\n"
      "      item: li\n      title: a\n      link: 'a['  # <-\n",
      "feeds[0] (a).selectors.link: 'a[' is not a CSS selector (Malformed attribute selector"),
+    ("integer-setting-given-a-float", "settings:\n  limits: {max_title_chars: 1e3}  # <-\n",
+     "settings.limits.max_title_chars: must be an integer, not a number"),
+    ("integer-setting-given-an-exponent", "settings:\n  digest:\n"
+     "    max_message_bytes: 1e308  # <-\n",
+     "settings.digest.max_message_bytes: must be an integer, not a number"),
+    # need-to-know fails closed: an audience key left empty is not "everyone"
+    ("audience-empty-list", "feeds:\n  - id: a\n    url: https://a.example/\n"
+     "    audience: []  # <-\n", "feeds[0] (a).audience: names no group"),
+    ("audience-left-blank", "feeds:\n  - id: a\n    url: https://a.example/\n"
+     "    audience:  # <-\n", "feeds[0] (a).audience: names no group"),
     ("yaml-5000-deep-flow", "feeds: " + "[" * 5000 + "]" * 5000 + "  # <-\n",
      "invalid YAML: nested deeper than 32 levels"),
     ("yaml-5000-deep-block", "- " * 5000 + "x  # <-\n", "nested deeper than 32 levels"),

@@ -147,8 +147,13 @@ class Network:
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")        # RFC 6052: the IPv4 address is the tail
-_LOCAL_V6 = (ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64, and
-             ipaddress.ip_network("fec0::/10"))       # site-local: Python 3.11 calls both global
+_LOCAL_V6 = (ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64,
+             ipaddress.ip_network("fec0::/10"),       # site-local and documentation
+             ipaddress.ip_network("3fff::/20"))       # (RFC 9637): Python 3.11 calls them global
+# IANA: 192.0.0.0/24 is not globally reachable but for two anycast services; Python 3.11.7
+# calls everything in it global after its first /29 (192.0.0.8, the dummy address, too).
+_PROTOCOL_V4 = ipaddress.ip_network("192.0.0.0/24")
+_GLOBAL_PROTOCOL_V4 = (ipaddress.ip_address("192.0.0.9"), ipaddress.ip_address("192.0.0.10"))
 
 
 def refused_address(ip: str) -> bool:
@@ -162,6 +167,8 @@ def refused_address(ip: str) -> bool:
             return refused_address(str(embedded))
         if any(addr in net for net in _LOCAL_V6):
             return True
+    elif addr in _PROTOCOL_V4 and addr not in _GLOBAL_PROTOCOL_V4:
+        return True
     return bool(not addr.is_global or addr.is_private or addr.is_loopback
                 or addr.is_link_local or addr.is_multicast or addr.is_reserved
                 or addr.is_unspecified)

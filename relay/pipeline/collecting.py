@@ -199,8 +199,12 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
             if feed.kind is FeedKind.REPORTS and feed.path is not None:
                 _file_reports(feed.path, outcome.entries, partial, now)
             if partial:
-                raise partial[0] if len(partial) == 1 else CollectError(
-                    f"{len(partial)} files unreadable, first: {partial[0]}", feed_id=feed.id)
+                first = partial[0]    # its file named first: the feed's line may be cut
+                named = f"{Path(first.url).name}: {first.message} (moved to rejected/)"
+                raise type(first)(named, feed_id=feed.id, url=first.url) if len(
+                    partial) == 1 else CollectError(
+                    f"{len(partial)} files unreadable (moved to rejected/), first: {named}",
+                    feed_id=feed.id)
         except CollectError as exc:
             _record_failure(store, feed, report, exc, now, _stage(exc, "parse"))
         except Exception as exc:    # recording or filing this feed's reports: it alone

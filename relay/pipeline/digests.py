@@ -39,7 +39,7 @@ from relay.digest.deliver import (
 )
 from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
-from relay.errors import DeliveryError, RelayError, StoreError, UsageError
+from relay.errors import DeliveryError, OutputError, RelayError, StoreError, UsageError
 from relay.langs import primary
 from relay.models import (
     UI_LANGS,
@@ -289,8 +289,17 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         status = "built" if digest_id is not None else "exists"
         results.append(DigestResult(sub.email, p, status, len(digest.story_ids), paths["html"],
                                     left_out=digest.left_out))
-    publish_topic_feeds(config, store, now)
+    try:
+        publish_topic_feeds(config, store, now)
+    except OSError as exc:    # the digests above are queued; only the Atom feeds are not
+        raise _output_error(exc, config.settings.digests_dir / "feeds") from exc
     return results
+
+
+def _output_error(exc: OSError, folder: Path) -> OutputError:
+    return OutputError(f"cannot write in {folder}: {exc.strerror or exc}",
+                       hint="make settings.digests_dir a folder relay can write (and free "
+                            "disk space), then run the command again")
 
 
 def _describe(exc: BaseException) -> str:
@@ -463,6 +472,8 @@ def preview_digest(config: Config, store: Store, now: datetime, email: str) -> s
                      now, config.settings.digests_dir / "preview")
     except StoreError:
         raise
+    except OSError as exc:    # the preview folder: the system's failure, not the row's
+        raise _output_error(exc, config.settings.digests_dir / "preview") from exc
     except Exception as exc:  # noqa: BLE001 - a stored row relay refuses today
         raise UsageError(f"the digest of {sub.email!r} cannot be built: {_describe(exc)}",
                          hint="`relay status` lists the subscribers whose digest failed",
