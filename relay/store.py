@@ -212,7 +212,8 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) 
 
 
 # Failures of the archive itself (disk full, locked, read-only, out of memory), never of
-# the one item or feed at hand: ingest does not skip an item for them.
+# the one item or feed at hand: ingest does not skip an item for them, and a collect does
+# not record them as a feed's error (the next feed would meet them too): the run ends.
 SYSTEM_ERRORS = (sqlite3.OperationalError, StoreError, MemoryError)
 
 
@@ -596,10 +597,14 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK TO one")
+            # A full disk or an I/O error may have made SQLite undo the whole transaction,
+            # savepoint and all: then the error that did it is the one to raise.
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO one")
             raise
         finally:
-            self.conn.execute("RELEASE one")
+            if self.conn.in_transaction:
+                self.conn.execute("RELEASE one")
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)

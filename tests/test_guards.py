@@ -9,6 +9,7 @@ import json
 import logging
 import pickle
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import partial
@@ -330,18 +331,86 @@ def test_an_item_the_archive_refuses_is_skipped_whole_and_its_feed_kept(
                             " (SELECT id FROM items)").fetchone()[0] == 0
 
 
-def test_a_failure_of_the_archive_itself_is_no_item_s_fault(tmp_path, http_server,
-                                                             monkeypatch):
-    """Disk full while storing one item: the feed fails (store), no item is 'skipped'."""
-    def full(self, item, *args):
-        raise sqlite3.OperationalError("database or disk is full")
+def _full_after(monkeypatch, first: str) -> list[str]:
+    """The archive's disk is full (SQLite's own page limit: SQLITE_FULL) from the moment
+    feed `first` is recorded; returns the feeds whose failure relay then tries to record."""
+    real_ok, real_error = Store.record_fetch_ok, Store.record_fetch_error
+    recorded: list[str] = []
 
-    monkeypatch.setattr(Store, "insert_item", full)
-    config = write_config(tmp_path, {"feed": http_server.add("/feed.xml", rss("feed", 3))})
+    def ok(self, feed_id, *args, **kwargs):
+        real_ok(self, feed_id, *args, **kwargs)
+        if feed_id == first:
+            pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+            self.conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    def error(self, feed_id, *args, **kwargs):
+        recorded.append(feed_id)
+        real_error(self, feed_id, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "record_fetch_ok", ok)
+    monkeypatch.setattr(Store, "record_fetch_error", error)
+    return recorded
+
+
+def test_a_full_disk_in_the_middle_of_a_collect_ends_it_with_one_line(tmp_path, http_server,
+                                                                      monkeypatch):
+    """An archive-wide failure is no feed's: the run ends at once with the archive's error
+    (one line and its hint, exit 1, no traceback), no later feed "fails" and tries to
+    record it, and what was stored before stays."""
+    recorded = _full_after(monkeypatch, "first")
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 300)) for name in ("first", "second",
+                                                                          "third")})
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "the disk is full" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "Hint: free space" in result.stderr
+    assert recorded == []
+    monkeypatch.undo()
+    rows = feed_rows(config)
+    assert rows["first"]["last_ok_at"] and len(titles(tmp_path, "first")) == 300
+    assert rows["second"]["error_count"] == rows["third"]["error_count"] == 0
+    assert rows["second"]["skipped"] == 0        # no item's fault either
+    assert titles(tmp_path, "second") == titles(tmp_path, "third") == []
+    # Room again: the next collect takes the rest.
     code, reports = collect(config)
-    assert code == 1
-    assert reports["feed"]["stage"] == "store" and reports["feed"]["skipped"] == 0
-    assert "database or disk is full" in reports["feed"]["error"]
+    assert code == 0 and reports["second"]["new"] == reports["third"]["new"] == 300
+
+
+def test_a_locked_archive_in_the_middle_of_a_collect_is_waited_for_once(tmp_path, http_server,
+                                                                        monkeypatch):
+    """Another process holds the write lock past the busy timeout once feed `first` is
+    stored: the run ends with one LockedError after one wait, not one per later feed."""
+    real_ok = Store.record_fetch_ok
+    holder: list[sqlite3.Connection] = []
+
+    def ok(self, feed_id, *args, **kwargs):
+        real_ok(self, feed_id, *args, **kwargs)
+        if feed_id == "first":
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con.execute("BEGIN IMMEDIATE")
+            holder.append(con)
+
+    monkeypatch.setattr(Store, "record_fetch_ok", ok)
+    monkeypatch.setattr("relay.store.BUSY_TIMEOUT", 1.5)
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "second",
+                                                                        "third", "fourth")})
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all"])
+    waited = time.monotonic() - started
+    holder[0].execute("ROLLBACK")
+    holder[0].close()
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "locked" in errors[0], result.stderr
+    assert waited < 2.9, waited      # one busy timeout (1.5 s), not one per feed or retry
+    monkeypatch.undo()
+    rows = feed_rows(config)
+    assert [r["error_count"] for r in rows.values()] == [0, 0, 0, 0]
+    assert len(titles(tmp_path, "first")) == 2
 
 
 # -- caps ---------------------------------------------------------------------------------------

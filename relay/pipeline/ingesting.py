@@ -460,6 +460,8 @@ class Ingester:
         here (the archive's answers) fails this feed alone, at the store stage."""
         try:
             self._new_entries(batch)
+        except SYSTEM_ERRORS:
+            raise                   # the archive's, not this feed's: the run ends
         except Exception as exc:
             batch.outcome.failed(exc, "store")
             batch.chunks, batch.started, batch.sent = [], True, True
@@ -525,6 +527,8 @@ class Ingester:
                 try:
                     head.outcome.new, stored_dups = self._store(head)
                     head.outcome.duplicates += stored_dups
+                except SYSTEM_ERRORS:
+                    raise                   # the archive's, not this feed's: the run ends
                 except Exception as exc:    # this feed alone: what it committed stays
                     head.outcome.failed(exc, "store")
                     for job in head.jobs:
