@@ -273,12 +273,16 @@ def audience_key(audience: Iterable[str]) -> str:
     return json.dumps(sorted(set(audience)))
 
 
-def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str]) -> dict[str, FeedSpec]:
+def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str],
+              audiences: Mapping[str, str] | None = None) -> dict[str, FeedSpec]:
     """Each archived feed (id -> its address when last configured) whose items are still
     someone's -> the configured feed whose rules they follow: the feed of its id, else
     (the id was changed: a renamed feed) the one configured feed of its address. A feed
     that is neither, or whose address two configured feeds share, is nobody's: which
-    audience it has is not known, and need-to-know restricts when in doubt."""
+    audience it has is not known, and need-to-know restricts when in doubt. So is one
+    whose `audiences` (id -> `audience_key` as last synced) says it was not for everyone
+    while that configured feed is: a rename never makes restricted items public (nor a
+    restricted entry left out for a typo beside a public one of the same address)."""
     feeds = list(feeds)
     by_id = {f.id: f for f in feeds}
     by_place: dict[str, list[FeedSpec]] = {}
@@ -289,7 +293,9 @@ def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str]) -> dict[str,
         if feed_id in by_id:
             out[feed_id] = by_id[feed_id]
         elif len(by_place.get(place, ())) == 1:
-            out[feed_id] = by_place[place][0]
+            heir = by_place[place][0]
+            if heir.audience or (audiences or {}).get(feed_id, "[]") == "[]":
+                out[feed_id] = heir
     return out
 
 
@@ -625,7 +631,7 @@ class Store:
         if self.readonly and not self._shadowed:
             self._shadow_feeds()
         with self.transaction():
-            before = dict(self.conn.execute("SELECT id, audience FROM feeds"))
+            before = self.feed_audiences()
             for f in feeds:
                 # A changed URL is a new source: its validators, move and disabling go.
                 self.conn.execute(
@@ -643,17 +649,21 @@ class Store:
                      audience_key(f.audience)),
                 )
             configured = {f.id for f in feeds}
-            rules = governing(feeds, self.feed_locations())
+            rules = governing(feeds, self.feed_locations(), before)
             self.conn.executemany("UPDATE feeds SET audience = ? WHERE id = ?", [
                 (audience_key(rules[i].audience) if i in rules else NOBODY, i)
                 for i in before if i not in configured])
-            after = dict(self.conn.execute("SELECT id, audience FROM feeds"))
+            after = self.feed_audiences()
             if any(_groups(after[i]) != _groups(a) for i, a in before.items()):
                 self.conn.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")
 
     def feed_locations(self) -> dict[str, str]:
         """Each archived feed's id -> its address (URL or path) when last configured."""
         return dict(self.conn.execute("SELECT id, url FROM feeds"))
+
+    def feed_audiences(self) -> dict[str, str]:
+        """Each archived feed's id -> its `audience_key` as last synced."""
+        return dict(self.conn.execute("SELECT id, audience FROM feeds"))
 
     def _shadow_feeds(self) -> None:
         """A temporary table `feeds` (made from the archive's own CREATE statement, so with
