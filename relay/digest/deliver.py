@@ -36,20 +36,11 @@ from types import TracebackType
 from urllib.parse import quote, urlencode
 
 from relay.errors import DeliveryError
-from relay.models import parse_smtp_url
+from relay.models import parse_smtp_url, valid_address
 
-# A deliverable address: a dot-atom local part of printable ASCII (no control
-# character, no space, nothing SMTP or a header would read as syntax) and a domain of
-# ASCII labels: what `subscribe` and import accept.
-ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+# (A deliverable address: models.valid_address, the one rule.)
 _ENVELOPE = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")   # printable ASCII, no space, < or >
 _FORBIDDEN = {"Cc", "Cs", "Zl", "Zp"}     # control, lone surrogate, line/paragraph separator
-
-
-def valid_address(address: str) -> bool:
-    return bool(ADDRESS.match(address)) and len(address) <= 254
 
 
 def header_text_problem(text: str) -> str | None:
