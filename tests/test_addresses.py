@@ -49,3 +49,18 @@ def test_the_sender_and_admin_address_follow_the_rule(tmp_path: Path, address, s
         else:
             with pytest.raises(ConfigError, match=key):
                 load_config(path, env={})
+
+
+@pytest.mark.parametrize("recipient", ["desk@mext.example\n", "desk@mext.example\r\n",
+                                       "desk@mext.example\nRCPT TO:<x@y.example>"])
+def test_an_envelope_address_with_a_line_break_is_refused_before_any_connection(recipient):
+    """The envelope check is the last guard before SMTP: a trailing line break (which `$`
+    lets through) is refused for good, not tried as a connection (port 1: nothing
+    listens)."""
+    from relay.digest.deliver import SmtpSender
+    from relay.errors import DeliveryError
+
+    with SmtpSender("smtp://127.0.0.1:1", 5, False) as sender, \
+            pytest.raises(DeliveryError) as caught:
+        sender.send("relay@example.org", recipient, b"Subject: x\r\n\r\nx\r\n")
+    assert "refused to send" in caught.value.message and not caught.value.temporary

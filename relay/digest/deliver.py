@@ -39,7 +39,7 @@ from relay.errors import DeliveryError
 from relay.models import parse_smtp_url, valid_address
 
 # (A deliverable address: models.valid_address, the one rule.)
-_ENVELOPE = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")   # printable ASCII, no space, < or >
+_ENVELOPE = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")   # printable ASCII, no space, < or >
 _FORBIDDEN = {"Cc", "Cs", "Zl", "Zp"}     # control, lone surrogate, line/paragraph separator
 
 
@@ -198,7 +198,7 @@ class SmtpSender:
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Hand one message to the server; DeliveryError says whether to retry."""
         for address in (sender, recipient):
-            if not _ENVELOPE.match(address):   # a CR LF would start a second SMTP command
+            if not _ENVELOPE.fullmatch(address):   # a CR LF would start a second SMTP command
                 raise DeliveryError(f"refused to send: {address!r} is not a valid e-mail "
                                     "address", address=repr(recipient), temporary=False)
         for attempt in (1, 2):
