@@ -396,3 +396,36 @@ def test_a_rename_never_makes_restricted_items_public(stored_audience, heir_audi
     got = governing(_config(("b2", "https://b/x", heir_audience)).feeds, {"b": "https://b/x"},
                     {"b": stored_audience})
     assert ("b" in got) is governed
+
+
+def test_the_daemon_under_a_lenient_reload_restricts_a_left_out_feed(http_server, relay,
+                                                                     caplog):
+    """`relay run` reloads feeds.yaml as the CLI loads it (a wrong feed entry left out):
+    a restricted feed whose entry got a typo reaches nobody at the next build, its collect
+    job says it is unknown and harms no other job, and its items stay archived."""
+    from relay.cli import Ctx
+    from relay.daemon import Daemon
+    from relay.models import Frequency
+    cable, wire = _two_feeds(http_server, relay)
+    restricted = feed_yaml(cable, "cable", "Cable Service", "    audience: [gov]\n")
+    relay.write(restricted + feed_yaml(wire, "wire", "Public Wire"))
+    ctx = Ctx(relay.config, None, 0)
+    daemon = Daemon(ctx.config(), relay.tmp / "relay.db", reload=ctx.config)
+    daemon.store = Store(relay.tmp / "relay.db")
+    try:
+        relay.write(restricted + "    intervl: 5x\n" + feed_yaml(wire, "wire", "Public Wire"))
+        daemon._guard("digest:weekly", daemon._digest(Frequency.WEEKLY))()
+        assert [f.id for f in daemon.config.feeds] == ["wire"]
+        daemon.store.conn.execute("UPDATE feeds SET next_fetch_at = NULL")   # all due
+        daemon._guard("collect:cable", daemon._collect("cable"))()
+        assert "unknown feed id 'cable'" in caplog.text
+        daemon._guard("collect:wire", daemon._collect("wire"))()
+        assert daemon.store.feed_state("wire").error_count == 0
+        assert daemon.store.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE feed_id = 'cable'").fetchone()[0] == 1
+    finally:
+        daemon.store.close()
+    assert ctx.left_out == 1
+    office, desk = relay.built("office@uni.example"), relay.built("desk@gov.example")
+    assert WIRE[0] in office and WIRE[0] in desk
+    assert CABLE[0] not in office and CABLE[0] not in desk
