@@ -211,10 +211,15 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) 
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
-# Failures of the archive itself (disk full, locked, read-only, out of memory), never of
-# the one item or feed at hand: ingest does not skip an item for them, and a collect does
-# not record them as a feed's error (the next feed would meet them too): the run ends.
-SYSTEM_ERRORS = (sqlite3.OperationalError, StoreError, MemoryError)
+# Failures of the archive itself (disk full, locked, read-only, damaged: the StoreErrors
+# every statement's SQLite failure of the system becomes, see store_error): never of the
+# one item or feed at hand. A collect does not record them as a feed's error (the next
+# feed would meet them too): the run ends with them. Any other error, a MemoryError
+# too, is the feed's own, recorded, and the run goes on.
+ARCHIVE_ERRORS = (StoreError,)
+# ... these, SQLite's other operational errors and running out of memory: ingest does not
+# skip an item for them (the item is not at fault: its feed fails).
+SYSTEM_ERRORS = (*ARCHIVE_ERRORS, sqlite3.OperationalError, MemoryError)
 
 
 def _published_nullable(conn: sqlite3.Connection) -> None:

@@ -331,6 +331,26 @@ def test_an_item_the_archive_refuses_is_skipped_whole_and_its_feed_kept(
                             " (SELECT id FROM items)").fetchone()[0] == 0
 
 
+def test_running_out_of_memory_on_one_feed_fails_it_alone(tmp_path, http_server, monkeypatch):
+    """A MemoryError met while one feed is stored is that feed's (its document was too
+    much), not the archive's: the run goes on; only failures of the archive end it."""
+    real = ingesting._archived_copy
+
+    def lookup(store, item, *args):
+        if item.feed_id == "middle":
+            raise MemoryError("this feed alone was too much")
+        return real(store, item, *args)
+
+    monkeypatch.setattr(ingesting, "_archived_copy", lookup)
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "middle",
+                                                                        "last")})
+    code, reports = collect(config)
+    assert code == 1
+    assert reports["middle"]["stage"] == "store" and "MemoryError" in reports["middle"]["error"]
+    assert reports["first"]["new"] == reports["last"]["new"] == 2
+
+
 def _full_after(monkeypatch, first: str) -> list[str]:
     """The archive's disk is full (SQLite's own page limit: SQLITE_FULL) from the moment
     feed `first` is recorded; returns the feeds whose failure relay then tries to record."""
