@@ -113,18 +113,24 @@ def test_character_references_xml_forbids_become_the_replacement_character(body,
 # -- every feed in its own guard ---------------------------------------------------------------
 
 
+def _fail_storing(monkeypatch, feed_id: str, exc: BaseException):
+    """The duplicate lookup raises `exc` for the items of `feed_id`; returns the real one."""
+    real = ingesting._archived_copy
+
+    def lookup(store, item, *args):
+        if item.feed_id == feed_id:
+            raise exc
+        return real(store, item, *args)
+
+    monkeypatch.setattr(ingesting, "_archived_copy", lookup)
+    return real
+
+
 def test_a_failure_while_storing_one_feed_is_its_error_with_its_stage(
         tmp_path, http_server, monkeypatch, caplog):
     """Any exception while one feed is stored (here: the duplicate lookup) fails that feed
     alone, recorded with the stage; -v (INFO) shows the traceback, the warning names it."""
-    real = ingesting._archived_copy
-
-    def lookup(store, item, *args):
-        if item.feed_id == "middle":
-            raise KeyError("a defect only this feed meets")
-        return real(store, item, *args)
-
-    monkeypatch.setattr(ingesting, "_archived_copy", lookup)
+    real = _fail_storing(monkeypatch, "middle", KeyError("a defect only this feed meets"))
     config = write_config(tmp_path, {
         name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "middle",
                                                                         "last")})
@@ -334,14 +340,7 @@ def test_an_item_the_archive_refuses_is_skipped_whole_and_its_feed_kept(
 def test_running_out_of_memory_on_one_feed_fails_it_alone(tmp_path, http_server, monkeypatch):
     """A MemoryError met while one feed is stored is that feed's (its document was too
     much), not the archive's: the run goes on; only failures of the archive end it."""
-    real = ingesting._archived_copy
-
-    def lookup(store, item, *args):
-        if item.feed_id == "middle":
-            raise MemoryError("this feed alone was too much")
-        return real(store, item, *args)
-
-    monkeypatch.setattr(ingesting, "_archived_copy", lookup)
+    _fail_storing(monkeypatch, "middle", MemoryError("this feed alone was too much"))
     config = write_config(tmp_path, {
         name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "middle",
                                                                         "last")})
