@@ -69,6 +69,7 @@ from relay.models import (
     Topic,
     local_name,
     parse_smtp_url,
+    valid_address,
 )
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
@@ -121,14 +122,6 @@ def _line_of(node: Any, key: str | int | None) -> int | None:
 
 
 MAX_INTERVAL = 30 * 86400
-ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
-
-
-def _plain_address(address: str) -> bool:
-    """A sender or admin address: ADDRESS, in printable ASCII (a control character would
-    break the From: header of every digest)."""
-    return bool(ADDRESS.match(address)) and address.isascii() and address.isprintable()
 
 
 def parse_interval(text: str) -> int:
@@ -442,7 +435,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
         raise ctx.error(node, "base_url", "settings.base_url",
                         "needs settings.secret (${NAME}) to sign unsubscribe links")
     workers = _number(ctx, node, "workers", "settings", None)
-    if admin_email and not _plain_address(admin_email):
+    if admin_email and not valid_address(admin_email, local_domain=True):
         raise ctx.error(node, "admin_email", "settings.admin_email",
                         f"{admin_email!r} is not a plain address like ops@example.org")
 
@@ -460,7 +453,7 @@ def _settings(ctx: _Ctx, node: Any, base: Path, env: Mapping[str, str]) -> Setti
                 raise ctx.error(s, "url", "settings.smtp.url", str(exc)) from None
         sender = _get(ctx, s, "sender", "settings.smtp", str, smtp.sender)
         sender = _env(ctx, s, "sender", "settings.smtp", sender, env)
-        if not _plain_address(sender):
+        if not valid_address(sender, local_domain=True):
             raise ctx.error(s, "sender", "settings.smtp.sender",
                             f"{sender!r} is not a plain address like relay@example.org")
         timeout = float(_number(ctx, s, "timeout", "settings.smtp", smtp.timeout))

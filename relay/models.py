@@ -12,6 +12,7 @@ relay.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -88,6 +89,24 @@ class SmtpTarget:
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+# An e-mail address relay sends from or to: a dot-atom local part of printable ASCII (no
+# control character, space, quote or bracket can reach a header) at a domain of LDH
+# labels; 254 characters at most (RFC 5321). The one rule for subscribers, the sender
+# and the admin address.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+LOCAL_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+
+
+def valid_address(address: str, local_domain: bool = False) -> bool:
+    """Whether `address` is one relay sends from or to; `local_domain`: a host's own
+    mailbox (relay@localhost, the default sender) will do, as for the sender and the
+    admin address; a subscriber's needs a dotted domain."""
+    pattern = LOCAL_ADDRESS if local_domain else ADDRESS
+    return len(address) <= 254 and pattern.fullmatch(address) is not None
 
 
 def parse_smtp_url(url: str, allow_plaintext_auth: bool = False) -> SmtpTarget:

@@ -211,9 +211,15 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) 
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
-# Failures of the archive itself (disk full, locked, read-only, out of memory), never of
-# the one item or feed at hand: ingest does not skip an item for them.
-SYSTEM_ERRORS = (sqlite3.OperationalError, StoreError, MemoryError)
+# Failures of the archive itself (disk full, locked, read-only, damaged: the StoreErrors
+# every statement's SQLite failure of the system becomes, see store_error): never of the
+# one item or feed at hand. A collect does not record them as a feed's error (the next
+# feed would meet them too): the run ends with them. Any other error, a MemoryError
+# too, is the feed's own, recorded, and the run goes on.
+ARCHIVE_ERRORS = (StoreError,)
+# ... these, SQLite's other operational errors and running out of memory: ingest does not
+# skip an item for them (the item is not at fault: its feed fails).
+SYSTEM_ERRORS = (*ARCHIVE_ERRORS, sqlite3.OperationalError, MemoryError)
 
 
 def _published_nullable(conn: sqlite3.Connection) -> None:
@@ -272,12 +278,16 @@ def audience_key(audience: Iterable[str]) -> str:
     return json.dumps(sorted(set(audience)))
 
 
-def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str]) -> dict[str, FeedSpec]:
+def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str],
+              audiences: Mapping[str, str] | None = None) -> dict[str, FeedSpec]:
     """Each archived feed (id -> its address when last configured) whose items are still
     someone's -> the configured feed whose rules they follow: the feed of its id, else
     (the id was changed: a renamed feed) the one configured feed of its address. A feed
     that is neither, or whose address two configured feeds share, is nobody's: which
-    audience it has is not known, and need-to-know restricts when in doubt."""
+    audience it has is not known, and need-to-know restricts when in doubt. So is one
+    whose `audiences` (id -> `audience_key` as last synced) says it was not for everyone
+    while that configured feed is: a rename never makes restricted items public (nor a
+    restricted entry left out for a typo beside a public one of the same address)."""
     feeds = list(feeds)
     by_id = {f.id: f for f in feeds}
     by_place: dict[str, list[FeedSpec]] = {}
@@ -288,7 +298,9 @@ def governing(feeds: Iterable[FeedSpec], stored: Mapping[str, str]) -> dict[str,
         if feed_id in by_id:
             out[feed_id] = by_id[feed_id]
         elif len(by_place.get(place, ())) == 1:
-            out[feed_id] = by_place[place][0]
+            heir = by_place[place][0]
+            if heir.audience or (audiences or {}).get(feed_id, "[]") == "[]":
+                out[feed_id] = heir
     return out
 
 
@@ -596,10 +608,14 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK TO one")
+            # A full disk or an I/O error may have made SQLite undo the whole transaction,
+            # savepoint and all: then the error that did it is the one to raise.
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO one")
             raise
         finally:
-            self.conn.execute("RELEASE one")
+            if self.conn.in_transaction:
+                self.conn.execute("RELEASE one")
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)
@@ -620,7 +636,7 @@ class Store:
         if self.readonly and not self._shadowed:
             self._shadow_feeds()
         with self.transaction():
-            before = dict(self.conn.execute("SELECT id, audience FROM feeds"))
+            before = self.feed_audiences()
             for f in feeds:
                 # A changed URL is a new source: its validators, move and disabling go.
                 self.conn.execute(
@@ -638,17 +654,21 @@ class Store:
                      audience_key(f.audience)),
                 )
             configured = {f.id for f in feeds}
-            rules = governing(feeds, self.feed_locations())
+            rules = governing(feeds, self.feed_locations(), before)
             self.conn.executemany("UPDATE feeds SET audience = ? WHERE id = ?", [
                 (audience_key(rules[i].audience) if i in rules else NOBODY, i)
                 for i in before if i not in configured])
-            after = dict(self.conn.execute("SELECT id, audience FROM feeds"))
+            after = self.feed_audiences()
             if any(_groups(after[i]) != _groups(a) for i, a in before.items()):
                 self.conn.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")
 
     def feed_locations(self) -> dict[str, str]:
         """Each archived feed's id -> its address (URL or path) when last configured."""
         return dict(self.conn.execute("SELECT id, url FROM feeds"))
+
+    def feed_audiences(self) -> dict[str, str]:
+        """Each archived feed's id -> its `audience_key` as last synced."""
+        return dict(self.conn.execute("SELECT id, audience FROM feeds"))
 
     def _shadow_feeds(self) -> None:
         """A temporary table `feeds` (made from the archive's own CREATE statement, so with

@@ -348,3 +348,84 @@ def test_the_daemon_builds_under_the_configuration_on_disk(http_server, relay, c
     office = relay.built("office@uni.example")
     assert WIRE[0] in office and CABLE[0] not in office
     assert CABLE[0] in relay.built("desk@gov.example")
+
+
+def test_a_restricted_feed_left_out_for_a_typo_leaks_nothing_to_its_address_twin(
+        http_server, relay):
+    """A restricted feed whose entry is left out (a typo: exit 2, as if removed) while a
+    public entry reads the same address: its archived items are not taken for the public
+    feed's (a rename never makes restricted items public), in previews, builds, Atom or
+    trend counts, and a collect keeps them."""
+    cable, wire = _two_feeds(http_server, relay)
+    restricted = feed_yaml(cable, "cable", "Cable Service", "    audience: [gov]\n")
+    relay.write(restricted + feed_yaml(wire, "wire", "Public Wire"))
+    relay("collect", "--all")
+    twin = feed_yaml(cable, "twin", "Twin", "    interval: 1d\n")
+    relay.write(restricted + "    intervl: 5x\n" + twin + feed_yaml(wire, "wire", "Public Wire"))
+    result = relay.runner.invoke(main, ["--config", str(relay.config), "digest", "preview",
+                                        "--subscriber", "office@uni.example"])
+    assert result.exit_code == 2 and "left out" in result.stderr, result.output
+    preview = Path(result.stdout.strip()).read_text(encoding="utf-8")
+    assert WIRE[0] in preview and CABLE[0] not in preview
+    built = relay.runner.invoke(main, ["--config", str(relay.config), "digest", "build"])
+    assert built.exit_code == 2, built.output
+    office = relay.built("office@uni.example")
+    assert WIRE[0] in office and CABLE[0] not in office
+    assert CABLE[0] not in relay.atom() and "▁▁▁▁▁▁▁█" in office
+    with Store(relay.tmp / "relay.db") as store:
+        assert store.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE feed_id = 'cable'").fetchone()[0] == 1
+    # Fixed: the feed is the gov desk's again.
+    relay.write(restricted + twin + feed_yaml(wire, "wire", "Public Wire"))
+    relay("collect", "--all")
+    with Store(relay.tmp / "relay.db") as store:
+        assert store.feed_audiences()["cable"] == '["gov"]'
+
+
+@pytest.mark.parametrize(("stored_audience", "heir_audience", "governed"), [
+    ('["gov"]', [], False),           # restricted items never made public by a rename
+    ('["gov"]', ["mod"], True),       # restricted to restricted: the new entry's rules
+    ("[]", ["gov"], True),
+    ("[]", [], True),
+    ('["!unconfigured"]', [], False),  # nobody's stays nobody's unless restricted anew
+    ('["!unconfigured"]', ["gov"], True),
+])
+def test_a_rename_never_makes_restricted_items_public(stored_audience, heir_audience,
+                                                      governed):
+    from relay.store import governing
+    got = governing(_config(("b2", "https://b/x", heir_audience)).feeds, {"b": "https://b/x"},
+                    {"b": stored_audience})
+    assert ("b" in got) is governed
+
+
+def test_the_daemon_under_a_lenient_reload_restricts_a_left_out_feed(http_server, relay,
+                                                                     caplog):
+    """`relay run` reloads feeds.yaml as the CLI loads it (a wrong feed entry left out):
+    a restricted feed whose entry got a typo reaches nobody at the next build, its collect
+    job says it is unknown and harms no other job, and its items stay archived."""
+    from relay.cli import Ctx
+    from relay.daemon import Daemon
+    from relay.models import Frequency
+    cable, wire = _two_feeds(http_server, relay)
+    restricted = feed_yaml(cable, "cable", "Cable Service", "    audience: [gov]\n")
+    relay.write(restricted + feed_yaml(wire, "wire", "Public Wire"))
+    ctx = Ctx(relay.config, None, 0)
+    daemon = Daemon(ctx.config(), relay.tmp / "relay.db", reload=ctx.config)
+    daemon.store = Store(relay.tmp / "relay.db")
+    try:
+        relay.write(restricted + "    intervl: 5x\n" + feed_yaml(wire, "wire", "Public Wire"))
+        daemon._guard("digest:weekly", daemon._digest(Frequency.WEEKLY))()
+        assert [f.id for f in daemon.config.feeds] == ["wire"]
+        daemon.store.conn.execute("UPDATE feeds SET next_fetch_at = NULL")   # all due
+        daemon._guard("collect:cable", daemon._collect("cable"))()
+        assert "unknown feed id 'cable'" in caplog.text
+        daemon._guard("collect:wire", daemon._collect("wire"))()
+        assert daemon.store.feed_state("wire").error_count == 0
+        assert daemon.store.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE feed_id = 'cable'").fetchone()[0] == 1
+    finally:
+        daemon.store.close()
+    assert ctx.left_out == 1
+    office, desk = relay.built("office@uni.example"), relay.built("desk@gov.example")
+    assert WIRE[0] in office and WIRE[0] in desk
+    assert CABLE[0] not in office and CABLE[0] not in desk

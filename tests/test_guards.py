@@ -9,6 +9,7 @@ import json
 import logging
 import pickle
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import partial
@@ -112,18 +113,24 @@ def test_character_references_xml_forbids_become_the_replacement_character(body,
 # -- every feed in its own guard ---------------------------------------------------------------
 
 
+def _fail_storing(monkeypatch, feed_id: str, exc: BaseException):
+    """The duplicate lookup raises `exc` for the items of `feed_id`; returns the real one."""
+    real = ingesting._archived_copy
+
+    def lookup(store, item, *args):
+        if item.feed_id == feed_id:
+            raise exc
+        return real(store, item, *args)
+
+    monkeypatch.setattr(ingesting, "_archived_copy", lookup)
+    return real
+
+
 def test_a_failure_while_storing_one_feed_is_its_error_with_its_stage(
         tmp_path, http_server, monkeypatch, caplog):
     """Any exception while one feed is stored (here: the duplicate lookup) fails that feed
     alone, recorded with the stage; -v (INFO) shows the traceback, the warning names it."""
-    real = ingesting._archived_copy
-
-    def lookup(store, item, *args):
-        if item.feed_id == "middle":
-            raise KeyError("a defect only this feed meets")
-        return real(store, item, *args)
-
-    monkeypatch.setattr(ingesting, "_archived_copy", lookup)
+    real = _fail_storing(monkeypatch, "middle", KeyError("a defect only this feed meets"))
     config = write_config(tmp_path, {
         name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "middle",
                                                                         "last")})
@@ -330,18 +337,99 @@ def test_an_item_the_archive_refuses_is_skipped_whole_and_its_feed_kept(
                             " (SELECT id FROM items)").fetchone()[0] == 0
 
 
-def test_a_failure_of_the_archive_itself_is_no_item_s_fault(tmp_path, http_server,
-                                                             monkeypatch):
-    """Disk full while storing one item: the feed fails (store), no item is 'skipped'."""
-    def full(self, item, *args):
-        raise sqlite3.OperationalError("database or disk is full")
-
-    monkeypatch.setattr(Store, "insert_item", full)
-    config = write_config(tmp_path, {"feed": http_server.add("/feed.xml", rss("feed", 3))})
+def test_running_out_of_memory_on_one_feed_fails_it_alone(tmp_path, http_server, monkeypatch):
+    """A MemoryError met while one feed is stored is that feed's (its document was too
+    much), not the archive's: the run goes on; only failures of the archive end it."""
+    _fail_storing(monkeypatch, "middle", MemoryError("this feed alone was too much"))
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "middle",
+                                                                        "last")})
     code, reports = collect(config)
     assert code == 1
-    assert reports["feed"]["stage"] == "store" and reports["feed"]["skipped"] == 0
-    assert "database or disk is full" in reports["feed"]["error"]
+    assert reports["middle"]["stage"] == "store" and "MemoryError" in reports["middle"]["error"]
+    assert reports["first"]["new"] == reports["last"]["new"] == 2
+
+
+def _full_after(monkeypatch, first: str) -> list[str]:
+    """The archive's disk is full (SQLite's own page limit: SQLITE_FULL) from the moment
+    feed `first` is recorded; returns the feeds whose failure relay then tries to record."""
+    real_ok, real_error = Store.record_fetch_ok, Store.record_fetch_error
+    recorded: list[str] = []
+
+    def ok(self, feed_id, *args, **kwargs):
+        real_ok(self, feed_id, *args, **kwargs)
+        if feed_id == first:
+            pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+            self.conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    def error(self, feed_id, *args, **kwargs):
+        recorded.append(feed_id)
+        real_error(self, feed_id, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "record_fetch_ok", ok)
+    monkeypatch.setattr(Store, "record_fetch_error", error)
+    return recorded
+
+
+def test_a_full_disk_in_the_middle_of_a_collect_ends_it_with_one_line(tmp_path, http_server,
+                                                                      monkeypatch):
+    """An archive-wide failure is no feed's: the run ends at once with the archive's error
+    (one line and its hint, exit 1, no traceback), no later feed "fails" and tries to
+    record it, and what was stored before stays."""
+    recorded = _full_after(monkeypatch, "first")
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 300)) for name in ("first", "second",
+                                                                          "third")})
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "the disk is full" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "Hint: free space" in result.stderr
+    assert recorded == []
+    monkeypatch.undo()
+    rows = feed_rows(config)
+    assert rows["first"]["last_ok_at"] and len(titles(tmp_path, "first")) == 300
+    assert rows["second"]["error_count"] == rows["third"]["error_count"] == 0
+    assert rows["second"]["skipped"] == 0        # no item's fault either
+    assert titles(tmp_path, "second") == titles(tmp_path, "third") == []
+    # Room again: the next collect takes the rest.
+    code, reports = collect(config)
+    assert code == 0 and reports["second"]["new"] == reports["third"]["new"] == 300
+
+
+def test_a_locked_archive_in_the_middle_of_a_collect_is_waited_for_once(tmp_path, http_server,
+                                                                        monkeypatch):
+    """Another process holds the write lock past the busy timeout once feed `first` is
+    stored: the run ends with one LockedError after one wait, not one per later feed."""
+    real_ok = Store.record_fetch_ok
+    holder: list[sqlite3.Connection] = []
+
+    def ok(self, feed_id, *args, **kwargs):
+        real_ok(self, feed_id, *args, **kwargs)
+        if feed_id == "first":
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con.execute("BEGIN IMMEDIATE")
+            holder.append(con)
+
+    monkeypatch.setattr(Store, "record_fetch_ok", ok)
+    monkeypatch.setattr("relay.store.BUSY_TIMEOUT", 1.5)
+    config = write_config(tmp_path, {
+        name: http_server.add(f"/{name}.xml", rss(name, 2)) for name in ("first", "second",
+                                                                        "third", "fourth")})
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--all"])
+    waited = time.monotonic() - started
+    holder[0].execute("ROLLBACK")
+    holder[0].close()
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "locked" in errors[0], result.stderr
+    assert waited < 2.9, waited      # one busy timeout (1.5 s), not one per feed or retry
+    monkeypatch.undo()
+    rows = feed_rows(config)
+    assert [r["error_count"] for r in rows.values()] == [0, 0, 0, 0]
+    assert len(titles(tmp_path, "first")) == 2
 
 
 # -- caps ---------------------------------------------------------------------------------------

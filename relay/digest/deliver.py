@@ -36,20 +36,11 @@ from types import TracebackType
 from urllib.parse import quote, urlencode
 
 from relay.errors import DeliveryError
-from relay.models import parse_smtp_url
+from relay.models import parse_smtp_url, valid_address
 
-# A deliverable address: a dot-atom local part of printable ASCII (no control
-# character, no space, nothing SMTP or a header would read as syntax) and a domain of
-# ASCII labels: what `subscribe` and import accept.
-ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_ENVELOPE = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")   # printable ASCII, no space, < or >
+# (A deliverable address: models.valid_address, the one rule.)
+_ENVELOPE = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")   # printable ASCII, no space, < or >
 _FORBIDDEN = {"Cc", "Cs", "Zl", "Zp"}     # control, lone surrogate, line/paragraph separator
-
-
-def valid_address(address: str) -> bool:
-    return bool(ADDRESS.match(address)) and len(address) <= 254
 
 
 def header_text_problem(text: str) -> str | None:
@@ -207,7 +198,7 @@ class SmtpSender:
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Hand one message to the server; DeliveryError says whether to retry."""
         for address in (sender, recipient):
-            if not _ENVELOPE.match(address):   # a CR LF would start a second SMTP command
+            if not _ENVELOPE.fullmatch(address):   # a CR LF would start a second SMTP command
                 raise DeliveryError(f"refused to send: {address!r} is not a valid e-mail "
                                     "address", address=repr(recipient), temporary=False)
         for attempt in (1, 2):

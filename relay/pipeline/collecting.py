@@ -3,7 +3,9 @@
 record each feed's health. One failing feed is a report row, never the end of the run:
 any exception while fetching, parsing or storing one feed (in this process or a worker)
 becomes that feed's error, with its stage (`fetch`, `parse`, `store`); the log names the
-feed, and -v shows the traceback. One bad entry is skipped and counted (`skipped`), the
+feed, and -v shows the traceback. A failure of the archive itself (`store.ARCHIVE_ERRORS`:
+disk full, locked, read-only) is no feed's: it ends the run at once, what was committed
+stays, and no later feed fails with it. One bad entry is skipped and counted (`skipped`), the
 rest of its feed kept; entries over `settings.limits` are cut (`trimmed`) or not taken
 (`over_cap`), and counted: the feed's row keeps the last run's counts.
 A feed document read only in part (broken, see collect.feeds.salvage) stores what it
@@ -45,7 +47,7 @@ from relay.pipeline.ingesting import (
     sign_window,
     taxonomy_for,
 )
-from relay.store import Store
+from relay.store import ARCHIVE_ERRORS, Store
 from relay.text import html_to_text
 
 log = logging.getLogger("relay")
@@ -121,8 +123,10 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                                                                             limits)
                 if feed.fulltext and entries:
                     entries = _with_full_text(feed, entries, store, limits, config, should_stop)
-            except workers.NestedRun:
-                raise                   # no run at all: a worker imported the script again
+            except (workers.NestedRun, *ARCHIVE_ERRORS):
+                # no run at all (a worker imported the script again), or a failure of the
+                # archive, which every later feed would meet too: the run ends with it
+                raise
             except Exception as exc:    # this feed alone: recorded with its stage
                 _record_failure(store, feed, report, exc, now, stage)
                 continue
@@ -207,6 +211,8 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
                     feed_id=feed.id)
         except CollectError as exc:
             _record_failure(store, feed, report, exc, now, _stage(exc, "parse"))
+        except ARCHIVE_ERRORS:
+            raise                   # the archive's, not this feed's: the run ends
         except Exception as exc:    # recording or filing this feed's reports: it alone
             _record_failure(store, feed, report, exc, now, "store")
 

@@ -23,7 +23,7 @@ from relay.store import Store, governing
 def feeds_in_force(config: Config, store: Store) -> dict[str, FeedSpec]:
     """Each archived feed id whose items are someone's -> the configured feed whose
     rules they follow now (`store.governing`)."""
-    return governing(config.feeds, store.feed_locations())
+    return governing(config.feeds, store.feed_locations(), store.feed_audiences())
 
 
 def in_force(rows: Iterable[dict[str, Any]], feeds: Mapping[str, FeedSpec],

@@ -44,7 +44,7 @@ from relay.models import (
     kept_date,
 )
 from relay.pipeline import workers
-from relay.store import SYSTEM_ERRORS, Store, audience_key, old_key
+from relay.store import ARCHIVE_ERRORS, SYSTEM_ERRORS, Store, audience_key, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
@@ -460,6 +460,8 @@ class Ingester:
         here (the archive's answers) fails this feed alone, at the store stage."""
         try:
             self._new_entries(batch)
+        except ARCHIVE_ERRORS:
+            raise                   # the archive's, not this feed's: the run ends
         except Exception as exc:
             batch.outcome.failed(exc, "store")
             batch.chunks, batch.started, batch.sent = [], True, True
@@ -525,6 +527,8 @@ class Ingester:
                 try:
                     head.outcome.new, stored_dups = self._store(head)
                     head.outcome.duplicates += stored_dups
+                except ARCHIVE_ERRORS:
+                    raise                   # the archive's, not this feed's: the run ends
                 except Exception as exc:    # this feed alone: what it committed stays
                     head.outcome.failed(exc, "store")
                     for job in head.jobs:
