@@ -66,6 +66,7 @@ class _Prepared:
     item: Item
     features: set[str] = field(default_factory=set)
     figures: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
 
 
 def _title(entry: Entry) -> str:
@@ -132,7 +133,8 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime) -> 
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
     )
     return _Prepared(item, dedup.features(title_tokens, text_tokens),
-                     dedup.figures([*title_tokens, *text_tokens]))
+                     dedup.figures([*title_tokens, *text_tokens]),
+                     dedup.name_keys(lang, title, text, [*title_tokens, *text_tokens]))
 
 
 @dataclass
@@ -144,6 +146,7 @@ class Ready:
     band_keys: list[tuple[int, int]]
     figures: set[str]
     common: frozenset[str] = frozenset()      # what its feed repeats (dedup.template)
+    names: set[str] = field(default_factory=set)   # its names' keys (dedup.name_keys)
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
@@ -162,7 +165,8 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     common = dedup.template([p.features for p in prepared], prior)
     sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
-                  dedup.bands(sig) if sig is not None else [], p.figures - common, common)
+                  dedup.bands(sig) if sig is not None else [], p.figures - common, common,
+                  p.names)
             for p, sig in zip(prepared, sigs, strict=True)]
 
 
@@ -508,7 +512,8 @@ class Ingester:
                         continue
                     batch_hashes.setdefault(item.content_hash, set()).add(item.url_key)
                     store.insert_item(item, ready.minhash, ready.band_keys,
-                                      self._story(item, ready, window), ready.figures)
+                                      self._story(item, ready, window), ready.figures,
+                                      ready.names)
                     new += 1
         for job in batch.jobs:
             job.cancel()
@@ -529,13 +534,33 @@ class Ingester:
                                         candidates, ready.common, store.body_tokens)
             if chosen:
                 return chosen[0]
-        if ready.figures:   # the same event told in another language?
-            crossed = dedup.choose_cross_story(
-                item.lang, item.index_title.split(), item.index_text.split(),
-                store.cross_candidates(ready.figures, item.lang, window))
-            if crossed:
-                return crossed[0]
+        # The same event told in another language? Found by its figures or its names,
+        # published within the story window.
+        around, days = item.published_at, dedup.STORY_WINDOW_DAYS
+        crossing = [*store.cross_candidates(ready.figures, item.lang, window,
+                                            around=around, days=days),
+                    *store.cross_candidates(ready.names, item.lang, window, around=around,
+                                            days=days, table="name_keys")]
+        crossed = dedup.choose_cross_story(item.lang, item.index_title.split(),
+                                           item.index_text.split(), crossing)
+        if crossed:
+            return crossed[0]
+        if item.lang not in dedup.UNSPACED:     # another outlet's words on one event?
+            return self._named_story(item, window)
         return None
+
+    def _named_story(self, item: Item, window: datetime) -> int | None:
+        """The story another outlet tells in other words, found by rare names
+        (`dedup.choose_named_story`)."""
+        new = dedup.Named.of(item.feed_id, item.published_at, item.title, item.text)
+        mine = new.names()
+        counts = self.store.name_counts(mine)
+        rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
+        candidates = [dedup.Named.of(feed, published, title, text, story)
+                      for story, feed, published, title, text in self.store.named_candidates(
+                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS,
+                          dedup.NAMED_ANCHORS)]
+        return dedup.choose_named_story(new, candidates, counts)
 
 
 def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Taxonomy,
