@@ -168,9 +168,10 @@ def latin_anchors(text: str) -> list[tuple[int, str]]:
     pos, end = 0, 0
     text = _SPACED_THOUSANDS.sub("", text)
     for m in _WORD.finditer(text):
-        opening = end == 0 or _BREAK.search(text, end, m.start()) is not None
+        gap = text[end:m.start()]
+        opening = end == 0 or _BREAK.search(gap) is not None
         end = m.end()
-        pos += opening          # names across a colon or a full stop are not one name
+        pos += opening or "," in gap    # names across a comma or a stop are not one name
         for part in m.group().split("-"):
             if not part:
                 continue

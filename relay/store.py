@@ -548,8 +548,8 @@ class Store:
                          days: float = 7.0, table: str = "figures",
                          ) -> list[tuple[int, str, str, str]]:
         """(story id, language, indexed title, indexed body) of recent items in other
-        languages that share one of these figures (`table="name_keys"`: two of these
-        name keys at least, one side Japanese, those sharing most first); published
+        languages that share one of these figures (`table="name_keys"`: these name keys,
+        one side Japanese, those sharing most first); published
         within `days` of `around` when both have a date."""
         values = list(values)
         if not values:
@@ -557,7 +557,7 @@ class Store:
         if table == "figures":
             shared, pick, order = "", "DISTINCT ", ""
         else:
-            shared = " AND (? = 'ja' OR i.lang = 'ja') GROUP BY i.id HAVING COUNT(*) >= 2"
+            shared = " AND (? = 'ja' OR i.lang = 'ja') GROUP BY i.id"
             pick, order = "", " ORDER BY COUNT(*) DESC"
         dated, when = _within(around, days)
         params: list[Any] = [*values, lang, ts(since), *when]

@@ -163,3 +163,15 @@ def test_two_outlets_on_one_event_join_one_story_through_the_archive(tmp_path):
                store, taxonomy, T0 + timedelta(hours=5))
         stories = _stories(store)
     assert stories["golem"] == stories["heise"] == stories["fr"] != stories["later"]
+
+
+@pytest.mark.parametrize("text, apart", [
+    ("third big tenant: Aurelia, 400 jobs", True),       # a name and a figure: two facts
+    ("led by Yale, UConn and others", True),               # a list: two names
+    ("Lausitz: LEAG schaltet", True),                      # a stop between them
+    ("in Fort Lauderdale on Friday", False),               # one name
+])
+def test_names_apart_or_side_by_side(text, apart):
+    (p1, a1), (p2, a2) = names.latin_anchors(text)[:2]
+    one = {a1, a2}
+    assert (dedup._distinct(one, dedup.Named("f", None, ((p1, a1), (p2, a2)), ())) == 2) is apart
