@@ -49,6 +49,7 @@ _LATIN_RULES = [
 _VOWELS = set("aeiou")
 
 
+@lru_cache(maxsize=200_000)
 def katakana_key(word: str) -> str:
     return _collapse("".join(_KANA_CLASS.get(ch, "") for ch in word))
 

@@ -69,6 +69,11 @@ class _Prepared:
     names: set[str] = field(default_factory=set)
 
 
+# Reports in another language found by names, those sharing most names first: each is
+# scored (dedup.cross_score), and a name shared by many items (a place) would bring many.
+NAME_CANDIDATES = 10
+
+
 def _title(entry: Entry) -> str:
     """The title as stored: plain text on one line."""
     return " ".join(html_to_text(entry.title).split()) or "(untitled)"
@@ -539,8 +544,8 @@ class Ingester:
         around, days = item.published_at, dedup.STORY_WINDOW_DAYS
         crossing = [*store.cross_candidates(ready.figures, item.lang, window,
                                             around=around, days=days),
-                    *store.cross_candidates(ready.names, item.lang, window, around=around,
-                                            days=days, table="name_keys")]
+                    *store.cross_candidates(ready.names, item.lang, window, NAME_CANDIDATES,
+                                            around=around, days=days, table="name_keys")]
         crossed = dedup.choose_cross_story(item.lang, item.index_title.split(),
                                            item.index_text.split(), crossing)
         if crossed:
