@@ -32,7 +32,7 @@ import hashlib
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -434,10 +434,15 @@ def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
     an article that only cites the amount in passing ("the state committed $121 million
     last week") tells another story. Three shared anchors are needed, or two when the
     headlines share their figure and the texts a name besides ("Stanford receives $500
-    million gift" = "スタンフォード大、…5億ドルの寄付")."""
+    million gift" = "スタンフォード大、…5億ドルの寄付"). A number too small to be a figure
+    (500量子ビット, 約600人, 9.4メガジュール; not a date) counts as one more anchor when
+    both texts give it."""
     ja_all, other_all = [*japanese[0], *japanese[1]], heard([*other[0], *other[1]])
     a = anchors(ja_all)
     shared = {anchor for anchor, forms in a.items() if forms & other_all}
+    small = {f"#{n}" for n in numbers(ja_all) if n not in a}
+    told = numbers([*other[0], *other[1]])
+    shared |= {n for n in small if n[1:] in told}
     mine, common = figures(a), figures(shared)
     if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 2:
         return 0.0
@@ -446,13 +451,111 @@ def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
         return 0.0
     if len(shared) < 3 and not (head_a & head_b and any(map(_strong, shared - common))):
         return 0.0
-    return len(shared) / len(a)
+    return len(shared) / (len(a) + len(small))
 
 
 def _strong(anchor: str) -> bool:
     """A name that alone says which event: not a short sound key (a 3-consonant key
     meets everyday words: オーストラリア = ~str = "still")."""
     return not anchor.startswith("~") or len(anchor) > STRONG_KEY
+
+
+NAME_TEXT = 600           # characters of a Latin-script text read for its names
+UNSPACED = frozenset(["ja", "zh", "ko"])    # languages whose names are not capitalized
+
+
+def name_keys(lang: str, title: str, text: str, tokens: Sequence[str]) -> set[str]:
+    """The keys under which an item's names are indexed (the store's `name_keys`), so
+    that a report of the same event in another language or another outlet's words is
+    found even when the reports share few words or no figure: for a Japanese text the
+    forms of its anchors other than figures (`anchors`: ラマン -> ~rmn, QuantumCT ->
+    quantumct); for a Latin-script text its anchors (`names.latin_anchors` of its title
+    and the start of its text: fujitsu, #185000) and its names' sound keys, which meet a
+    Japanese text's katakana names."""
+    if lang in UNSPACED:
+        if lang != "ja":
+            return set()
+        return {form for anchor, forms in anchors(tokens).items()
+                if not anchor[:1].isdigit() for form in forms}
+    keys = {a for _, a in [*names.latin_anchors(title), *names.latin_anchors(text[:NAME_TEXT])]}
+    keys.update([f"~{k}" for k in map(names.latin_name_key, keys)
+                 if not k.startswith("#") and len(k) >= names.MIN_KEY])
+    return keys
+
+
+# -- one event, several outlets, Latin-script languages ------------------------------------
+# Two outlets retell one event in their own words (golem and heise on Fujitsu closing its
+# Augsburg plant; Spiegel, Le Monde and the Japan Times on one shooting): they share
+# few words but the event's names and figures. Names that many recent items carry (a
+# president, a country) say which subject, not which event, so only rare ones count.
+NAMED_DAYS = 1.0           # the reports are published within a day of each other
+RARE_ITEMS = 6             # a name held by at most this many items of the story window
+NAMED_ANCHORS = 3          # distinct rare names and figures the two reports share
+
+
+@dataclass(frozen=True)
+class Named:
+    """An item as the names rule sees it: its anchors (`names.latin_anchors`) in its
+    title and the start of its text, with their word positions."""
+
+    feed_id: str
+    published_at: datetime | None
+    title: tuple[tuple[int, str], ...]
+    body: tuple[tuple[int, str], ...]
+    story_id: int = 0
+
+    @classmethod
+    def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
+           story_id: int = 0) -> Named:
+        return cls(feed_id, published_at, tuple(names.latin_anchors(title)),
+                   tuple(names.latin_anchors(text[:NAME_TEXT])), story_id)
+
+    def names(self) -> set[str]:
+        """Its anchors, as indexed (`name_keys`)."""
+        return {a for _, a in (*self.title, *self.body)}
+
+
+def _distinct(shared: set[str], told: Named) -> int:
+    """How many distinct names of `shared` a text gives: words that stand side by side
+    in it are one name (Fort Lauderdale, British Airways, Red Dead Redemption); a figure
+    is a fact of its own (Aurelia 400 jobs)."""
+    parent = {a: a for a in shared}
+
+    def root(a: str) -> str:
+        while parent[a] != a:
+            a = parent[a]
+        return a
+    for seq in (told.title, told.body):
+        for (p1, a1), (p2, a2) in zip(seq, seq[1:], strict=False):
+            if (p2 == p1 + 1 and a1 in shared and a2 in shared
+                    and not (a1.startswith("#") or a2.startswith("#"))):
+                parent[root(a2)] = root(a1)
+    return len({root(a) for a in shared})
+
+
+def choose_named_story(new: Named, candidates: Sequence[Named],
+                       counts: Mapping[str, int]) -> int | None:
+    """The story of the candidate (an item of another feed) that tells the same event as
+    `new` by its names (`counts`: how many items of the story window hold each key):
+    published within NAMED_DAYS of each other (when both are dated), sharing at least
+    NAMED_ANCHORS distinct rare names or figures (held by RARE_ITEMS items at most;
+    words side by side count as one name), one of them in both titles. A company's
+    funding round and its approval days later, a player's semifinal and his final the
+    next day, share a name or two, not three, or not within a day."""
+    mine = new.names()
+    best: tuple[int, int] | None = None
+    for c in candidates:
+        if c.feed_id == new.feed_id or days_apart(new.published_at, c.published_at) > NAMED_DAYS:
+            continue
+        rare = {a for a in mine & c.names() if counts.get(a, 0) <= RARE_ITEMS}
+        heads = {a for _, a in new.title} & {a for _, a in c.title}
+        if not rare & heads:
+            continue
+        n = min(_distinct(rare, new), _distinct(rare, c))
+        both = min(_distinct(rare & heads, new), _distinct(rare & heads, c))
+        if (n >= NAMED_ANCHORS + (both < 2)) and (best is None or n > best[1]):
+            best = (c.story_id, n)
+    return best[0] if best else None
 
 
 def choose_cross_story(
