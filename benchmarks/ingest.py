@@ -22,7 +22,7 @@ from pathlib import Path
 
 import feedparser
 
-from relay.collect.feeds import parse_feed, parse_feed_document
+from relay.collect.feeds import parse_feed, read_feed
 from relay.config import builtin_topics
 from relay.models import FeedKind, FeedSpec, Fetched
 from relay.pipeline import ingest, workers
@@ -261,7 +261,7 @@ def _corpus_ingest(bodies: list[bytes], taxonomy: Taxonomy, n_workers: int) -> t
         ingester = Ingester(store, taxonomy, datetime.now(UTC), n_workers)
         for feed, body in zip(feeds, bodies, strict=True):
             fetched = Fetched(feed.id, "https://c.example/", 200, body)
-            ingester.add_document(feed, partial(parse_feed_document, fetched, None), len(body),
+            ingester.add_document(feed, partial(read_feed, fetched, None), len(body),
                                   stored)
         ingester.finish()
         return time.perf_counter() - started, items[0]
