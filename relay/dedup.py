@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
@@ -403,20 +404,27 @@ def anchors(tokens: Iterable[str]) -> dict[str, frozenset[str]]:
     (see `names`), a place in the gazetteer as its English word or that word's sound key
     (one anchor: コネチカット is "connecticut" or "~knktkt"), any other as its sound key
     ("~stnfd" for スタンフォード)."""
-    toks = set(tokens)
-    out: dict[str, frozenset[str]] = {f: frozenset([f]) for f in figures(toks)}
-    out.update((t, frozenset([t])) for t in toks if _LATIN.match(t) and t not in _STOP)
-    for t in toks:
-        if not names.is_katakana_name(t):     # a loanword or a common noun (メイン)
-            continue
-        forms = names.place(t)
-        if forms is not None:
-            out[f"@{names.gazetteer()[t]}"] = forms
-        else:
-            key = names.katakana_key(t)
-            if len(key) >= names.MIN_KEY:
-                out[f"~{key}"] = frozenset([f"~{key}"])
-    return out
+    return dict(a for a in map(_anchor, set(tokens)) if a is not None)
+
+
+@lru_cache(maxsize=200_000)
+def _anchor(token: str) -> tuple[str, frozenset[str]] | None:
+    """A token's anchor and its forms (see `anchors`), or None; cached, as a text's
+    tokens are mostly those of earlier texts. A token is at most one kind of anchor (a
+    figure is digits, a Latin name starts with a letter, a katakana name's key with @ or
+    ~), so the anchors of a text do not depend on the order its tokens are read in
+    beyond what a set gives."""
+    if token.isascii() and token.isdigit() and len(token) <= 20 and int(token) >= MIN_FIGURE:
+        return token, frozenset([token])
+    if _LATIN.match(token):
+        return None if token in _STOP else (token, frozenset([token]))
+    if not names.is_katakana_name(token):     # a loanword or a common noun (メイン)
+        return None
+    forms = names.place(token)
+    if forms is not None:
+        return f"@{names.gazetteer()[token]}", forms
+    key = names.katakana_key(token)
+    return (f"~{key}", frozenset([f"~{key}"])) if len(key) >= names.MIN_KEY else None
 
 
 def heard(tokens: Iterable[str]) -> set[str]:

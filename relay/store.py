@@ -201,10 +201,12 @@ MIGRATIONS: list[Migration] = [
     );
     """,
     # 18: the names of recent items (dedup.name_keys), to find the same event told in
-    # another language when the reports share no figure
+    # another language when the reports share no figure; ja: the item is Japanese, so that
+    # a lookup across languages reads the other side of the index only
     """
-    CREATE TABLE IF NOT EXISTS name_keys (value TEXT NOT NULL, item_id INTEGER NOT NULL);
-    CREATE INDEX IF NOT EXISTS name_keys_value ON name_keys(value);
+    CREATE TABLE IF NOT EXISTS name_keys (value TEXT NOT NULL, item_id INTEGER NOT NULL,
+                                          ja INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX IF NOT EXISTS name_keys_value ON name_keys(value, ja, item_id);
     CREATE INDEX IF NOT EXISTS name_keys_item ON name_keys(item_id);
     """,
 ]
@@ -865,41 +867,57 @@ class Store:
 
     def cross_candidates(self, values: Iterable[str], lang: str, since: datetime,
                          limit: int = 50, around: datetime | None = None,
-                         days: float = 7.0, table: str = "figures",
-                         ) -> list[tuple[int, str, str, str]]:
+                         days: float = 7.0) -> list[tuple[int, str, str, str]]:
         """(story id, language, indexed title, indexed body) of recent items in other
-        languages that share one of these figures (`table="name_keys"`: these name keys,
-        one side Japanese, those sharing most first); published
-        within `days` of `around` when both have a date."""
+        languages that share one of these figures; published within `days` of `around`
+        when both have a date."""
         values = list(values)
         if not values:
             return []
-        if table == "figures":
-            shared, pick, order = "", "DISTINCT ", ""
-        else:
-            shared = " AND (? = 'ja' OR i.lang = 'ja') GROUP BY i.id"
-            pick, order = "", " ORDER BY COUNT(*) DESC"
         dated, when = _within(around, days)
-        params: list[Any] = [*values, lang, ts(since), *when]
-        if table != "figures":
-            params.append(lang)
         rows = self.conn.execute(
-            f"SELECT {pick}i.story_id, i.lang, x.title, x.body FROM {table} g"
+            f"SELECT DISTINCT i.story_id, i.lang, x.title, x.body FROM figures g"
             f" JOIN items i ON i.id = g.item_id JOIN items_fts x ON x.rowid = i.id"
             f" WHERE g.value IN ({','.join('?' * len(values))}) AND i.lang != ?"
-            f" AND i.collected_at >= ?{dated}{shared}{order} LIMIT ?",
-            [*params, limit]).fetchall()
+            f" AND i.collected_at >= ?{dated} LIMIT ?",
+            [*values, lang, ts(since), *when, limit]).fetchall()
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
-    def name_counts(self, keys: Iterable[str]) -> dict[str, int]:
+    def cross_named(self, keys: Iterable[str], lang: str, since: datetime, limit: int,
+                    around: datetime | None = None, days: float = 7.0,
+                    ) -> list[tuple[int, str, str, str]]:
+        """(story id, language, indexed title, indexed body) of at most `limit` recent
+        items that share one of these name keys, one side Japanese and the other not
+        (those sharing most first); published within `days` of `around` when both have
+        a date. The other side's rows only are read (the index leads with the key and
+        the side), and the text of the chosen items only."""
+        keys = list(keys)
+        if not keys:
+            return []
+        dated, when = _within(around, days)
+        rows = self.conn.execute(
+            f"SELECT i.story_id, i.lang, x.title, x.body FROM"
+            f" (SELECT g.item_id AS id, COUNT(*) AS n FROM name_keys g"
+            f" JOIN items i ON i.id = g.item_id"
+            f" WHERE g.value IN ({','.join('?' * len(keys))}) AND g.ja = ? AND i.lang != ?"
+            f" AND i.collected_at >= ?{dated} GROUP BY g.item_id ORDER BY n DESC, g.item_id"
+            f" LIMIT ?) top JOIN items i ON i.id = top.id JOIN items_fts x ON x.rowid = i.id"
+            f" ORDER BY top.n DESC, top.id",
+            [*keys, int(lang != "ja"), lang, ts(since), *when, limit]).fetchall()
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def name_counts(self, keys: Iterable[str], most: int) -> dict[str, int]:
         """How many recent items (those whose name keys are kept) hold each of these name
-        keys (absent: none)."""
+        keys (absent: none), counted up to `most`: a name that thousands of items hold
+        (a country) costs what a rare one does."""
         keys = list(keys)
         if not keys:
             return {}
-        return {r[0]: int(r[1]) for r in self.conn.execute(
-            f"SELECT value, COUNT(*) FROM name_keys WHERE value IN ({','.join('?' * len(keys))})"
-            " GROUP BY value", keys)}
+        rows = self.conn.execute(
+            f"WITH k(value) AS (VALUES {','.join(['(?)'] * len(keys))})"
+            " SELECT k.value, (SELECT COUNT(*) FROM (SELECT 1 FROM name_keys g"
+            " WHERE g.value = k.value LIMIT ?)) AS n FROM k", [*keys, most]).fetchall()
+        return {r[0]: int(r[1]) for r in rows if r[1]}
 
     def named_candidates(self, keys: Iterable[str], feed_id: str, since: datetime,
                          around: datetime | None, days: float, least: int,
@@ -917,7 +935,7 @@ class Store:
         rows = self.conn.execute(
             f"SELECT i.story_id, i.feed_id, i.published_at, i.title, i.text FROM name_keys g"
             f" JOIN items i ON i.id = g.item_id"
-            f" WHERE g.value IN ({','.join('?' * len(keys))}) AND i.feed_id != ?"
+            f" WHERE g.value IN ({','.join('?' * len(keys))}) AND g.ja = 0 AND i.feed_id != ?"
             f" AND i.lang NOT IN ('ja', 'zh', 'ko') AND i.collected_at >= ?{dated}"
             f" GROUP BY i.id HAVING COUNT(*) >= ? ORDER BY COUNT(*) DESC LIMIT ?",
             [*params, least, limit]).fetchall()
@@ -965,8 +983,9 @@ class Store:
             )
             self.conn.executemany("INSERT INTO figures (value, item_id) VALUES (?,?)",
                                   [(v, item_id) for v in sorted(figures)])
-            self.conn.executemany("INSERT INTO name_keys (value, item_id) VALUES (?,?)",
-                                  [(v, item_id) for v in sorted(name_keys)])
+            ja = int(item.lang == "ja")
+            self.conn.executemany("INSERT INTO name_keys (value, item_id, ja) VALUES (?,?,?)",
+                                  [(v, item_id, ja) for v in sorted(name_keys)])
         return item_id
 
     def pending(self, task: str) -> bool:

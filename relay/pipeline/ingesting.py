@@ -646,8 +646,8 @@ class Ingester:
         around, days = item.published_at, dedup.STORY_WINDOW_DAYS
         crossing = [*store.cross_candidates(ready.figures, item.lang, window,
                                             around=around, days=days),
-                    *store.cross_candidates(ready.names, item.lang, window, NAME_CANDIDATES,
-                                            around=around, days=days, table="name_keys")]
+                    *store.cross_named(ready.names, item.lang, window, NAME_CANDIDATES,
+                                       around=around, days=days)]
         crossed = dedup.choose_cross_story(item.lang, item.index_title.split(),
                                            item.index_text.split(), crossing)
         if crossed:
@@ -661,7 +661,7 @@ class Ingester:
         (`dedup.choose_named_story`)."""
         new = dedup.Named.of(item.feed_id, item.published_at, item.title, item.text)
         mine = new.names()
-        counts = self.store.name_counts(mine)
+        counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
         rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
         candidates = [dedup.Named.of(feed, published, title, text, story)
                       for story, feed, published, title, text in self.store.named_candidates(
