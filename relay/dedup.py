@@ -445,16 +445,46 @@ def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
     million gift" = "スタンフォード大、…5億ドルの寄付"). A number too small to be a figure
     (500量子ビット, 約600人, 9.4メガジュール; not a date) counts as one more anchor when
     both texts give it."""
-    ja_all, other_all = [*japanese[0], *japanese[1]], heard([*other[0], *other[1]])
+    return _cross(_japanese_side(*japanese), _other_side(*other))
+
+
+# What cross_score reads of each text, read once per text: a Japanese text's anchors,
+# its small numbers and its headline's figures; another text's words and sound keys,
+# its numbers and its headline's figures. The same candidates come up for many new
+# items, so the sides of texts given as strings are cached.
+_JapaneseSide = tuple[dict[str, frozenset[str]], frozenset[str], frozenset[str]]
+_OtherSide = tuple[frozenset[str], frozenset[str], frozenset[str]]
+
+
+def _japanese_side(title: Sequence[str], body: Sequence[str]) -> _JapaneseSide:
+    ja_all = [*title, *body]
     a = anchors(ja_all)
+    return a, frozenset(f"#{n}" for n in numbers(ja_all) if n not in a), frozenset(figures(title))
+
+
+def _other_side(title: Sequence[str], body: Sequence[str]) -> _OtherSide:
+    other = [*title, *body]
+    return frozenset(heard(other)), frozenset(numbers(other)), frozenset(figures(title))
+
+
+@lru_cache(maxsize=4096)
+def _japanese_text(title: str, body: str) -> _JapaneseSide:
+    return _japanese_side(title.split(), body.split())
+
+
+@lru_cache(maxsize=4096)
+def _other_text(title: str, body: str) -> _OtherSide:
+    return _other_side(title.split(), body.split())
+
+
+def _cross(japanese: _JapaneseSide, other: _OtherSide) -> float:
+    """`cross_score` of the two texts' sides."""
+    (a, small, head_a), (other_all, told, head_b) = japanese, other
     shared = {anchor for anchor, forms in a.items() if forms & other_all}
-    small = {f"#{n}" for n in numbers(ja_all) if n not in a}
-    told = numbers([*other[0], *other[1]])
     shared |= {n for n in small if n[1:] in told}
     mine, common = figures(a), figures(shared)
     if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 2:
         return 0.0
-    head_a, head_b = figures(japanese[0]), figures(other[0])
     if (head_a or head_b) and not head_a & head_b:
         return 0.0
     if len(shared) < 3 and not (head_a & head_b and any(map(_strong, shared - common))):
@@ -472,20 +502,31 @@ NAME_TEXT = 600           # characters of a Latin-script text read for its names
 UNSPACED = frozenset(["ja", "zh", "ko"])    # languages whose names are not capitalized
 
 
-def name_keys(lang: str, title: str, text: str, tokens: Sequence[str]) -> set[str]:
+Told = tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]
+
+
+def latin_told(title: str, text: str) -> Told:
+    """The anchors (`names.latin_anchors`) of a Latin-script text's title and of the start
+    of its text, with their word positions: what `name_keys` and `Named` read."""
+    return tuple(names.latin_anchors(title)), tuple(names.latin_anchors(text[:NAME_TEXT]))
+
+
+def name_keys(lang: str, title: str, text: str, tokens: Sequence[str],
+              told: Told | None = None) -> set[str]:
     """The keys under which an item's names are indexed (the store's `name_keys`), so
     that a report of the same event in another language or another outlet's words is
     found even when the reports share few words or no figure: for a Japanese text the
     forms of its anchors other than figures (`anchors`: ラマン -> ~rmn, QuantumCT ->
     quantumct); for a Latin-script text its anchors (`names.latin_anchors` of its title
     and the start of its text: fujitsu, #185000) and its names' sound keys, which meet a
-    Japanese text's katakana names."""
+    Japanese text's katakana names (`told`: its `latin_told`, when already read)."""
     if lang in UNSPACED:
         if lang != "ja":
             return set()
         return {form for anchor, forms in anchors(tokens).items()
                 if not anchor[:1].isdigit() for form in forms}
-    keys = {a for _, a in [*names.latin_anchors(title), *names.latin_anchors(text[:NAME_TEXT])]}
+    title_anchors, body_anchors = told if told is not None else latin_told(title, text)
+    keys = {a for _, a in (*title_anchors, *body_anchors)}
     keys.update([f"~{k}" for k in map(names.latin_name_key, keys)
                  if not k.startswith("#") and len(k) >= names.MIN_KEY])
     return keys
@@ -515,8 +556,7 @@ class Named:
     @classmethod
     def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
            story_id: int = 0) -> Named:
-        return cls(feed_id, published_at, tuple(names.latin_anchors(title)),
-                   tuple(names.latin_anchors(text[:NAME_TEXT])), story_id)
+        return cls(feed_id, published_at, *latin_told(title, text), story_id)
 
     def names(self) -> set[str]:
         """Its anchors, as indexed (`name_keys`)."""
@@ -572,13 +612,22 @@ def choose_cross_story(
 ) -> tuple[int, float] | None:
     """(story id, score) of the best candidate in another language, one side Japanese.
     Candidates are (story id, language, indexed title tokens, indexed body tokens)."""
-    mine = (title, body)
+    candidates = [c for c in candidates if c[1] != lang and "ja" in (lang, c[1])]
+    if not candidates:      # (the text is read only when there is one to score)
+        return None
+    if lang == "ja":
+        japanese = _japanese_side(title, body)
+
+        def scored(other_title: str, other_body: str) -> float:
+            return _cross(japanese, _other_text(other_title, other_body))
+    else:
+        other = _other_side(title, body)
+
+        def scored(other_title: str, other_body: str) -> float:
+            return _cross(_japanese_text(other_title, other_body), other)
     best: tuple[int, float] | None = None
-    for story_id, other_lang, other_title, other_body in candidates:
-        if other_lang == lang or "ja" not in (lang, other_lang):
-            continue
-        theirs = (other_title.split(), other_body.split())
-        score = cross_score(mine, theirs) if lang == "ja" else cross_score(theirs, mine)
+    for story_id, _, other_title, other_body in candidates:
+        score = scored(other_title, other_body)
         if score >= CROSS_THRESHOLD and (best is None or score > best[1]):
             best = (story_id, score)
     return best

@@ -151,6 +151,7 @@ octobre novembre décembre euro euros dollar dollars us usd eur
 _FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 
 
+@lru_cache(maxsize=200_000)
 def fold(word: str) -> str:
     """A name's written form in any Latin-script language: case and accents folded, a
     possessive dropped (Xiaomi's, Jülich -> julich)."""
@@ -185,7 +186,7 @@ def latin_anchors(text: str) -> list[tuple[int, str]]:
                 elif number.isalnum() and len(number) <= 12:
                     out.append((pos, fold(number)))          # 4K, 10GB
                 continue
-            if part.islower() and not any(c.isdigit() for c in part):
+            if part.islower() and (part.isalpha() or not any(map(str.isdigit, part))):
                 continue
             folded = fold(part)
             if len(folded) < 2 or folded in _FUNCTION_WORDS or (opening and len(folded) < 4

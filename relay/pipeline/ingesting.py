@@ -74,6 +74,7 @@ class _Prepared:
     figures: set[str] = field(default_factory=set)
     trimmed: bool = False       # its title or text was cut to its cap
     names: set[str] = field(default_factory=set)
+    told: dedup.Told = ((), ())     # its Latin-script names (dedup.latin_told)
 
 
 def cap(text: str, limit: int) -> str:
@@ -162,9 +163,12 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime,
         collected_at=now, content_hash=content_hash(title, text),
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
     )
+    # Read here, in the worker, once: the names rule reads them again in the main process.
+    told = dedup.latin_told(title, text) if lang not in dedup.UNSPACED else ((), ())
     return _Prepared(item, dedup.features(title_tokens, text_tokens),
                      dedup.figures([*title_tokens, *text_tokens]), trimmed,
-                     dedup.name_keys(lang, title, text, [*title_tokens, *text_tokens]))
+                     dedup.name_keys(lang, title, text, [*title_tokens, *text_tokens], told),
+                     told)
 
 
 @dataclass
@@ -178,6 +182,7 @@ class Ready:
     common: frozenset[str] = frozenset()      # what its feed repeats (dedup.template)
     trimmed: bool = False                     # its title or text was cut to its cap
     names: set[str] = field(default_factory=set)   # its names' keys (dedup.name_keys)
+    told: dedup.Told = ((), ())               # its Latin-script names (dedup.latin_told)
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
@@ -201,7 +206,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
                   dedup.bands(sig) if sig is not None else [], p.figures - common, common,
-                  p.trimmed, p.names)
+                  p.trimmed, p.names, p.told)
             for p, sig in zip(prepared, sigs, strict=True)], len(entries) - len(prepared)
 
 
@@ -653,13 +658,13 @@ class Ingester:
         if crossed:
             return crossed[0]
         if item.lang not in dedup.UNSPACED:     # another outlet's words on one event?
-            return self._named_story(item, window)
+            return self._named_story(item, ready.told, window)
         return None
 
-    def _named_story(self, item: Item, window: datetime) -> int | None:
+    def _named_story(self, item: Item, told: dedup.Told, window: datetime) -> int | None:
         """The story another outlet tells in other words, found by rare names
-        (`dedup.choose_named_story`)."""
-        new = dedup.Named.of(item.feed_id, item.published_at, item.title, item.text)
+        (`dedup.choose_named_story`; `told`: the item's `dedup.latin_told`)."""
+        new = dedup.Named(item.feed_id, item.published_at, *told)
         mine = new.names()
         counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
         rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
