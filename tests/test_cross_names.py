@@ -175,3 +175,17 @@ def test_names_apart_or_side_by_side(text, apart):
     (p1, a1), (p2, a2) = names.latin_anchors(text)[:2]
     one = {a1, a2}
     assert (dedup._distinct(one, dedup.Named("f", None, ((p1, a1), (p2, a2)), ())) == 2) is apart
+
+
+@pytest.mark.parametrize("most, counts", [
+    (3, {"nordwind": 3, "tallinn": 1}),     # a name many items hold costs what a rare one does
+    (10, {"nordwind": 5, "tallinn": 1}),
+    (1, {"nordwind": 1, "tallinn": 1}),
+])
+def test_name_counts_count_each_name_up_to_most(tmp_path, most, counts):
+    with Store(tmp_path / "a.db") as store:
+        with store.transaction():
+            store.conn.executemany("INSERT INTO name_keys (value, item_id, ja) VALUES (?,?,?)",
+                                   [*[("nordwind", i, i % 2) for i in range(1, 6)],
+                                    ("tallinn", 9, 0)])
+        assert store.name_counts(["nordwind", "tallinn", "absent"], most) == counts
