@@ -202,11 +202,12 @@ MIGRATIONS: list[Migration] = [
     """,
     # 18: the names of recent items (dedup.name_keys), to find the same event told in
     # another language when the reports share no figure; ja: the item is Japanese, so that
-    # a lookup across languages reads the other side of the index only
+    # a lookup across languages reads the other side of the index only; the rows are
+    # that index (WITHOUT ROWID: one b-tree less to write per name)
     """
-    CREATE TABLE IF NOT EXISTS name_keys (value TEXT NOT NULL, item_id INTEGER NOT NULL,
-                                          ja INTEGER NOT NULL DEFAULT 0);
-    CREATE INDEX IF NOT EXISTS name_keys_value ON name_keys(value, ja, item_id);
+    CREATE TABLE IF NOT EXISTS name_keys (value TEXT NOT NULL, ja INTEGER NOT NULL DEFAULT 0,
+                                          item_id INTEGER NOT NULL,
+                                          PRIMARY KEY (value, ja, item_id)) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS name_keys_item ON name_keys(item_id);
     """,
 ]
