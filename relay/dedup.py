@@ -32,9 +32,10 @@ import hashlib
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
@@ -403,20 +404,27 @@ def anchors(tokens: Iterable[str]) -> dict[str, frozenset[str]]:
     (see `names`), a place in the gazetteer as its English word or that word's sound key
     (one anchor: コネチカット is "connecticut" or "~knktkt"), any other as its sound key
     ("~stnfd" for スタンフォード)."""
-    toks = set(tokens)
-    out: dict[str, frozenset[str]] = {f: frozenset([f]) for f in figures(toks)}
-    out.update((t, frozenset([t])) for t in toks if _LATIN.match(t) and t not in _STOP)
-    for t in toks:
-        if not names.is_katakana_name(t):     # a loanword or a common noun (メイン)
-            continue
-        forms = names.place(t)
-        if forms is not None:
-            out[f"@{names.gazetteer()[t]}"] = forms
-        else:
-            key = names.katakana_key(t)
-            if len(key) >= names.MIN_KEY:
-                out[f"~{key}"] = frozenset([f"~{key}"])
-    return out
+    return dict(a for a in map(_anchor, set(tokens)) if a is not None)
+
+
+@lru_cache(maxsize=200_000)
+def _anchor(token: str) -> tuple[str, frozenset[str]] | None:
+    """A token's anchor and its forms (see `anchors`), or None; cached, as a text's
+    tokens are mostly those of earlier texts. A token is at most one kind of anchor (a
+    figure is digits, a Latin name starts with a letter, a katakana name's key with @ or
+    ~), so the anchors of a text do not depend on the order its tokens are read in
+    beyond what a set gives."""
+    if token.isascii() and token.isdigit() and len(token) <= 20 and int(token) >= MIN_FIGURE:
+        return token, frozenset([token])
+    if _LATIN.match(token):
+        return None if token in _STOP else (token, frozenset([token]))
+    if not names.is_katakana_name(token):     # a loanword or a common noun (メイン)
+        return None
+    forms = names.place(token)
+    if forms is not None:
+        return f"@{names.gazetteer()[token]}", forms
+    key = names.katakana_key(token)
+    return (f"~{key}", frozenset([f"~{key}"])) if len(key) >= names.MIN_KEY else None
 
 
 def heard(tokens: Iterable[str]) -> set[str]:
@@ -434,19 +442,54 @@ def cross_score(japanese: tuple[Sequence[str], Sequence[str]],
     an article that only cites the amount in passing ("the state committed $121 million
     last week") tells another story. Three shared anchors are needed, or two when the
     headlines share their figure and the texts a name besides ("Stanford receives $500
-    million gift" = "スタンフォード大、…5億ドルの寄付")."""
-    ja_all, other_all = [*japanese[0], *japanese[1]], heard([*other[0], *other[1]])
+    million gift" = "スタンフォード大、…5億ドルの寄付"). A number too small to be a figure
+    (500量子ビット, 約600人, 9.4メガジュール; not a date) counts as one more anchor when
+    both texts give it."""
+    return _cross(_japanese_side(*japanese), _other_side(*other))
+
+
+# What cross_score reads of each text, read once per text: a Japanese text's anchors,
+# its small numbers and its headline's figures; another text's words and sound keys,
+# its numbers and its headline's figures. The same candidates come up for many new
+# items, so the sides of texts given as strings are cached.
+_JapaneseSide = tuple[dict[str, frozenset[str]], frozenset[str], frozenset[str]]
+_OtherSide = tuple[frozenset[str], frozenset[str], frozenset[str]]
+
+
+def _japanese_side(title: Sequence[str], body: Sequence[str]) -> _JapaneseSide:
+    ja_all = [*title, *body]
     a = anchors(ja_all)
+    return a, frozenset(f"#{n}" for n in numbers(ja_all) if n not in a), frozenset(figures(title))
+
+
+def _other_side(title: Sequence[str], body: Sequence[str]) -> _OtherSide:
+    other = [*title, *body]
+    return frozenset(heard(other)), frozenset(numbers(other)), frozenset(figures(title))
+
+
+@lru_cache(maxsize=4096)
+def _japanese_text(title: str, body: str) -> _JapaneseSide:
+    return _japanese_side(title.split(), body.split())
+
+
+@lru_cache(maxsize=4096)
+def _other_text(title: str, body: str) -> _OtherSide:
+    return _other_side(title.split(), body.split())
+
+
+def _cross(japanese: _JapaneseSide, other: _OtherSide) -> float:
+    """`cross_score` of the two texts' sides."""
+    (a, small, head_a), (other_all, told, head_b) = japanese, other
     shared = {anchor for anchor, forms in a.items() if forms & other_all}
+    shared |= {n for n in small if n[1:] in told}
     mine, common = figures(a), figures(shared)
     if len(common) < min(2, len(mine)) or len(common) * 2 < len(mine) or len(shared) < 2:
         return 0.0
-    head_a, head_b = figures(japanese[0]), figures(other[0])
     if (head_a or head_b) and not head_a & head_b:
         return 0.0
     if len(shared) < 3 and not (head_a & head_b and any(map(_strong, shared - common))):
         return 0.0
-    return len(shared) / len(a)
+    return len(shared) / (len(a) + len(small))
 
 
 def _strong(anchor: str) -> bool:
@@ -455,19 +498,136 @@ def _strong(anchor: str) -> bool:
     return not anchor.startswith("~") or len(anchor) > STRONG_KEY
 
 
+NAME_TEXT = 600           # characters of a Latin-script text read for its names
+UNSPACED = frozenset(["ja", "zh", "ko"])    # languages whose names are not capitalized
+
+
+Told = tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]
+
+
+def latin_told(title: str, text: str) -> Told:
+    """The anchors (`names.latin_anchors`) of a Latin-script text's title and of the start
+    of its text, with their word positions: what `name_keys` and `Named` read."""
+    return tuple(names.latin_anchors(title)), tuple(names.latin_anchors(text[:NAME_TEXT]))
+
+
+def name_keys(lang: str, title: str, text: str, tokens: Sequence[str],
+              told: Told | None = None) -> set[str]:
+    """The keys under which an item's names are indexed (the store's `name_keys`), so
+    that a report of the same event in another language or another outlet's words is
+    found even when the reports share few words or no figure: for a Japanese text the
+    forms of its anchors other than figures (`anchors`: ラマン -> ~rmn, QuantumCT ->
+    quantumct); for a Latin-script text its anchors (`names.latin_anchors` of its title
+    and the start of its text: fujitsu, #185000) and its names' sound keys, which meet a
+    Japanese text's katakana names (`told`: its `latin_told`, when already read)."""
+    if lang in UNSPACED:
+        if lang != "ja":
+            return set()
+        return {form for anchor, forms in anchors(tokens).items()
+                if not anchor[:1].isdigit() for form in forms}
+    title_anchors, body_anchors = told if told is not None else latin_told(title, text)
+    keys = {a for _, a in (*title_anchors, *body_anchors)}
+    keys.update([f"~{k}" for k in map(names.latin_name_key, keys)
+                 if not k.startswith("#") and len(k) >= names.MIN_KEY])
+    return keys
+
+
+# -- one event, several outlets, Latin-script languages ------------------------------------
+# Two outlets retell one event in their own words (golem and heise on Fujitsu closing its
+# Augsburg plant; Spiegel, Le Monde and the Japan Times on one shooting): they share
+# few words but the event's names and figures. Names that many recent items carry (a
+# president, a country) say which subject, not which event, so only rare ones count.
+NAMED_DAYS = 1.0           # the reports are published within a day of each other
+RARE_ITEMS = 6             # a name held by at most this many items of the story window
+NAMED_ANCHORS = 3          # distinct rare names and figures the two reports share
+
+
+@dataclass(frozen=True)
+class Named:
+    """An item as the names rule sees it: its anchors (`names.latin_anchors`) in its
+    title and the start of its text, with their word positions."""
+
+    feed_id: str
+    published_at: datetime | None
+    title: tuple[tuple[int, str], ...]
+    body: tuple[tuple[int, str], ...]
+    story_id: int = 0
+
+    @classmethod
+    def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
+           story_id: int = 0) -> Named:
+        return cls(feed_id, published_at, *latin_told(title, text), story_id)
+
+    def names(self) -> set[str]:
+        """Its anchors, as indexed (`name_keys`)."""
+        return {a for _, a in (*self.title, *self.body)}
+
+
+def _distinct(shared: set[str], told: Named) -> int:
+    """How many distinct names of `shared` a text gives: words that stand side by side
+    in it are one name (Fort Lauderdale, British Airways, Red Dead Redemption); a figure
+    is a fact of its own (Aurelia 400 jobs)."""
+    parent = {a: a for a in shared}
+
+    def root(a: str) -> str:
+        while parent[a] != a:
+            a = parent[a]
+        return a
+    for seq in (told.title, told.body):
+        for (p1, a1), (p2, a2) in zip(seq, seq[1:], strict=False):
+            if (p2 == p1 + 1 and a1 in shared and a2 in shared
+                    and not (a1.startswith("#") or a2.startswith("#"))):
+                parent[root(a2)] = root(a1)
+    return len({root(a) for a in shared})
+
+
+def choose_named_story(new: Named, candidates: Sequence[Named],
+                       counts: Mapping[str, int]) -> int | None:
+    """The story of the candidate (an item of another feed) that tells the same event as
+    `new` by its names (`counts`: how many items of the story window hold each key):
+    published within NAMED_DAYS of each other (when both are dated), sharing at least
+    NAMED_ANCHORS distinct rare names or figures (held by RARE_ITEMS items at most;
+    words side by side count as one name), one of them in both titles. A company's
+    funding round and its approval days later, a player's semifinal and his final the
+    next day, share a name or two, not three, or not within a day."""
+    mine = new.names()
+    best: tuple[int, int] | None = None
+    for c in candidates:
+        if c.feed_id == new.feed_id or days_apart(new.published_at, c.published_at) > NAMED_DAYS:
+            continue
+        rare = {a for a in mine & c.names() if counts.get(a, 0) <= RARE_ITEMS}
+        heads = {a for _, a in new.title} & {a for _, a in c.title}
+        if not rare & heads:
+            continue
+        n = min(_distinct(rare, new), _distinct(rare, c))
+        both = min(_distinct(rare & heads, new), _distinct(rare & heads, c))
+        if (n >= NAMED_ANCHORS + (both < 2)) and (best is None or n > best[1]):
+            best = (c.story_id, n)
+    return best[0] if best else None
+
+
 def choose_cross_story(
     lang: str, title: Sequence[str], body: Sequence[str],
     candidates: Sequence[tuple[int, str, str, str]],
 ) -> tuple[int, float] | None:
     """(story id, score) of the best candidate in another language, one side Japanese.
     Candidates are (story id, language, indexed title tokens, indexed body tokens)."""
-    mine = (title, body)
+    candidates = [c for c in candidates if c[1] != lang and "ja" in (lang, c[1])]
+    if not candidates:      # (the text is read only when there is one to score)
+        return None
+    if lang == "ja":
+        japanese = _japanese_side(title, body)
+
+        def scored(other_title: str, other_body: str) -> float:
+            return _cross(japanese, _other_text(other_title, other_body))
+    else:
+        other = _other_side(title, body)
+
+        def scored(other_title: str, other_body: str) -> float:
+            return _cross(_japanese_text(other_title, other_body), other)
     best: tuple[int, float] | None = None
-    for story_id, other_lang, other_title, other_body in candidates:
-        if other_lang == lang or "ja" not in (lang, other_lang):
-            continue
-        theirs = (other_title.split(), other_body.split())
-        score = cross_score(mine, theirs) if lang == "ja" else cross_score(theirs, mine)
+    for story_id, _, other_title, other_body in candidates:
+        score = scored(other_title, other_body)
         if score >= CROSS_THRESHOLD and (best is None or score > best[1]):
             best = (story_id, score)
     return best

@@ -49,6 +49,7 @@ _LATIN_RULES = [
 _VOWELS = set("aeiou")
 
 
+@lru_cache(maxsize=200_000)
 def katakana_key(word: str) -> str:
     return _collapse("".join(_KANA_CLASS.get(ch, "") for ch in word))
 
@@ -124,6 +125,80 @@ def place(token: str) -> frozenset[str] | None:
     if len(key) >= MIN_KEY:
         forms.add(f"~{key}")
     return frozenset(forms)
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
+_BREAK = re.compile(r"[.!?:;›»«\"“”|\n]")
+_THOUSANDS = re.compile(r"(?<=\d)[.,](?=\d{3}(?!\d))")
+_SPACED_THOUSANDS = re.compile(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))")   # 412 000
+# Words a sentence or a headline starts with in capitals that name nothing, the words
+# of the calendar ("New Year", "Bilder der Woche", Thursday) and currencies: no name of
+# an event.
+_FUNCTION_TEXT = """
+the a an and or of to in on for with by at from as is are was were be it its this that these
+those after before how what who why when where new his her their our we they he she you i
+not no all one two three picture day week month year years today yesterday tomorrow
+der die das den dem des ein eine einer und oder von zu im am an auf aus mit bei nach für über
+vor ist sind war wird wurde wie was wer es sie er wir tag woche monat jahr heute
+le la les un une des du de et ou à au aux en dans sur pour par avec ce cette ces il elle ils
+est sont qui que jour semaine mois an année
+monday tuesday wednesday thursday friday saturday sunday january february march april may
+june july august september october november december montag dienstag mittwoch donnerstag
+freitag samstag sonntag januar februar märz juni juli oktober dezember lundi mardi mercredi
+jeudi vendredi samedi dimanche janvier février mars avril mai juin juillet août septembre
+octobre novembre décembre euro euros dollar dollars us usd eur
+"""
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
+
+
+@lru_cache(maxsize=200_000)
+def fold(word: str) -> str:
+    """A name's written form in any Latin-script language: case and accents folded, a
+    possessive dropped (Xiaomi's, Jülich -> julich)."""
+    w = unicodedata.normalize("NFKD", word.casefold().replace("’", "'"))
+    w = "".join(c for c in w if not unicodedata.combining(c))
+    return re.sub(r"'s$", "", w)
+
+
+def latin_anchors(text: str) -> list[tuple[int, str]]:
+    """(word position, anchor) of what may name an event in a Latin-script text, in any
+    language: words written with a capital (names, acronyms, and in German every noun)
+    except a sentence's opening function word, words with digits (5G, Zhuque-1), and
+    numbers of three digits or more that are not years ("185.000", "185 000" -> 185000). Hyphenated
+    words give their parts (British-Airways-Hack -> british, airways, hack)."""
+    out: list[tuple[int, str]] = []
+    pos, end = 0, 0
+    text = _SPACED_THOUSANDS.sub("", text)
+    for m in _WORD.finditer(text):
+        gap = text[end:m.start()]
+        opening = end == 0 or _BREAK.search(gap) is not None
+        end = m.end()
+        pos += opening or "," in gap    # names across a comma or a stop are not one name
+        for part in m.group().split("-"):
+            if not part:
+                continue
+            pos += 1
+            if part[0].isdigit():
+                number = _THOUSANDS.sub("", part)
+                if number.isdigit():
+                    if int(number) >= 100 and not (len(number) == 4 and 1900 <= int(number) <= 2100):
+                        out.append((pos, f"#{int(number)}"))
+                elif number.isalnum() and len(number) <= 12:
+                    out.append((pos, fold(number)))          # 4K, 10GB
+                continue
+            if part.islower() and (part.isalpha() or not any(map(str.isdigit, part))):
+                continue
+            folded = fold(part)
+            if len(folded) < 2 or folded in _FUNCTION_WORDS or (opening and len(folded) < 4
+                                                               and part.istitle()):
+                continue
+            out.append((pos, folded))
+    return out
+
+
+def capitalized(text: str) -> list[str]:
+    """The names of a Latin-script text (see `latin_anchors`), without its numbers."""
+    return [a for _, a in latin_anchors(text) if not a.startswith("#")]
 
 
 @lru_cache(maxsize=50_000)

@@ -200,6 +200,16 @@ MIGRATIONS: list[Migration] = [
         error TEXT NOT NULL, at TEXT NOT NULL
     );
     """,
+    # 18: the names of recent items (dedup.name_keys), to find the same event told in
+    # another language when the reports share no figure; ja: the item is Japanese, so that
+    # a lookup across languages reads the other side of the index only; the rows are
+    # that index (WITHOUT ROWID: one b-tree less to write per name)
+    """
+    CREATE TABLE IF NOT EXISTS name_keys (value TEXT NOT NULL, ja INTEGER NOT NULL DEFAULT 0,
+                                          item_id INTEGER NOT NULL,
+                                          PRIMARY KEY (value, ja, item_id)) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS name_keys_item ON name_keys(item_id);
+    """,
 ]
 
 
@@ -865,31 +875,96 @@ class Store:
         with self.transaction():
             if limit is None:
                 old = "SELECT id FROM items WHERE collected_at < ?"
-                self.conn.execute(f"DELETE FROM figures WHERE item_id IN ({old})", (ts(before),))
+                for table in ("figures", "name_keys"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE item_id IN ({old})",
+                                      (ts(before),))
                 cur = self.conn.execute(f"DELETE FROM lsh_bands WHERE item_id IN ({old})",
                                         (ts(before),))
             else:
                 self.conn.execute("DELETE FROM figures WHERE item_id < ?", (limit,))
+                self.conn.execute("DELETE FROM name_keys WHERE item_id < ?", (limit,))
                 cur = self.conn.execute("DELETE FROM lsh_bands WHERE item_id < ?", (limit,))
         return cur.rowcount
 
     def cross_candidates(self, values: Iterable[str], lang: str, since: datetime,
-                         limit: int = 50) -> list[tuple[int, str, str, str]]:
+                         limit: int = 50, around: datetime | None = None,
+                         days: float = 7.0) -> list[tuple[int, str, str, str]]:
         """(story id, language, indexed title, indexed body) of recent items in other
-        languages that share one of these figures."""
+        languages that share one of these figures; published within `days` of `around`
+        when both have a date."""
         values = list(values)
         if not values:
             return []
+        dated, when = _within(around, days)
         rows = self.conn.execute(
             f"SELECT DISTINCT i.story_id, i.lang, x.title, x.body FROM figures g"
             f" JOIN items i ON i.id = g.item_id JOIN items_fts x ON x.rowid = i.id"
             f" WHERE g.value IN ({','.join('?' * len(values))}) AND i.lang != ?"
-            f" AND i.collected_at >= ? LIMIT ?", [*values, lang, ts(since), limit]).fetchall()
+            f" AND i.collected_at >= ?{dated} LIMIT ?",
+            [*values, lang, ts(since), *when, limit]).fetchall()
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def cross_named(self, keys: Iterable[str], lang: str, since: datetime, limit: int,
+                    around: datetime | None = None, days: float = 7.0,
+                    ) -> list[tuple[int, str, str, str]]:
+        """(story id, language, indexed title, indexed body) of at most `limit` recent
+        items that share one of these name keys, one side Japanese and the other not
+        (those sharing most first); published within `days` of `around` when both have
+        a date. The other side's rows only are read (the index leads with the key and
+        the side), and the text of the chosen items only."""
+        keys = list(keys)
+        if not keys:
+            return []
+        dated, when = _within(around, days)
+        rows = self.conn.execute(
+            f"SELECT i.story_id, i.lang, x.title, x.body FROM"
+            f" (SELECT g.item_id AS id, COUNT(*) AS n FROM name_keys g"
+            f" JOIN items i ON i.id = g.item_id"
+            f" WHERE g.value IN ({','.join('?' * len(keys))}) AND g.ja = ? AND i.lang != ?"
+            f" AND i.collected_at >= ?{dated} GROUP BY g.item_id ORDER BY n DESC, g.item_id"
+            f" LIMIT ?) top JOIN items i ON i.id = top.id JOIN items_fts x ON x.rowid = i.id"
+            f" ORDER BY top.n DESC, top.id",
+            [*keys, int(lang != "ja"), lang, ts(since), *when, limit]).fetchall()
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def name_counts(self, keys: Iterable[str], most: int) -> dict[str, int]:
+        """How many recent items (those whose name keys are kept) hold each of these name
+        keys (absent: none), counted up to `most`: a name that thousands of items hold
+        (a country) costs what a rare one does."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            f"WITH k(value) AS (VALUES {','.join(['(?)'] * len(keys))})"
+            " SELECT k.value, (SELECT COUNT(*) FROM (SELECT 1 FROM name_keys g"
+            " WHERE g.value = k.value LIMIT ?)) AS n FROM k", [*keys, most]).fetchall()
+        return {r[0]: int(r[1]) for r in rows if r[1]}
+
+    def named_candidates(self, keys: Iterable[str], feed_id: str, since: datetime,
+                         around: datetime | None, days: float, least: int,
+                         limit: int = 20,
+                         ) -> list[tuple[int, str, datetime | None, str, str]]:
+        """(story id, feed id, published, title, text) of recent items of other feeds, in
+        languages written with capitals, that hold at least `least` of these name keys
+        (those holding most first), published within `days` of `around` when both have a
+        date."""
+        keys = list(keys)
+        if len(keys) < least:
+            return []
+        dated, when = _within(around, days)
+        params: list[Any] = [*keys, feed_id, ts(since), *when]
+        rows = self.conn.execute(
+            f"SELECT i.story_id, i.feed_id, i.published_at, i.title, i.text FROM name_keys g"
+            f" JOIN items i ON i.id = g.item_id"
+            f" WHERE g.value IN ({','.join('?' * len(keys))}) AND g.ja = 0 AND i.feed_id != ?"
+            f" AND i.lang NOT IN ('ja', 'zh', 'ko') AND i.collected_at >= ?{dated}"
+            f" GROUP BY i.id HAVING COUNT(*) >= ? ORDER BY COUNT(*) DESC LIMIT ?",
+            [*params, least, limit]).fetchall()
+        return [(int(r[0]), r[1], from_ts(r[2]), r[3], r[4]) for r in rows]
 
     def insert_item(self, item: Item, minhash: bytes | None,
                     band_keys: Sequence[tuple[int, int]], story_id: int | None,
-                    figures: Iterable[str] = ()) -> int:
+                    figures: Iterable[str] = (), name_keys: Iterable[str] = ()) -> int:
         """Store one item with its tags, bands, story and index row; returns its id."""
         with self.transaction():
             # The id is chosen first (the write lock is held), so the item is written
@@ -929,6 +1004,9 @@ class Store:
             )
             self.conn.executemany("INSERT INTO figures (value, item_id) VALUES (?,?)",
                                   [(v, item_id) for v in sorted(figures)])
+            ja = int(item.lang == "ja")
+            self.conn.executemany("INSERT INTO name_keys (value, item_id, ja) VALUES (?,?,?)",
+                                  [(v, item_id, ja) for v in sorted(name_keys)])
         return item_id
 
     def pending(self, task: str) -> bool:
@@ -1346,6 +1424,15 @@ class Store:
             "topics": dict(self.conn.execute(
                 "SELECT topic, COUNT(*) FROM item_tags GROUP BY topic ORDER BY 2 DESC").fetchall()),
         }
+
+
+def _within(around: datetime | None, days: float) -> tuple[str, list[Any]]:
+    """The condition (and its parameters) that an item `i` was published within `days` of
+    `around`, or is undated (nothing when `around` is None)."""
+    if around is None:
+        return "", []
+    return (" AND (i.published_at IS NULL"
+            " OR ABS(julianday(i.published_at) - julianday(?)) <= ?)", [ts(around), days])
 
 
 def _statements(script: str) -> list[str]:

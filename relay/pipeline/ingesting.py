@@ -73,6 +73,8 @@ class _Prepared:
     features: set[str] = field(default_factory=set)
     figures: set[str] = field(default_factory=set)
     trimmed: bool = False       # its title or text was cut to its cap
+    names: set[str] = field(default_factory=set)
+    told: dedup.Told = ((), ())     # its Latin-script names (dedup.latin_told)
 
 
 def cap(text: str, limit: int) -> str:
@@ -88,6 +90,10 @@ def cap(text: str, limit: int) -> str:
 # Markup around a text rarely outweighs it 10 to 1: an entry's HTML is cut there before it
 # is read as text, so a 10 MB summary costs what its cap does.
 HTML_PER_CHAR = 10
+
+# Reports in another language found by names, those sharing most names first: each is
+# scored (dedup.cross_score), and a name shared by many items (a place) would bring many.
+NAME_CANDIDATES = 10
 
 
 def _title(entry: Entry) -> str:
@@ -157,8 +163,12 @@ def prepare(entry: Entry, feed: FeedSpec, taxonomy: Taxonomy, now: datetime,
         collected_at=now, content_hash=content_hash(title, text),
         index_title=" ".join(title_tokens), index_text=" ".join(text_tokens), tags=tags,
     )
+    # Read here, in the worker, once: the names rule reads them again in the main process.
+    told = dedup.latin_told(title, text) if lang not in dedup.UNSPACED else ((), ())
     return _Prepared(item, dedup.features(title_tokens, text_tokens),
-                     dedup.figures([*title_tokens, *text_tokens]), trimmed)
+                     dedup.figures([*title_tokens, *text_tokens]), trimmed,
+                     dedup.name_keys(lang, title, text, [*title_tokens, *text_tokens], told),
+                     told)
 
 
 @dataclass
@@ -171,6 +181,8 @@ class Ready:
     figures: set[str]
     common: frozenset[str] = frozenset()      # what its feed repeats (dedup.template)
     trimmed: bool = False                     # its title or text was cut to its cap
+    names: set[str] = field(default_factory=set)   # its names' keys (dedup.name_keys)
+    told: dedup.Told = ((), ())               # its Latin-script names (dedup.latin_told)
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
@@ -194,7 +206,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
                   dedup.bands(sig) if sig is not None else [], p.figures - common, common,
-                  p.trimmed)
+                  p.trimmed, p.names, p.told)
             for p, sig in zip(prepared, sigs, strict=True)], len(entries) - len(prepared)
 
 
@@ -611,7 +623,8 @@ class Ingester:
         try:
             with self.store.savepoint():
                 self.store.insert_item(item, ready.minhash, ready.band_keys,
-                                       self._story(item, ready, window), ready.figures)
+                                       self._story(item, ready, window), ready.figures,
+                                       ready.names)
         except SYSTEM_ERRORS:
             raise
         except Exception as exc:
@@ -637,13 +650,33 @@ class Ingester:
                                         candidates, ready.common, store.body_tokens)
             if chosen:
                 return chosen[0]
-        if ready.figures:   # the same event told in another language?
-            crossed = dedup.choose_cross_story(
-                item.lang, item.index_title.split(), item.index_text.split(),
-                store.cross_candidates(ready.figures, item.lang, window))
-            if crossed:
-                return crossed[0]
+        # The same event told in another language? Found by its figures or its names,
+        # published within the story window.
+        around, days = item.published_at, dedup.STORY_WINDOW_DAYS
+        crossing = [*store.cross_candidates(ready.figures, item.lang, window,
+                                            around=around, days=days),
+                    *store.cross_named(ready.names, item.lang, window, NAME_CANDIDATES,
+                                       around=around, days=days)]
+        crossed = dedup.choose_cross_story(item.lang, item.index_title.split(),
+                                           item.index_text.split(), crossing)
+        if crossed:
+            return crossed[0]
+        if item.lang not in dedup.UNSPACED:     # another outlet's words on one event?
+            return self._named_story(item, ready.told, window)
         return None
+
+    def _named_story(self, item: Item, told: dedup.Told, window: datetime) -> int | None:
+        """The story another outlet tells in other words, found by rare names
+        (`dedup.choose_named_story`; `told`: the item's `dedup.latin_told`)."""
+        new = dedup.Named(item.feed_id, item.published_at, *told)
+        mine = new.names()
+        counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
+        rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
+        candidates = [dedup.Named.of(feed, published, title, text, story)
+                      for story, feed, published, title, text in self.store.named_candidates(
+                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS,
+                          dedup.NAMED_ANCHORS)]
+        return dedup.choose_named_story(new, candidates, counts)
 
 
 def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Taxonomy,
