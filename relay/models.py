@@ -130,6 +130,9 @@ def parse_smtp_url(url: str, allow_plaintext_auth: bool = False) -> SmtpTarget:
         raise ValueError("takes no path, query or fragment (smtp://host:port)")
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
+    if bool(user) != bool(password):
+        # half the credentials: no login would happen (a password alone was ignored)
+        raise ValueError("needs both a user and a password to log in (user:password@host)")
     if user and parts.scheme == "smtp" and not allow_plaintext_auth:
         raise ValueError("sends the password in clear over smtp://: use smtps:// or "
                          "smtp+starttls://, or set settings.smtp.allow_plaintext_auth: true")

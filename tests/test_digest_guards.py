@@ -197,9 +197,12 @@ def test_smtp_urls_that_are_taken(url, expected):
     ("smtp://mx.example.org/inbox", "takes no path"),
     ("smtp://mx .example.org", "must not hold spaces"),
     ("smtp://u:p@mx.example.org:25", "sends the password in clear"),
-    ("smtp://u@mx.example.org", "sends the password in clear"),
+    ("smtp://u@mx.example.org", "needs both a user and a password"),
+    ("smtps://:secret@mx.example.org", "needs both a user and a password"),
+    ("smtp+starttls://u@mx.example.org", "needs both a user and a password"),
 ], ids=["port-too-big", "port-zero", "port-not-a-number", "scheme", "no-host", "nothing",
-        "path", "space", "password-in-clear", "user-in-clear"])
+        "path", "space", "password-in-clear", "user-without-password",
+        "password-without-user", "starttls-user-without-password"])
 def test_smtp_urls_that_are_refused(url, message):
     with pytest.raises(ValueError, match=message):
         parse_smtp_url(url)
