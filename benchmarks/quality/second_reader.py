@@ -40,12 +40,16 @@ SEED = 2
 SAMPLE_DIFFERENT = 120
 TEXT_CHARS = 300
 
-PairId = tuple[real.Key, real.Key]
+KeyTuple = tuple[str, str, str, str]
+PairId = tuple[KeyTuple, KeyTuple]
 
 
-def pair_id(a: real.Key, b: real.Key) -> PairId:
-    """The two keys of a pair in one order (the order `real.load_judged` uses)."""
-    return (a, b) if (a.file, a.guid, a.title) <= (b.file, b.guid, b.title) else (b, a)
+def pair_id(a: Any, b: Any) -> PairId:
+    """A pair's two keys as plain tuples (file, guid, link, title), in the order
+    `real.load_judged` uses. Plain tuples because `real` run as a script is another module
+    than the `real` imported here, and their Key classes never compare equal."""
+    ka, kb = ((k.file, k.guid, k.link, k.title) for k in (a, b))
+    return (ka, kb) if (ka[0], ka[1], ka[3]) <= (kb[0], kb[1], kb[3]) else (kb, ka)
 
 
 def choose(pairs: Sequence[Any], seed: int = SEED, n_different: int = SAMPLE_DIFFERENT
@@ -53,7 +57,7 @@ def choose(pairs: Sequence[Any], seed: int = SEED, n_different: int = SAMPLE_DIF
     """The pairs to show: all same, all uncertain, a sample of the sure different; shuffled."""
     def order(p: Any) -> tuple[str, ...]:
         a, b = pair_id(p.a, p.b)
-        return (a.file, a.guid, a.title, b.file, b.guid, b.title)
+        return (a[0], a[1], a[3], b[0], b[1], b[3])       # file, guid, title
     shown = sorted((p for p in pairs if p.same or p.uncertain), key=order)
     rest = sorted((p for p in pairs if not (p.same or p.uncertain)), key=order)
     rng = random.Random(seed)
@@ -79,7 +83,7 @@ def draft(corpus: Path, judged: Path, out: Path) -> int:
     by_file = {s.file: s for s in sources}
     rows = []
     for n, p in enumerate(choose(pairs), 1):
-        a, b = pair_id(p.a, p.b)
+        a, b = (real.Key(*k) for k in pair_id(p.a, p.b))
         rows.append({"n": n, "a": describe(a, by_file), "b": describe(b, by_file),
                      "same": None, "note": ""})
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
@@ -105,8 +109,7 @@ def merge(filled: Path, second: Path = SECOND, reader: str = "") -> int:
         d = json.loads(line)
         if d.get("same") is None:
             continue
-        a, b = (real.Key.from_json(d[s]) for s in ("a", "b"))
-        a, b = pair_id(a, b)
+        a, b = (real.Key(*k) for k in pair_id(*(real.Key.from_json(d[s]) for s in "ab")))
         lines.append({"a": a.as_json(), "b": b.as_json(), "same": bool(d["same"]),
                       "note": d.get("note", ""), "reader": reader})
     second.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
