@@ -392,15 +392,23 @@ def short(k: Key | Stored, width: int = 70) -> str:
     return f"[{k.feed_id[:34]}] {k.title[:width]}"
 
 
-def report(result: Result, n_errors: int) -> list[str]:
-    lines = [f"{'pairs':<12} {'judged':>6} {'same':>5} {'merged':>6} {'TP':>5} {'FP':>5}"
+def table(counts: dict[str, list[int]],
+          order: Sequence[str] = ("relay-story", "candidate", "random", "all", "sure only")
+          ) -> list[str]:
+    """One row of pairwise figures per group of pairs (tp, fp, fn, tn)."""
+    width = max([12, *(len(g) for g in counts)])
+    lines = [f"{'pairs':<{width}} {'judged':>6} {'same':>5} {'merged':>6} {'TP':>5} {'FP':>5}"
              f" {'FN':>5} {'P':>6} {'R':>6} {'F1':>6}"]
-    order = ["relay-story", "candidate", "random", "all", "sure only"]
-    for group in sorted(result.counts, key=lambda g: (order.index(g) if g in order else 3, g)):
-        tp, fp, fn, tn = result.counts[group]
+    for group in sorted(counts, key=lambda g: (order.index(g) if g in order else 3, g)):
+        tp, fp, fn, tn = counts[group]
         p, r, f = prf(tp, fp, fn)
-        lines.append(f"{group:<12} {tp + fp + fn + tn:>6} {tp + fn:>5} {tp + fp:>6} {tp:>5}"
-                     f" {fp:>5} {fn:>5} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
+        lines.append(f"{group:<{width}} {tp + fp + fn + tn:>6} {tp + fn:>5} {tp + fp:>6}"
+                     f" {tp:>5} {fp:>5} {fn:>5} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
+    return lines
+
+
+def report(result: Result, n_errors: int) -> list[str]:
+    lines = table(result.counts)
     lines.append(f"false merges (judged different, merged by relay): {len(result.false_merges)}"
                  f" pairs in {len(result.fm_stories)} of relay's stories")
     by_size = sorted(result.fm_stories.items(), key=lambda kv: -kv[1][0])
@@ -468,6 +476,11 @@ def run(corpus: Path, judged: Path = JUDGED, n_errors: int = 40,
     for problem in problems:
         lines.append(f"WARNING: {problem}")
     lines += report(result, n_errors)
+    second = judged.parent / "second_reader.jsonl"      # a second reader's answers (README)
+    if second.exists():
+        import second_reader
+        lines += second_reader.compare(pairs, second_reader.load_second(second), sources,
+                                       archive, n_errors)
     return lines, targets(result)
 
 
@@ -484,4 +497,5 @@ def main(argv: Iterable[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("real", sys.modules[__name__])   # second_reader's `import real`: this one
     main()
