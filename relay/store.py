@@ -91,7 +91,7 @@ def drop_views(conn: sqlite3.Connection) -> None:
     (SQLite checks every view when a table is renamed)."""
     db = _views_db(conn)
     for name in set(db.view_names()) & VIEWS.keys():
-        db.view(name).drop()
+        db[name].drop()
 
 
 MIGRATIONS: list[Migration] = [
