@@ -1521,7 +1521,8 @@ class Store:
 
     def _query_rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
         try:
-            yield from cursor
+            for row in cursor:  # noqa: UP028 (yield from would close the cursor when left early)
+                yield row
         except sqlite3.Error as exc:    # met while stepping (a bad json(), a full disk)
             raise self._query_error(exc, []) from exc
 

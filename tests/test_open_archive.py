@@ -28,6 +28,7 @@ from test_audience_in_force import WIRE as HARTFORD
 
 from relay import store as store_module
 from relay.cli import main
+from relay.errors import QueryError
 from relay.store import VIEWS, Store
 
 CABLE = [TALKS]
@@ -301,3 +302,20 @@ def test_sql_runs_on_a_read_only_archive(site):
         assert site.relay("sql", "DELETE FROM items").exit_code == 2
     finally:
         site.db.chmod(0o644)
+
+
+def test_a_writable_store_still_refuses_a_query_that_writes_and_then_writes_itself(tmp_path):
+    with Store(tmp_path / "a.db") as store:
+        with pytest.raises(QueryError, match=r"does not only read \(INSERT pending\)"):
+            store.query("INSERT INTO pending (task) VALUES ('x')")
+        store.done("sign-window")       # the store's own statements are not refused
+        store.conn.execute("INSERT INTO pending (task) VALUES ('y')")
+        assert store.pending("y")
+
+
+def test_rows_left_unread_are_dropped_quietly(tmp_path):
+    """`relay sql ... | head`: the rows not taken go with the closed archive, no error."""
+    with Store(tmp_path / "a.db") as store:
+        columns, rows = store.query("SELECT 1 AS n UNION ALL SELECT 2")
+        assert columns == ["n"] and next(rows) == (1,)
+    rows.close()
