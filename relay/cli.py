@@ -12,6 +12,7 @@ archive read-only (`Ctx.read`).
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -39,6 +40,7 @@ from relay.digest.deliver import shown_address, token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.langs import primary
 from relay.models import EARLIEST, LATEST, Config, FeedKind, kept_date
+from relay.pipeline.sql import run_sql as sql_query
 from relay.search import highlight, query_tokens, to_fts
 from relay.store import MIGRATIONS, Store, from_ts, store_error
 from relay.tokens import spans, tokenize
@@ -897,6 +899,55 @@ def migrate(c: Ctx) -> None:
     with c.open(create=False) as (_config, store):
         database = store.path
     click.echo(f"{database}: schema version {len(MIGRATIONS)}, up to date")
+
+
+@main.command("sql")
+@click.argument("query")
+@click.option("--json", "fmt", flag_value="json", default=True,
+              help="A JSON array of objects, one per row (the default).")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+@click.option("--table", "fmt", flag_value="table", help="Columns aligned as text.")
+@click.option("-p", "--param", "params", type=(str, str), multiple=True,
+              metavar="NAME VALUE", help="A value for :NAME in the query (repeatable).")
+@pass_ctx
+def sql(c: Ctx, query: str, fmt: str, params: tuple[tuple[str, str], ...]) -> None:
+    """Run a read-only SQL query on the archive, like `sqlite-utils query`.
+
+    Its stable views: archive_items (each item with its feed, audience, topics and
+    story), archive_story_sources (each story's items), archive_deliveries. Other
+    tables are relay's own and may change. A query that would write is refused.
+
+    \b
+    Example:
+      relay sql "SELECT feed_id, COUNT(*) AS n FROM archive_items GROUP BY feed_id" --table
+      relay sql "SELECT title FROM archive_items WHERE NOT restricted AND lang = :l" -p l ja
+    """
+    with c.read() as (config, store):
+        result = sql_query(config, store, query, dict(params))
+        if fmt == "table":
+            rows = [["" if v is None else str(_cell(v)) for v in row] for row in result.rows]
+            if result.columns:
+                click.echo(_table(rows, result.columns))
+        elif fmt == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(result.columns)
+            writer.writerows([_cell(v) for v in row] for row in result.rows)
+        else:
+            sys.stdout.write("[")
+            for n, row in enumerate(result.rows):
+                sys.stdout.write(",\n " if n else "")
+                sys.stdout.write(json.dumps(
+                    {k: _cell(v, as_json=True) for k, v in zip(result.columns, row, strict=True)},
+                    ensure_ascii=False))
+            sys.stdout.write("]\n")
+
+
+def _cell(value: Any, as_json: bool = False) -> Any:
+    """A value as `sqlite-utils query` writes it: a BLOB as base64 (in JSON, marked so)."""
+    if not isinstance(value, bytes):
+        return value
+    encoded = base64.b64encode(value).decode("ascii")
+    return {"$base64": True, "encoded": encoded} if as_json else encoded
 
 
 @main.command()

@@ -35,6 +35,7 @@ The environment is passed in (`env`), so loading is pure given its inputs.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import math
 import re
@@ -670,11 +671,32 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str], only: int | No
             mission=mission, country=country.upper() if country else None, lang=lang,
             topics=topics, interval=interval, enabled=_get(ctx, f, "enabled", p, bool, True),
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
-            fulltext=_get(ctx, f, "fulltext", p, bool, False),
+            fulltext=_fulltext(ctx, f, p),
             audience=_groups(ctx, f, p), base_url=base_url,
             names={} if "" in names else names,
         ))
     return tuple(feeds)
+
+
+FULLTEXT_MODULE = "trafilatura"     # the extra `relay[fulltext]` installs it
+
+
+def fulltext_installed() -> bool:
+    """Whether `fulltext: true` can work here: the extra's extractor can be found (found,
+    not imported: that costs a collect of any other feed nothing)."""
+    try:
+        return importlib.util.find_spec(FULLTEXT_MODULE) is not None
+    except (ImportError, ValueError):    # (blocked, or a module without a spec)
+        return False
+
+
+def _fulltext(ctx: _Ctx, f: CommentedMap, p: str) -> bool:
+    wanted = bool(_get(ctx, f, "fulltext", p, bool, False))
+    if wanted and not fulltext_installed():
+        raise ctx.error(f, "fulltext", f"{p}.fulltext",
+                        "true needs the fulltext extra, which is not installed: "
+                        "pip install 'relay[fulltext]'")
+    return wanted
 
 
 def _names(ctx: _Ctx, node: CommentedMap, path: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 RelayError                 exit 2 unless stated
   ConfigError              feeds.yaml is wrong: file, line and key say where
   UsageError               a bad argument on the command line (unknown topic, bad date)
-  QueryError               a search query that cannot be parsed
+  QueryError               a search query that cannot be parsed; an SQL query that cannot
+                           run, or that would write (`relay sql`)
   CollectError             one source failed (exit 1 for the run, the run goes on)
     FetchError             HTTP or file access: url, status
     ParseError             bytes that are not a feed, or a listing page that yields no item
@@ -52,7 +53,7 @@ class UsageError(RelayError):
 
 
 class QueryError(RelayError):
-    """A search query cannot be parsed."""
+    """A search query cannot be parsed; an SQL query cannot run, or would write."""
 
 
 class CollectError(RelayError):

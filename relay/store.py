@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from relay.errors import LockedError, StoreError
+from relay.errors import LockedError, QueryError, StoreError
 from relay.models import (
     EARLIEST,
     Delivery,
@@ -42,6 +42,57 @@ from relay.models import (
 
 Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
 log = logging.getLogger("relay")
+
+# The archive's stable, documented face for the tools people query SQLite with (`relay
+# sql`, sqlite-utils, Datasette): their names and columns are kept from one relay to the
+# next, while the tables under them are relay's own and change with its migrations (the
+# LSH bands, signatures, figures and name keys, link keys and hashes are left out).
+# `audience` is the item's feed's groups as JSON ("[]": everyone; '["!unconfigured"]':
+# a feed no longer configured, nobody's) and `restricted` is 1 when it is not everyone's:
+# need-to-know, so that whoever publishes from a view can filter. A story may mix
+# restricted and public sources, so stories are one row per source (filter, then group
+# by story_id). Changing a view takes a migration (any: the views are made again after
+# each one).
+VIEWS: dict[str, str] = {
+    "archive_items": (
+        "SELECT i.id, i.feed_id, f.name AS feed_name, f.kind AS feed_kind, f.mission,"
+        " f.country, f.audience, f.audience != '[]' AS restricted, i.url, i.title, i.summary,"
+        " i.text, i.lang, i.published_at, i.collected_at, i.story_id,"
+        " (SELECT json_group_array(topic) FROM (SELECT topic FROM item_tags"
+        "  WHERE item_id = i.id ORDER BY score DESC, topic)) AS topics"
+        " FROM items i JOIN feeds f ON f.id = i.feed_id"),
+    "archive_story_sources": (
+        "SELECT i.story_id, s.first_seen_at AS story_first_seen_at, i.id AS item_id,"
+        " i.id = s.first_item_id AS is_first, i.feed_id, f.name AS feed_name, f.mission,"
+        " f.country, f.audience, f.audience != '[]' AS restricted, i.url, i.title, i.lang,"
+        " i.published_at, i.collected_at"
+        " FROM items i JOIN stories s ON s.id = i.story_id JOIN feeds f ON f.id = i.feed_id"),
+    "archive_deliveries": (
+        "SELECT d.id, d.digest_id, g.subscriber_id, d.address, g.period, g.subject,"
+        " g.created_at AS built_at, g.since, g.until, json_array_length(g.story_ids) AS stories,"
+        " d.status, d.attempts, d.next_try_at, d.sent_at, d.last_error, d.message_id"
+        " FROM deliveries d JOIN digests g ON g.id = d.digest_id"),
+}
+
+
+def _views_db(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+
+
+def make_views(conn: sqlite3.Connection) -> None:
+    """Create VIEWS (each one replaced when its definition changed), through sqlite-utils."""
+    db = _views_db(conn)
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql, replace=True)
+
+
+def drop_views(conn: sqlite3.Connection) -> None:
+    """Drop VIEWS: a migration that rebuilds a table they read fails while they stand
+    (SQLite checks every view when a table is renamed)."""
+    db = _views_db(conn)
+    for name in set(db.view_names()) & VIEWS.keys():
+        db[name].drop()
+
 
 MIGRATIONS: list[Migration] = [
     # 1: the first schema
@@ -210,7 +261,11 @@ MIGRATIONS: list[Migration] = [
                                           PRIMARY KEY (value, ja, item_id)) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS name_keys_item ON name_keys(item_id);
     """,
+    # 19: the archive's stable face for the tools that query SQLite (VIEWS): made by the
+    # step below, and again after every later migration (see Store._migrate_one)
+    make_views,
 ]
+VIEWS_SINCE = MIGRATIONS.index(make_views) + 1   # the schema version that made VIEWS
 
 
 def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
@@ -570,11 +625,16 @@ class Store:
             if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
                 self.conn.execute("COMMIT")
                 return
+            later = number > VIEWS_SINCE   # the views stand aside while it runs (drop_views)
+            if later:
+                drop_views(self.conn)
             if callable(script):
                 script(self.conn)
             else:
                 for statement in _statements(script):
                     self.conn.execute(statement)
+            if later:
+                make_views(self.conn)
             self.conn.execute(f"PRAGMA user_version = {number}")
             self.conn.execute("COMMIT")
         except BaseException:
@@ -690,6 +750,8 @@ class Store:
         self.conn.execute(re.sub(r"^CREATE TABLE\s+(\"?)feeds\1", "CREATE TEMP TABLE feeds", sql,
                                  flags=re.IGNORECASE))
         self.conn.execute("INSERT INTO temp.feeds SELECT * FROM main.feeds")
+        for name, sql in VIEWS.items():     # (a view of main reads main.feeds: these, temp's)
+            self.conn.execute(f"CREATE TEMP VIEW {name} AS {sql}")
         self._shadowed = True
 
     def feed_state(self, feed_id: str) -> FeedState:
@@ -1424,6 +1486,78 @@ class Store:
             "topics": dict(self.conn.execute(
                 "SELECT topic, COUNT(*) FROM item_tags GROUP BY topic ORDER BY 2 DESC").fetchall()),
         }
+
+
+    # -- queries of one's own (`relay sql`) ----------------------------------------------------
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None
+              ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Someone's own SQL (one statement, named `params`), run through sqlite-utils: its
+        column names and its rows, read as they are taken. It only reads, whatever it says:
+        SQLite refuses to prepare a statement that would write, attach, change a setting or
+        open a transaction (an authorizer; a read-only store could not write anyway), and
+        that, SQL that is not valid or a parameter not given is a QueryError of one line.
+        A failure of the archive itself stays a StoreError."""
+        denied: list[str] = []
+
+        def only_reads(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+            if action in _READING or (action == sqlite3.SQLITE_PRAGMA
+                                      and (arg1 or "").lower() in _READING_PRAGMAS
+                                      and (arg2 is None or arg1 in _PRAGMAS_OF_A_TABLE)):
+                return sqlite3.SQLITE_OK
+            denied.append("a change of the schema" if arg1 in _SCHEMA_TABLES else
+                          " ".join(filter(None, (_ACTIONS.get(action, str(action)), arg1))))
+            return sqlite3.SQLITE_DENY
+
+        self.conn.set_authorizer(only_reads)
+        try:
+            cursor = self.db.execute(sql, dict(params) if params else None)
+        except (sqlite3.Error, sqlite3.Warning) as exc:
+            raise self._query_error(exc, denied) from exc
+        finally:
+            self.conn.set_authorizer(None)
+        columns = [d[0] for d in cursor.description or ()]
+        return columns, self._query_rows(cursor)
+
+    def _query_rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+        try:
+            for row in cursor:  # noqa: UP028 (yield from would close the cursor when left early)
+                yield row
+        except sqlite3.Error as exc:    # met while stepping (a bad json(), a full disk)
+            raise self._query_error(exc, []) from exc
+
+    def _query_error(self, exc: BaseException, denied: list[str]) -> StoreError | QueryError:
+        failure = store_error(exc, self.path)
+        if failure is not None:
+            return failure
+        if denied:
+            return QueryError(f"the query does not only read ({denied[0]}): the archive is "
+                              "open to queries that read only", hint="SELECT from its views"
+                              " (archive_items, archive_story_sources, archive_deliveries)")
+        return QueryError(f"the query cannot run: {' '.join(str(exc).split())}")
+
+
+# What a query of one's own may do (Store.query): read, and nothing else.
+_READING = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+            sqlite3.SQLITE_RECURSIVE}
+_SCHEMA_TABLES = {"sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema"}
+_PRAGMAS_OF_A_TABLE = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
+                       "foreign_key_list"}
+_READING_PRAGMAS = _PRAGMAS_OF_A_TABLE | {
+    "table_list", "database_list", "collation_list", "function_list", "module_list",
+    "pragma_list", "compile_options", "user_version", "schema_version", "data_version",
+    "encoding", "page_count", "page_size", "freelist_count"}
+_ACTIONS = {getattr(sqlite3, name): name.removeprefix("SQLITE_").replace("_", " ")
+            for name in ("SQLITE_INSERT", "SQLITE_UPDATE", "SQLITE_DELETE", "SQLITE_CREATE_TABLE",
+                         "SQLITE_CREATE_INDEX", "SQLITE_CREATE_VIEW", "SQLITE_CREATE_TRIGGER",
+                         "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_TEMP_INDEX",
+                         "SQLITE_CREATE_TEMP_VIEW", "SQLITE_CREATE_TEMP_TRIGGER",
+                         "SQLITE_CREATE_VTABLE", "SQLITE_DROP_TABLE", "SQLITE_DROP_INDEX",
+                         "SQLITE_DROP_VIEW", "SQLITE_DROP_TRIGGER", "SQLITE_DROP_TEMP_TABLE",
+                         "SQLITE_DROP_TEMP_INDEX", "SQLITE_DROP_TEMP_VIEW",
+                         "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_VTABLE", "SQLITE_ALTER_TABLE",
+                         "SQLITE_ATTACH", "SQLITE_DETACH", "SQLITE_TRANSACTION",
+                         "SQLITE_SAVEPOINT", "SQLITE_PRAGMA", "SQLITE_ANALYZE", "SQLITE_REINDEX")}
 
 
 def _within(around: datetime | None, days: float) -> tuple[str, list[Any]]:
