@@ -6,8 +6,9 @@ configuration), calls one use case of `pipeline`, and reports: data to
 stdout (`--json` where a table is printed), logs to stderr. A `RelayError`
 is caught once, here: `Error: <what> (<where>)` and its hint on stderr (-v: the
 traceback too), exit 2 for bad input, 1 for a run that finished with failures or a
-failure of the archive (store.store_error). The commands that only read open the
-archive read-only (`Ctx.read`).
+failure of the archive (pipeline.archive_error). The commands that only read open the
+archive read-only (`Ctx.read`). A use case names a bad input in its own words
+(`RelayError.field`); the command adds its option's (OPTION_HINTS).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import traceback
 import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,16 +33,20 @@ from zoneinfo import ZoneInfo
 import click
 
 from relay import __version__, pipeline
-from relay.collect.reports import submit_report
 from relay.config import append_feed, load_config
-from relay.daemon import Daemon
-from relay.digest.deliver import shown_address, token_matches
-from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
-from relay.langs import primary
-from relay.models import EARLIEST, LATEST, Config, FeedKind, kept_date
-from relay.search import highlight, query_tokens, to_fts
-from relay.store import MIGRATIONS, Store, from_ts, store_error
-from relay.tokens import spans, tokenize
+from relay.errors import EXIT_FAILURES, RelayError, UsageError
+from relay.models import (
+    EARLIEST,
+    LATEST,
+    Config,
+    ItemView,
+    SearchHit,
+    StoryView,
+    kept_date,
+    utc_text,
+)
+from relay.pipeline import shown_address
+from relay.pipeline.ports import Archive
 
 
 @dataclass
@@ -67,7 +72,7 @@ class Ctx:
 
     @contextmanager
     def open(self, create: bool = True, readonly: bool = False
-             ) -> Iterator[tuple[Config, Store]]:
+             ) -> Iterator[tuple[Config, Archive]]:
         """The configuration and the archive; a command that only reads refuses to
         create an archive (a mistyped --db would otherwise show an empty one)."""
         config = self.config()
@@ -76,13 +81,13 @@ class Ctx:
             raise UsageError("no archive here yet", where=str(path),
                              hint="check --db / settings.database, or run `relay collect` first")
         self.archive = path
-        store = Store(path, readonly=readonly)
+        store = pipeline.open_archive(path, readonly=readonly)
         try:
             yield config, store
         finally:
             store.close()
 
-    def read(self) -> AbstractContextManager[tuple[Config, Store]]:
+    def read(self) -> AbstractContextManager[tuple[Config, Archive]]:
         """The configuration and the archive opened read-only (see Store): for the
         commands that only read, which work on a read-only archive and never upgrade it."""
         return self.open(create=False, readonly=True)
@@ -92,7 +97,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# What the command line adds to a use case's error about one of its inputs (`field`).
+OPTION_HINTS = {
+    "topics": "--topics quantum,ai",
+    "period": "--period 2026-W48 (a week) or --period 2026-11-27 (a day)",
+}
+
+
 def _fail(exc: RelayError, verbose: int = 0) -> NoReturn:
+    if exc.field in OPTION_HINTS and not exc.hint:
+        exc.hint = OPTION_HINTS[exc.field]
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"Error: {exc}", err=True)
@@ -104,7 +118,7 @@ def _fail(exc: RelayError, verbose: int = 0) -> NoReturn:
 class RelayGroup(click.Group):
     """Turns a RelayError anywhere below into one line on stderr and its exit code (-v
     adds the traceback); so is a failure of the archive's disk or file that SQLite met
-    outside a statement (while reading rows), translated by store.store_error."""
+    outside a statement (while reading rows), translated by pipeline.archive_error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -112,7 +126,8 @@ class RelayGroup(click.Group):
         except RelayError as exc:
             _fail(exc, getattr(ctx.obj, "verbose", 0))
         except Exception as exc:
-            translated = store_error(exc, getattr(ctx.obj, "archive", None) or "the archive")
+            translated = pipeline.archive_error(
+                exc, getattr(ctx.obj, "archive", None) or "the archive")
             if translated is None:
                 raise
             translated.__cause__ = exc
@@ -143,16 +158,16 @@ def _date(value: str | None, tz: str, option: str) -> datetime | None:
     return kept_date(local) or (EARLIEST if local.year <= EARLIEST.year else LATEST)
 
 
-def _local(text: str | None, tz: str) -> str:
-    dt = from_ts(text)
+def _local(when: str | datetime | None, tz: str) -> str:
+    dt = pipeline.stored_time(when) if isinstance(when, str) else when
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
-def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
+def _published(item: SearchHit | ItemView, tz: str, short: bool = False) -> str:
     """An item's publication date, or that the source gave none and when relay first saw it."""
-    if row["published_at"]:
-        return _local(row["published_at"], tz)
-    seen = _local(row["collected_at"], tz)
+    if item.published_at:
+        return _local(item.published_at, tz)
+    seen = _local(item.collected_at, tz)
     return f"unknown; seen {seen}" if short else f"unknown (first seen {seen})"
 
 
@@ -176,8 +191,22 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join([line(headers), *(line(r) for r in rows)])
 
 
+def _plain(value: Any) -> Any:
+    """A typed result as JSON has it: a dataclass an object of its fields, a time
+    2026-11-27T03:00:00Z (UTC, as the archive writes it), a tuple a list."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return utc_text(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(json.dumps(_plain(data), ensure_ascii=False, indent=2, default=str))
 
 
 @click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -295,6 +324,8 @@ def run(c: Ctx) -> None:
         logging.getLogger().setLevel(logging.INFO)
     if c.verbose < 2:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from relay.daemon import Daemon  # a driver the command starts
+
     Daemon(config, c.database(config), reload=c.config).run_forever()
 
 
@@ -453,17 +484,7 @@ def submit(c: Ctx, file: Path, feed_id: str) -> None:
     Example:
       relay submit report.md --feed boston-reports
     """
-    config = c.config()
-    feed = config.feed(feed_id)
-    if feed is None or feed.kind is not FeedKind.REPORTS or feed.path is None:
-        raise UsageError(f"{feed_id!r} is not a reports feed", where=str(config.path),
-                         hint="a feed with kind: reports and path: reports/inbox/...")
-    if not file.is_file():
-        raise UsageError("no such file", where=str(file))
-    try:
-        target = submit_report(file, feed.path, {t.id for t in config.topics})
-    except CollectError as exc:
-        raise UsageError(exc.message, where=str(file), hint=exc.hint) from exc
+    target = pipeline.submit_report(c.config(), feed_id, file)
     click.echo(f"{file} -> {target} (collected on the next `relay collect {feed_id}`)")
 
 
@@ -494,25 +515,20 @@ def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
       relay subscribe desk@mext.example --topics quantum,ai --ui-lang ja --name 科学技術室
       relay subscribe desk@mext.example --frequency daily
     """
+    def given(value: str | None) -> list[str] | None:
+        return _split(value) if value is not None else None
+
     with c.open() as (config, store):
-        old = next((s for s in store.subscribers(active_only=False)
-                    if s.email == email.strip()), None)
-        if old is None and topics is None:
-            raise UsageError("a new subscriber needs --topics", hint="--topics quantum,ai")
-        sub = pipeline.make_subscriber(
-            config, email,
-            _split(topics) if topics is not None else list(old.topics if old else ()),
-            frequency=frequency or (old.frequency.value if old else "weekly"),
-            ui_lang=ui_lang or (old.ui_lang if old else "ja"),
-            langs=_split(langs) if langs is not None else list(old.langs if old else ()),
-            missions=(_split(missions) if missions is not None
-                      else list(old.missions if old else ())),
-            name=name if name is not None else (old.name if old else ""),
-            org=org if org is not None else (old.org if old else ""),
-            groups=_split(groups) if groups is not None else list(old.groups if old else ()),
-            countries=(_split(countries) if countries is not None
-                       else list(old.countries if old else ())))
-        created = store.upsert_subscriber(sub, _now())
+        try:
+            sub, created = pipeline.subscribe(
+                config, store, email, _now(), topics=given(topics), frequency=frequency,
+                ui_lang=ui_lang, langs=given(langs), missions=given(missions),
+                countries=given(countries), name=name, org=org, groups=given(groups))
+        except UsageError as exc:
+            if exc.message == pipeline.subscribers.NEW_NEEDS_TOPICS:
+                raise UsageError("a new subscriber needs --topics",
+                                 hint=OPTION_HINTS["topics"]) from exc
+            raise
     click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
                f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")
 
@@ -531,13 +547,7 @@ def unsubscribe(c: Ctx, email: str, token: str | None) -> None:
       relay unsubscribe desk@mext.example --token 3q2-7wL...   # from an unsubscribe link
     """
     with c.open() as (config, store):
-        if token is not None:
-            if not config.settings.secret:
-                raise UsageError("settings.secret is not set: no token can be checked")
-            if not token_matches(config.settings.secret, email, token):
-                raise UsageError("the token does not match this address", where=email)
-        if not store.deactivate_subscriber(email.strip()):
-            raise UsageError(f"no active subscriber {email!r}")
+        pipeline.unsubscribe(config, store, email, token)
     click.echo(f"unsubscribed {email}")
 
 
@@ -556,7 +566,7 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         return
     c: Ctx = ctx.obj
     with c.read() as (config, store):
-        subs = store.subscribers()
+        subs = pipeline.list_subscribers(store)
     if as_json:
         _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
                 "frequency": s.frequency.value, "ui_lang": s.ui_lang, "langs": list(s.langs),
@@ -677,7 +687,7 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
     now = _now()
     with c.open() as (config, store):
         results = pipeline.send_pending(config, store, now, retry_now=retry_now)
-        waiting, first = store.waiting_deliveries(now)
+        waiting, first = pipeline.deliveries_waiting(store, now)
         tz = config.settings.timezone
     for r in results:
         click.echo(f"{shown_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
@@ -721,53 +731,45 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
     """
     with c.read() as (config, store):
         tz = config.settings.timezone
-        for t in topics:
-            if config.topic(t) is None:
-                raise UsageError(f"unknown topic {t!r}",
-                                 hint=", ".join(x.id for x in config.topics))
-        codes = []
-        for lang in langs:
-            code = primary(lang)               # pt_BR is pt
-            if code is None:
-                raise UsageError(f"--lang {lang!r} is not an ISO 639-1 language code "
-                                 "(ja, en, zh, pt, zh-CN, ...)")
-            codes.append(code)
-        langs = tuple(dict.fromkeys(codes))
-        # Without --lang, a word is stemmed as each language the archive holds items in.
-        held = store.languages() if query and not langs else []
-        match = to_fts(query, tokenize, langs, held) if query else None
-        wanted = query_tokens(query, tokenize, langs, held) if query else set()
-        rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
-                            countries=countries, story=story,
-                            since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
-                            limit=limit, order=order)
-    keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
-            "story_id", "collected_at"]
-    for r in rows:
-        r["snippet"] = highlight(spans(r["summary"], r["lang"]), wanted) if wanted else ""
+        try:
+            hits = pipeline.search(
+                config, store, query, topics=topics, feeds=feeds_, missions=missions,
+                langs=langs, countries=countries, story=story,
+                since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
+                limit=limit, order=order)
+        except UsageError as exc:
+            if exc.field == "lang":
+                raise UsageError(f"--lang {exc.message}", hint=exc.hint) from exc
+            raise
     if fmt == "json":
-        _json([{k: r[k] for k in keys} | {"summary": r["summary"], "snippet": r["snippet"]}
-               for r in rows])
+        _json([{k: getattr(h, k) for k in SEARCH_FIELDS}
+               | {"summary": h.summary, "snippet": h.snippet} for h in hits])
     elif fmt == "csv":
         out = io.StringIO()
         w = csv.writer(out)
-        w.writerow(keys)
-        for r in rows:
-            w.writerow([" ".join(r[k]) if k == "topics" else r[k] for k in keys])
+        w.writerow(SEARCH_FIELDS)
+        for h in hits:
+            w.writerow([" ".join(h.topics) if k == "topics" else _plain(getattr(h, k))
+                        for k in SEARCH_FIELDS])
         click.echo(out.getvalue(), nl=False)
     else:
-        if not rows:
+        if not hits:
             click.echo("no items found", err=True)
             return
-        click.echo(_table([[str(r["id"]), _published(r, tz, short=True), r["feed_id"],
-                            ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
-                           for r in rows],
+        click.echo(_table([[str(h.id), _published(h, tz, short=True), h.feed_id,
+                            ",".join(h.topics), " ".join(h.title.split())[:60]]
+                           for h in hits],
                           ["id", "published", "feed", "topics", "title"]))
-        if wanted:
+        if any(h.snippet for h in hits):
             click.echo("")
-            for r in rows:
-                if r["snippet"]:
-                    click.echo(f"{r['id']}: {r['snippet']}")
+            for h in hits:
+                if h.snippet:
+                    click.echo(f"{h.id}: {h.snippet}")
+
+
+# The fields of a search hit in `search --format json/csv`, in their order.
+SEARCH_FIELDS = ("id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
+                 "story_id", "collected_at")
 
 
 @main.command()
@@ -790,28 +792,42 @@ def retag(c: Ctx) -> None:
 
 
 @main.command()
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=int, required=False)
+@click.option("--story", "story_id", type=int, help="Show this story: each source's item.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_ctx
-def show(c: Ctx, item_id: int) -> None:
-    """Show one item with its topics and the terms that matched.
+def show(c: Ctx, item_id: int | None, story_id: int | None, as_json: bool) -> None:
+    """Show one item with its topics and the terms that matched, or one story.
 
     \b
     Example:
       relay show 42
+      relay show --story 7 --json
     """
+    if (item_id is None) == (story_id is None):
+        raise UsageError("give an item id or --story ID (one of them)")
     with c.read() as (config, store):
-        row = store.item(item_id)
-    if row is None:
-        raise UsageError(f"no item {item_id}")
+        view = (pipeline.show_item(store, item_id) if item_id is not None
+                else pipeline.show_story(store, story_id or 0))
+    if as_json:
+        _json(view)
+        return
     tz = config.settings.timezone
-    click.echo(f"{row['title']}\n{row['url']}")
-    click.echo(f"feed: {row['feed_name']} ({row['feed_id']}), mission: {row['mission'] or '-'}, "
-               f"lang: {row['lang']}, published: {_published(row, tz)}, "
-               f"story: {row['story_id']}")
-    for t in row["tags"]:
-        click.echo(f"topic {t['topic']} (score {t['score']:g}): {', '.join(t['terms'])}")
+    if isinstance(view, StoryView):
+        click.echo(f"story {view.id}: {_n(len(view.items), 'item')}; topics: "
+                   + (", ".join(view.topics) or "-"))
+        click.echo(_table([[str(h.id), _published(h, tz, short=True), h.feed_id, h.lang,
+                            " ".join(h.title.split())[:60]] for h in view.items],
+                          ["id", "published", "feed", "lang", "title"]))
+        return
+    click.echo(f"{view.title}\n{view.url}")
+    click.echo(f"feed: {view.feed_name} ({view.feed_id}), mission: {view.mission or '-'}, "
+               f"lang: {view.lang}, published: {_published(view, tz)}, "
+               f"story: {view.story_id}")
+    for t in view.tags:
+        click.echo(f"topic {t.topic} (score {t.score:g}): {', '.join(t.terms)}")
     click.echo("")
-    click.echo(row["text"])
+    click.echo(view.text)
 
 
 @main.command()
@@ -828,17 +844,15 @@ def export(c: Ctx, fmt: str) -> None:
     Example:
       relay export --format jsonl > archive.jsonl
     """
-    keys = ["id", "feed", "mission", "country", "url", "title", "summary", "lang",
-            "published_at", "collected_at", "topics", "story_id"]
     with c.read() as (_config, store):
         writer = csv.writer(sys.stdout) if fmt == "csv" else None
         if writer:
-            writer.writerow(keys)
-        for row in store.export_rows():
+            writer.writerow(pipeline.EXPORT_FIELDS)
+        for row in pipeline.export_items(store):
             if writer:
-                writer.writerow([" ".join(row[k]) if k == "topics" else row[k] for k in keys])
+                writer.writerow([" ".join(v) if k == "topics" else v for k, v in row.items()])
             else:
-                sys.stdout.write(json.dumps({k: row[k] for k in keys}, ensure_ascii=False) + "\n")
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 @main.command()
@@ -852,34 +866,30 @@ def status(c: Ctx, as_json: bool) -> None:
       relay status --json
     """
     with c.read() as (config, store):
-        store.sync_feeds(config.feeds)
-        counts = store.counts()
-        database = str(store.path)
+        st = pipeline.status(config, store)
     if as_json:
-        _json({"database": database} | counts)
+        _json(st)
         return
     tz = config.settings.timezone
-    d = counts["deliveries"]
-    click.echo(f"database: {database}")
-    click.echo(f"items: {counts['items']} in {counts['stories']} stories "
-               f"({counts['multi_source_stories']} with several sources); "
-               f"last collected {_local(counts['last_collected_at'], tz)}")
-    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing"
-               + (f", {counts['partial_feeds']} partial" if counts["partial_feeds"] else "")
+    d = st.deliveries
+    click.echo(f"database: {st.database}")
+    click.echo(f"items: {st.items} in {st.stories} stories "
+               f"({st.multi_source_stories} with several sources); "
+               f"last collected {_local(st.last_collected_at, tz)}")
+    click.echo(f"feeds: {st.feeds} ({st.failing_feeds} failing"
+               + (f", {st.partial_feeds} partial" if st.partial_feeds else "")
                + ")")
-    for f in counts["failing"][:10]:
-        click.echo(f"  {f['feed']}: {f['stage'] or 'error'}: "
-                   + " ".join(str(f["error"]).split())[:70])
-    click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
+    for f in st.failing[:10]:
+        click.echo(f"  {f.feed}: {f.stage or 'error'}: " + " ".join(str(f.error).split())[:70])
+    click.echo(f"subscribers: {st.subscribers}; digests: {st.digests}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
-    if counts["digest_failures"]:
-        click.echo(f"digest failures: {len(counts['digest_failures'])}")
-        for f in counts["digest_failures"]:
-            when = " ".join(filter(None, (f["stage"], f["period"])))
-            click.echo(f"  {shown_address(f['address'])} ({when}, {_local(f['at'], tz)}): "
-                       f"{f['error']}")
-    if counts["topics"]:
-        click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
+    if st.digest_failures:
+        click.echo(f"digest failures: {len(st.digest_failures)}")
+        for g in st.digest_failures:
+            when = " ".join(filter(None, (g.stage, g.period)))
+            click.echo(f"  {shown_address(g.address)} ({when}, {_local(g.at, tz)}): {g.error}")
+    if st.topics:
+        click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in st.topics.items()))
 
 
 @main.command()
@@ -896,7 +906,7 @@ def migrate(c: Ctx) -> None:
     """
     with c.open(create=False) as (_config, store):
         database = store.path
-    click.echo(f"{database}: schema version {len(MIGRATIONS)}, up to date")
+    click.echo(f"{database}: schema version {pipeline.schema_version()}, up to date")
 
 
 @main.command()

@@ -227,7 +227,7 @@ def test_an_archive_of_the_old_schema_is_migrated(tmp_path):
                          " WHERE items_fts MATCH 'undated'").fetchall() == [("Undated",)]
         assert c.execute("SELECT first_collected_at FROM feeds").fetchone()[0] == (
             "2026-08-01T00:00:00Z")
-        assert store.item(7)["tags"][0]["topic"] == "quantum"
+        assert store.item(7).tags[0].topic == "quantum"
         with pytest.raises(sqlite3.IntegrityError):   # foreign keys are enforced again
             c.execute("INSERT INTO item_tags (item_id, topic, score, terms)"
                       " VALUES (999, 'x', 1, '[]')")

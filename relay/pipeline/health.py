@@ -28,13 +28,13 @@ from relay.models import (
     Fetched,
 )
 from relay.pipeline.collecting import entries_for, limits_for
-from relay.store import Store
+from relay.pipeline.ports import Archive
 from relay.text import detect_lang, html_to_text
 
 log = logging.getLogger("relay")
 
 
-def feed_health(config: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
+def feed_health(config: Config, store: Archive, now: datetime) -> list[dict[str, Any]]:
     """The configured feeds with their health: the feeds table's columns, item counts for
     the last 7 and 30 days, `enabled`, and `silent` (see schedule.is_silent)."""
     store.sync_feeds(config.feeds)
@@ -141,7 +141,7 @@ def slug(text: str) -> str:
     return "-".join(words)[:40].strip("-")
 
 
-def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str]:
+def health_report(config: Config, store: Archive, now: datetime) -> tuple[str, str]:
     """(subject, text) of the operator's feed-health mail: failing, disabled, moved,
     partial (a broken document, read in part) and silent feeds, so that no source dies
     unnoticed."""
@@ -180,7 +180,7 @@ def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str
     return subject, "\n".join(lines) + "\n"
 
 
-def send_health_mail(config: Config, store: Store, now: datetime) -> str | None:
+def send_health_mail(config: Config, store: Archive, now: datetime) -> str | None:
     """Mail the health report to settings.admin_email; the address, or None when unset."""
     admin = config.settings.admin_email
     if not admin:

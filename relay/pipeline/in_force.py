@@ -17,10 +17,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from relay.models import Config, FeedSpec
-from relay.store import Store, governing
+from relay.pipeline.ports import Archive
+from relay.store import governing
 
 
-def feeds_in_force(config: Config, store: Store) -> dict[str, FeedSpec]:
+def feeds_in_force(config: Config, store: Archive) -> dict[str, FeedSpec]:
     """Each archived feed id whose items are someone's -> the configured feed whose
     rules they follow now (`store.governing`)."""
     return governing(config.feeds, store.feed_locations(), store.feed_audiences())
