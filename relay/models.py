@@ -558,9 +558,9 @@ class ArchiveStatus:
 
 @dataclass
 class StoryRow:
-    """One item of a story in a digest's window, as `Store.story_rows` reads it; `tags`
-    and `counts` are set by the pipeline (the topics in force, whether the item is news
-    of the window)."""
+    """One item of a story in a digest's window, as `Store.story_rows` reads it. The
+    pipeline sets its feed's attributes and `tags` as the configuration in force says,
+    and `counts`: whether the item is news of the window (`digest.select.counts`)."""
 
     id: int
     story_id: int
@@ -577,5 +577,5 @@ class StoryRow:
     collected_at: datetime
     tags: dict[str, float] = field(default_factory=dict)
     audience: tuple[str, ...] = ()
-    backlog: bool = False
-    counts: bool = False
+    backlog: bool = False                     # came with its feed's first collection
+    counts: bool = True

@@ -40,6 +40,7 @@ from relay.models import (
     Item,
     ItemView,
     SearchHit,
+    StoryRow,
     StoryView,
     Subscriber,
     Tag,
@@ -1193,7 +1194,7 @@ class Store:
             last = rows[-1]["id"]
 
     def story_rows(self, since: datetime, until: datetime, oldest: datetime,
-                   topics: Sequence[str]) -> list[dict[str, Any]]:
+                   topics: Sequence[str]) -> list[StoryRow]:
         """Every item of every story that has an item on `topics` which may count in the
         window (since, until]: first seen in it, or published in it, and not published
         before `oldest`. `digest.select.counts` decides which do; `backlog` says an item
@@ -1221,13 +1222,13 @@ class Store:
                 "SELECT item_id, topic, score FROM item_tags WHERE item_id IN "
                 f"({','.join('?' * len(chunk))})", chunk):
                 tags[item_id][topic] = score
-        for r in rows:
-            r["tags"] = tags[r["id"]]
-            r["published_at"] = from_ts(r["published_at"])
-            r["collected_at"] = _dt(r["collected_at"])
-            r["backlog"] = bool(r["backlog"])
-            r["audience"] = tuple(json.loads(r["audience"] or "[]"))
-        return rows
+        return [StoryRow(
+            id=r["id"], story_id=r["story_id"], feed_id=r["feed_id"], feed_name=r["feed_name"],
+            feed_kind=r["feed_kind"], mission=r["mission"], country=r["country"], url=r["url"],
+            title=r["title"], summary=r["summary"], lang=r["lang"],
+            published_at=from_ts(r["published_at"]), collected_at=_dt(r["collected_at"]),
+            tags=tags[r["id"]], audience=tuple(json.loads(r["audience"] or "[]")),
+            backlog=bool(r["backlog"])) for r in rows]
 
     def weekly_topic_counts(self, until: datetime, weeks: int = 8,
                             feeds: Sequence[str] | None = None) -> dict[str, list[int]]:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from relay import schedule
 from relay.digest.atom import topic_feed
@@ -37,6 +36,7 @@ from relay.models import (
     Config,
     Delivery,
     Digest,
+    StoryRow,
     Subscriber,
     TopicSection,
 )
@@ -169,7 +169,7 @@ class _Window:
         self.config, self.store = config, store
         self.feeds = feeds_in_force(config, store)     # need-to-know as configured now
         self.cache: dict[tuple[datetime, datetime], tuple[
-            dict[str, set[int]], dict[int, list[dict[str, Any]]]]] = {}
+            dict[str, set[int]], dict[int, list[StoryRow]]]] = {}
         self.ranked: dict[tuple[datetime, datetime], RankedWindow] = {}
         self.trends: dict[datetime, dict[str, list[int]]] = {}
 
@@ -188,22 +188,22 @@ class _Window:
                      for s in sections)
 
     def rows(self, since: datetime, until: datetime, topics: Sequence[str]
-             ) -> list[dict[str, Any]]:
+             ) -> list[StoryRow]:
         key = (since, until)
         if key not in self.cache:
             max_age = timedelta(days=self.config.settings.digest.max_age_days)
             topics = [t.id for t in self.config.topics]
             all_rows = in_force(self.store.story_rows(since, until, until - max_age, topics),
                                 self.feeds, topics)
-            by_story: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            by_story: dict[int, list[StoryRow]] = defaultdict(list)
             by_topic: dict[str, set[int]] = defaultdict(set)
             for row in all_rows:
-                by_story[row["story_id"]].append(row)
+                by_story[row.story_id].append(row)
                 # `select` shows a story only to a subscriber who sees an item that counts.
-                row["counts"] = counts(row, since, until, until - max_age)
-                if row["counts"]:
-                    for topic in row["tags"]:
-                        by_topic[topic].add(row["story_id"])
+                row.counts = counts(row, since, until, until - max_age)
+                if row.counts:
+                    for topic in row.tags:
+                        by_topic[topic].add(row.story_id)
             self.cache[key] = (by_topic, by_story)
             self.ranked[key] = rank_window(by_story, by_topic)
         by_topic, by_story = self.cache[key]
@@ -295,10 +295,10 @@ def publish_topic_feeds(config: Config, store: Archive, now: datetime) -> list[s
                         feeds, topic_ids)
         # News through a public item: a restricted one joining an old story does not
         # bring the story's old public items back into the public feed.
-        news = {r["story_id"] for r in rows
-                if topic.id in r["tags"] and not r.get("audience")
+        news = {r.story_id for r in rows
+                if topic.id in r.tags and not r.audience
                 and counts(r, now - max_age, now, now - max_age)}
-        rows = [r for r in rows if r["story_id"] in news]
+        rows = [r for r in rows if r.story_id in news]
         path = folder / f"{topic.id}.xml"
         tmp = path.with_suffix(".xml.tmp")
         tmp.write_bytes(topic_feed(topic, rows, now, base_id))

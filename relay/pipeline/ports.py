@@ -29,6 +29,7 @@ from relay.models import (
     Item,
     ItemView,
     SearchHit,
+    StoryRow,
     StoryView,
     Subscriber,
     Tag,
@@ -181,7 +182,7 @@ class Archive(Protocol):
         ...
 
     def story_rows(self, since: datetime, until: datetime, oldest: datetime,
-                   topics: Sequence[str]) -> list[dict[str, Any]]:
+                   topics: Sequence[str]) -> list[StoryRow]:
         ...
 
     def weekly_topic_counts(self, until: datetime, weeks: int = 8,
