@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from relay import __version__, pipeline
-from relay.config import append_feed, load_config
+from relay.config import load_config
 from relay.errors import EXIT_FAILURES, RelayError, UsageError
 from relay.models import (
     EARLIEST,
@@ -434,25 +434,12 @@ def feeds_add(c: Ctx, url: str, feed_id: str | None, name: str | None, mission: 
     Example:
       relay feeds add https://www.jst.go.jp/ --country JP
     """
-    config = c.config()
-    probe = pipeline.probe_url(config, url, allow_private)
-    new_id = feed_id or pipeline.slug(probe.title) or pipeline.slug(
-        url.split("//")[-1].split("/")[0])
-    feed: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
-                            "url": probe.url, "kind": "rss"}
-    for key, value in (("mission", mission), ("country", country), ("lang", probe.lang)):
-        if value:
-            feed[key] = value
-    feed["interval"] = interval
-    if allow_private:
-        feed["allow_private"] = True
-    newest = probe.newest.date().isoformat() if probe.newest else "no dates"
-    comment = (f"{feed['name']}: added by `relay feeds add` on {_now():%Y-%m-%d} "
-               f"({probe.entries} entries, newest {newest})")
-    load_config_path = config.path
-    append_feed(load_config_path, feed, comment, env=os.environ)
-    click.echo(f"added {new_id}: {probe.url} ({probe.entries} entries, newest {newest}) "
-               f"to {load_config_path}")
+    added = pipeline.add_feed(c.config(), url, _now(), feed_id=feed_id, name=name,
+                              mission=mission, country=country, interval=interval,
+                              allow_private=allow_private, env=os.environ)
+    newest = added.newest.date().isoformat() if added.newest else "no dates"
+    click.echo(f"added {added.id}: {added.url} ({added.entries} entries, newest {newest}) "
+               f"to {added.path}")
 
 
 @feeds.command("mail")

@@ -16,7 +16,7 @@ function, found by its name in the module of its area:
 - digests: `build_digests` (select, render, write, queue; a period built once),
   `preview_digest`, `send_pending` (over one SMTP connection, each delivery claimed),
   `deliveries_waiting`, `publish_topic_feeds`.
-- health: `feed_health`, `check_feeds`, `probe_url` (feeds add), `health_report`,
+- health: `feed_health`, `check_feeds`, `add_feed` (with `probe_url`), `health_report`,
   `send_health_mail`.
 `now` is a parameter everywhere; the drivers read the clock. The archive is typed as
 `ports.Archive` (what the pipeline needs of a store).
@@ -44,7 +44,9 @@ from relay.pipeline.digests import (
     send_pending,
 )
 from relay.pipeline.health import (
+    AddedFeed,
     FeedCheck,
+    add_feed,
     check_feeds,
     feed_health,
     health_report,
@@ -67,7 +69,7 @@ from relay.schedule import period_of
 from relay.tokens import warm_up
 
 __all__ = [
-    "EXPORT_FIELDS", "DigestResult", "FeedCheck", "ImportReport", "SendResult",
+    "EXPORT_FIELDS", "AddedFeed", "DigestResult", "add_feed", "FeedCheck", "ImportReport", "SendResult",
     "archive_error", "build_digests", "check_feeds", "collect", "deliveries_waiting",
     "export_items", "feed_health", "feeds_to_collect", "health_report", "import_subscribers",
     "ingest", "limits_for", "list_subscribers", "make_subscriber", "open_archive",
