@@ -572,8 +572,10 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="One object: added, updated, unchanged, bad.")
 @pass_ctx
-def subscribers_import(c: Ctx, file: Path) -> None:
+def subscribers_import(c: Ctx, file: Path, as_json: bool) -> None:
     """Add or update subscribers from a CSV file (idempotent).
 
     Columns: email,name,organization,topics,frequency,ui_lang,groups,langs (topics,
@@ -586,8 +588,10 @@ def subscribers_import(c: Ctx, file: Path) -> None:
     """
     with c.open() as (config, store):
         report = pipeline.import_subscribers(config, store, file, _now())
+    if as_json:
+        _json(report)
     for label, emails in (("added", report.added), ("updated", report.updated)):
-        for email in emails:
+        for email in emails if not as_json else ():
             click.echo(f"{label} {email}")
     click.echo(f"{len(report.added)} added, {len(report.updated)} updated, "
                f"{len(report.unchanged)} unchanged, {len(report.bad)} bad", err=True)
@@ -610,8 +614,9 @@ def digest() -> None:
 @digest.command("build")
 @click.option("--period", help="2026-W48 (weekly) or 2026-11-27 (daily). Default: the current one.")
 @click.option("--subscriber", "email", help="Only this subscriber.")
+@click.option("--json", "as_json", is_flag=True, help="One object per subscriber.")
 @pass_ctx
-def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
+def digest_build(c: Ctx, period: str | None, email: str | None, as_json: bool) -> None:
     """Render each subscriber's digest for the period and queue its delivery.
 
     Building a period twice creates nothing new.
@@ -622,7 +627,9 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     """
     with c.open() as (config, store):
         results = pipeline.build_digests(config, store, _now(), period, email)
-    for r in results:
+    if as_json:
+        _json(results)
+    for r in results if not as_json else ():
         detail = (f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else
                   f"failed (build): {r.error}" if r.status == "failed" else r.status)
         if r.left_out:
@@ -638,8 +645,10 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
 
 @digest.command("preview")
 @click.option("--subscriber", "email", required=True, help="The subscriber's address.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One object: {"subscriber": ..., "path": ... or null}.')
 @pass_ctx
-def digest_preview(c: Ctx, email: str) -> None:
+def digest_preview(c: Ctx, email: str, as_json: bool) -> None:
     """Write the subscriber's next digest as it would be now, and print its path.
 
     Nothing is queued or recorded: the real digest is unaffected.
@@ -650,6 +659,9 @@ def digest_preview(c: Ctx, email: str) -> None:
     """
     with c.read() as (config, store):
         path = pipeline.preview_digest(config, store, _now(), email)
+    if as_json:
+        _json({"subscriber": email.strip(), "path": path})
+        return
     if path is None:
         click.echo(f"nothing new on {email}'s topics", err=True)
         return
@@ -659,8 +671,10 @@ def digest_preview(c: Ctx, email: str) -> None:
 @digest.command("send")
 @click.option("--retry-now", is_flag=True,
               help="Also send deliveries that wait for a retry (after an SMTP outage).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One object: deliveries (address, status, error), waiting, first_retry_at.")
 @pass_ctx
-def digest_send(c: Ctx, retry_now: bool) -> None:
+def digest_send(c: Ctx, retry_now: bool, as_json: bool) -> None:
     """Deliver every queued digest over SMTP (settings.smtp.url or RELAY_SMTP_URL).
 
     Exit status 1 when a delivery failed (it stays queued for a retry, or is
@@ -676,7 +690,9 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
         results = pipeline.send_pending(config, store, now, retry_now=retry_now)
         waiting, first = pipeline.deliveries_waiting(store, now)
         tz = config.settings.timezone
-    for r in results:
+    if as_json:
+        _json({"deliveries": results, "waiting": waiting, "first_retry_at": first})
+    for r in results if not as_json else ():
         click.echo(f"{shown_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
     click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
                f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
@@ -704,11 +720,12 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
 @click.option("--order", type=click.Choice(["rank", "date"]), default="rank", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @pass_ctx
 def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str, ...],
            missions: tuple[str, ...], langs: tuple[str, ...], countries: tuple[str, ...],
            story: int | None, since: str | None,
-           until: str | None, limit: int, order: str, fmt: str) -> None:
+           until: str | None, limit: int, order: str, fmt: str, as_json: bool) -> None:
     """Search the archive in every language (words, "phrases", OR, NOT, prefix*).
 
     \b
@@ -728,7 +745,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
             if exc.field == "lang":
                 raise UsageError(f"--lang {exc.message}", hint=exc.hint) from exc
             raise
-    if fmt == "json":
+    if fmt == "json" or as_json:
         _json([{k: getattr(h, k) for k in SEARCH_FIELDS}
                | {"summary": h.summary, "snippet": h.snippet} for h in hits])
     elif fmt == "csv":
@@ -760,8 +777,9 @@ SEARCH_FIELDS = ("id", "published_at", "feed_id", "mission", "lang", "topics", "
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One object: items, changed, seconds.")
 @pass_ctx
-def retag(c: Ctx) -> None:
+def retag(c: Ctx, as_json: bool) -> None:
     """Apply the (edited) taxonomy to the whole archive again.
 
     Uses the tokens the search index holds, so it does not re-read or re-tokenize
@@ -774,6 +792,10 @@ def retag(c: Ctx) -> None:
     started = time.monotonic()
     with c.open(create=False) as (config, store):
         items, changed = pipeline.retag(config, store)
+    if as_json:
+        _json({"items": items, "changed": changed,
+               "seconds": round(time.monotonic() - started, 1)})
+        return
     click.echo(f"retagged {_n(items, 'item')} in {time.monotonic() - started:.1f}s: "
                f"{changed} changed")
 

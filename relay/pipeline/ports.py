@@ -41,6 +41,12 @@ class Archive(Protocol):
 
     path: Path
 
+    def __enter__(self) -> Archive:
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        ...
+
     def close(self) -> None:
         ...
 
