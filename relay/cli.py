@@ -401,10 +401,9 @@ def feeds_check(c: Ctx, feed_ids: tuple[str, ...], as_json: bool) -> None:
     checks = pipeline.check_feeds(config, _now(), feed_ids)
     tz = config.settings.timezone
     if as_json:
-        _json([{"feed": k.feed_id, "url": k.url, "ok": k.ok, "status": k.status,
-                "entries": k.entries, "newest": k.newest.isoformat() if k.newest else None,
-                "moved_to": k.moved_to, "error": k.error, "partial": k.partial}
-               for k in checks])
+        _json([{"feed": k.feed_id} | {f: getattr(k, f) for f in (
+            "url", "ok", "status", "entries", "newest", "moved_to", "error", "partial")}
+            for k in checks])
     else:
         click.echo(_table(
             [[k.feed_id, "ok" if k.ok else "FAIL", str(k.entries),
@@ -555,12 +554,7 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     with c.read() as (config, store):
         subs = pipeline.list_subscribers(store)
     if as_json:
-        _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
-                "frequency": s.frequency.value, "ui_lang": s.ui_lang, "langs": list(s.langs),
-                "missions": list(s.missions), "countries": list(s.countries),
-                "groups": list(s.groups),
-                "last_digest_at": s.last_digest_at.isoformat() if s.last_digest_at else None}
-               for s in subs])
+        _json([{k: getattr(s, k) for k in SUBSCRIBER_FIELDS} for s in subs])
         return
     tz = config.settings.timezone
     click.echo(_table(
@@ -568,6 +562,11 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
           s.last_digest_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
           if s.last_digest_at else "-"] for s in subs],
         ["email", "name", "topics", "frequency", "lang", "last digest"]))
+
+
+# A subscriber in `subscribers --json` (never the token of their unsubscribe links).
+SUBSCRIBER_FIELDS = ("email", "name", "org", "topics", "frequency", "ui_lang", "langs",
+                     "missions", "countries", "groups", "last_digest_at")
 
 
 @subscribers.command("import")
