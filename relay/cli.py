@@ -810,7 +810,7 @@ def show(c: Ctx, item_id: int | None, story_id: int | None, as_json: bool) -> No
     \b
     Example:
       relay show 42
-      relay show --story 7 --json
+      relay show --story 2 --json
     """
     if (item_id is None) == (story_id is None):
         raise UsageError("give an item id or --story ID (one of them)")
