@@ -141,3 +141,17 @@ def test_collect_due_only_leaves_a_feed_that_is_not_due(demo):
         first = pipeline.schedule_feeds(config, store, NOW)
         assert set(first) == {f.id for f in config.feeds}
         assert all(NOW < when <= NOW + timedelta(hours=2) for when in first.values())
+
+
+def test_feeds_check_and_collect_refuse_an_unknown_feed_alike(demo):
+    config = load_config(demo, env={})
+    with pytest.raises(UsageError, match="unknown feed id 'nope'") as caught:
+        pipeline.check_feeds(config, NOW, ["nope"])
+    assert "relay feeds" in caught.value.hint
+    result = CliRunner().invoke(main, ["--config", str(demo), "feeds", "check", "nope"])
+    assert result.exit_code == 2 and "unknown feed id 'nope'" in result.output
+
+
+def test_feeds_mail_without_an_admin_address(demo):
+    result = CliRunner().invoke(main, ["--config", str(demo), "feeds", "mail"])
+    assert result.exit_code == 2 and "settings.admin_email is not set" in result.output

@@ -54,17 +54,23 @@ from relay.text import html_to_text
 log = logging.getLogger("relay")
 
 
+def named_feeds(config: Config, feed_ids: Sequence[str]) -> list[FeedSpec]:
+    """The configured feeds of these ids, in the configuration's order; an id that is
+    not configured is the error."""
+    unknown = [f for f in feed_ids if config.feed(f) is None]
+    if unknown:
+        raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
+                         hint="`relay feeds` lists the configured feeds")
+    return [f for f in config.feeds if f.id in feed_ids]
+
+
 def feeds_to_collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[str] = (),
                      everything: bool = False, due_only: bool = False) -> list[FeedSpec]:
     """Named feeds (even disabled ones: that is how a source is tried; with `due_only`,
     those that are due), else the enabled feeds that are due (or all of them), less those
     the archive disabled (410 Gone)."""
     if feed_ids:
-        unknown = [f for f in feed_ids if config.feed(f) is None]
-        if unknown:
-            raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
-                             hint="`relay feeds` lists the configured feeds")
-        return [f for f in config.feeds if f.id in feed_ids and (
+        return [f for f in named_feeds(config, feed_ids) if (
             not due_only or schedule.is_due(store.feed_state(f.id).next_fetch_at, now))]
     disabled = store.disabled_feeds()
     feeds = [f for f in config.feeds if f.enabled and f.id not in disabled]

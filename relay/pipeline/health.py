@@ -29,7 +29,7 @@ from relay.models import (
     FeedKind,
     Fetched,
 )
-from relay.pipeline.collecting import entries_for, limits_for
+from relay.pipeline.collecting import entries_for, limits_for, named_feeds
 from relay.pipeline.ports import Archive
 from relay.text import detect_lang, html_to_text
 
@@ -74,7 +74,7 @@ class FeedCheck:
 def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> list[FeedCheck]:
     """Fetch every configured (or named) source once, unconditionally, parse it, and say
     how it is: nothing is stored and no validators are used or kept."""
-    feeds = [f for f in config.feeds if not feed_ids or f.id in feed_ids]
+    feeds = named_feeds(config, feed_ids) if feed_ids else list(config.feeds)
     limits = limits_for(config)
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
     answers = dict(zip([f.id for f in http], fetch_all(
