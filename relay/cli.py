@@ -8,7 +8,7 @@ is caught once, here: `Error: <what> (<where>)` and its hint on stderr (-v: the
 traceback too), exit 2 for bad input, 1 for a run that finished with failures or a
 failure of the archive (pipeline.archive_error). The commands that only read open the
 archive read-only (`Ctx.read`). A use case names a bad input in its own words
-(`RelayError.field`); the command adds its option's (OPTION_HINTS).
+(`RelayError.field`); the command adds its option's (CLI_HINTS).
 """
 
 from __future__ import annotations
@@ -97,16 +97,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# What the command line adds to a use case's error about one of its inputs (`field`).
-OPTION_HINTS = {
+# What the command line adds to a use case's error about one of its inputs (`field`):
+# the use case speaks of topics or a subscriber, the command of its options and commands.
+CLI_HINTS = {
     "topics": "--topics quantum,ai",
     "period": "--period 2026-W48 (a week) or --period 2026-11-27 (a day)",
+    "feed": "`relay feeds` lists the configured feeds",
+    "subscriber": "`relay subscribers` lists them",
+    "digest": "`relay status` lists the subscribers whose digest failed",
 }
 
 
 def _fail(exc: RelayError, verbose: int = 0) -> NoReturn:
-    if exc.field in OPTION_HINTS and not exc.hint:
-        exc.hint = OPTION_HINTS[exc.field]
+    if exc.field in CLI_HINTS and not exc.hint:
+        exc.hint = CLI_HINTS[exc.field]
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"Error: {exc}", err=True)
@@ -510,7 +514,7 @@ def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
         except UsageError as exc:
             if exc.message == pipeline.subscribers.NEW_NEEDS_TOPICS:
                 raise UsageError("a new subscriber needs --topics",
-                                 hint=OPTION_HINTS["topics"]) from exc
+                                 hint=CLI_HINTS["topics"]) from exc
             raise
     click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
                f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")

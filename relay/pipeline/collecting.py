@@ -60,7 +60,7 @@ def named_feeds(config: Config, feed_ids: Sequence[str]) -> list[FeedSpec]:
     unknown = [f for f in feed_ids if config.feed(f) is None]
     if unknown:
         raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
-                         hint="`relay feeds` lists the configured feeds")
+                         field="feed")
     return [f for f in config.feeds if f.id in feed_ids]
 
 

@@ -84,7 +84,7 @@ def build_digests(config: Config, store: Archive, now: datetime, period: str | N
         subscribers = [s for s in subscribers if s.email == email.strip()]
         if not subscribers:
             raise UsageError(f"no active subscriber {email!r}",
-                             hint="`relay subscribers` lists them")
+                             field="subscriber")
     results = []
     max_age = timedelta(days=config.settings.digest.max_age_days)
     window = _Window(config, store)
@@ -315,7 +315,7 @@ def preview_digest(config: Config, store: Archive, now: datetime, email: str) ->
     and recording nothing; the .html path, or None when there is nothing to show."""
     sub = next((s for s in store.subscribers() if s.email == email.strip()), None)
     if sub is None:
-        raise UsageError(f"no active subscriber {email!r}", hint="`relay subscribers` lists them")
+        raise UsageError(f"no active subscriber {email!r}", field="subscriber")
     max_age = timedelta(days=config.settings.digest.max_age_days)
     period = schedule.period_of(now, sub.frequency, config.settings.timezone)
     try:
@@ -327,7 +327,7 @@ def preview_digest(config: Config, store: Archive, now: datetime, email: str) ->
         raise _output_error(exc, config.settings.digests_dir / "preview") from exc
     except Exception as exc:  # noqa: BLE001 - a stored row relay refuses today
         raise UsageError(f"the digest of {sub.email!r} cannot be built: {_describe(exc)}",
-                         hint="`relay status` lists the subscribers whose digest failed",
+                         field="digest",
                          ) from exc
     return made[2]["html"] if made else None
 
