@@ -24,7 +24,7 @@ import traceback
 import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -197,20 +197,18 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 def _plain(value: Any) -> Any:
     """A typed result as JSON has it: a dataclass an object of its fields, a time
-    2026-11-27T03:00:00Z (UTC, as the archive writes it), a tuple a list."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    2026-11-27T03:00:00Z (UTC, as the archive writes it); anything else as text."""
     if isinstance(value, datetime):
         return utc_text(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
+
+
+def _cell(value: Any) -> Any:
+    return utc_text(value) if isinstance(value, datetime) else value
 
 
 def _json(data: Any) -> None:
-    click.echo(json.dumps(_plain(data), ensure_ascii=False, indent=2, default=str))
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
 
 
 @click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -753,7 +751,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
         w = csv.writer(out)
         w.writerow(SEARCH_FIELDS)
         for h in hits:
-            w.writerow([" ".join(h.topics) if k == "topics" else _plain(getattr(h, k))
+            w.writerow([" ".join(h.topics) if k == "topics" else _cell(getattr(h, k))
                         for k in SEARCH_FIELDS])
         click.echo(out.getvalue(), nl=False)
     else:
