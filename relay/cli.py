@@ -6,8 +6,9 @@ configuration), calls one use case of `pipeline`, and reports: data to
 stdout (`--json` where a table is printed), logs to stderr. A `RelayError`
 is caught once, here: `Error: <what> (<where>)` and its hint on stderr (-v: the
 traceback too), exit 2 for bad input, 1 for a run that finished with failures or a
-failure of the archive (store.store_error). The commands that only read open the
-archive read-only (`Ctx.read`).
+failure of the archive (pipeline.archive_error). The commands that only read open the
+archive read-only (`Ctx.read`). A use case names a bad input in its own words
+(`RelayError.field`); the command adds its option's (CLI_HINTS).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import traceback
 import unicodedata
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,17 +34,21 @@ from zoneinfo import ZoneInfo
 import click
 
 from relay import __version__, pipeline
-from relay.collect.reports import submit_report
-from relay.config import append_feed, load_config
-from relay.daemon import Daemon
-from relay.digest.deliver import shown_address, token_matches
-from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
-from relay.langs import primary
-from relay.models import EARLIEST, LATEST, Config, FeedKind, kept_date
+from relay.config import load_config
+from relay.errors import EXIT_FAILURES, RelayError, UsageError
+from relay.models import (
+    EARLIEST,
+    LATEST,
+    Config,
+    ItemView,
+    SearchHit,
+    StoryView,
+    kept_date,
+    utc_text,
+)
+from relay.pipeline import shown_address
+from relay.pipeline.ports import Archive
 from relay.pipeline.sql import run_sql as sql_query
-from relay.search import highlight, query_tokens, to_fts
-from relay.store import MIGRATIONS, Store, from_ts, store_error
-from relay.tokens import spans, tokenize
 
 
 @dataclass
@@ -69,7 +74,7 @@ class Ctx:
 
     @contextmanager
     def open(self, create: bool = True, readonly: bool = False
-             ) -> Iterator[tuple[Config, Store]]:
+             ) -> Iterator[tuple[Config, Archive]]:
         """The configuration and the archive; a command that only reads refuses to
         create an archive (a mistyped --db would otherwise show an empty one)."""
         config = self.config()
@@ -78,13 +83,13 @@ class Ctx:
             raise UsageError("no archive here yet", where=str(path),
                              hint="check --db / settings.database, or run `relay collect` first")
         self.archive = path
-        store = Store(path, readonly=readonly)
+        store = pipeline.open_archive(path, readonly=readonly)
         try:
             yield config, store
         finally:
             store.close()
 
-    def read(self) -> AbstractContextManager[tuple[Config, Store]]:
+    def read(self) -> AbstractContextManager[tuple[Config, Archive]]:
         """The configuration and the archive opened read-only (see Store): for the
         commands that only read, which work on a read-only archive and never upgrade it."""
         return self.open(create=False, readonly=True)
@@ -94,7 +99,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# What the command line adds to a use case's error about one of its inputs (`field`):
+# the use case speaks of topics or a subscriber, the command of its options and commands.
+CLI_HINTS = {
+    "topics": "--topics quantum,ai",
+    "period": "--period 2026-W48 (a week) or --period 2026-11-27 (a day)",
+    "feed": "`relay feeds` lists the configured feeds",
+    "subscriber": "`relay subscribers` lists them",
+    "digest": "`relay status` lists the subscribers whose digest failed",
+}
+
+
 def _fail(exc: RelayError, verbose: int = 0) -> NoReturn:
+    if exc.field in CLI_HINTS and not exc.hint:
+        exc.hint = CLI_HINTS[exc.field]
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"Error: {exc}", err=True)
@@ -106,7 +124,7 @@ def _fail(exc: RelayError, verbose: int = 0) -> NoReturn:
 class RelayGroup(click.Group):
     """Turns a RelayError anywhere below into one line on stderr and its exit code (-v
     adds the traceback); so is a failure of the archive's disk or file that SQLite met
-    outside a statement (while reading rows), translated by store.store_error."""
+    outside a statement (while reading rows), translated by pipeline.archive_error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -114,7 +132,8 @@ class RelayGroup(click.Group):
         except RelayError as exc:
             _fail(exc, getattr(ctx.obj, "verbose", 0))
         except Exception as exc:
-            translated = store_error(exc, getattr(ctx.obj, "archive", None) or "the archive")
+            translated = pipeline.archive_error(
+                exc, getattr(ctx.obj, "archive", None) or "the archive")
             if translated is None:
                 raise
             translated.__cause__ = exc
@@ -145,16 +164,16 @@ def _date(value: str | None, tz: str, option: str) -> datetime | None:
     return kept_date(local) or (EARLIEST if local.year <= EARLIEST.year else LATEST)
 
 
-def _local(text: str | None, tz: str) -> str:
-    dt = from_ts(text)
+def _local(when: str | datetime | None, tz: str) -> str:
+    dt = pipeline.stored_time(when) if isinstance(when, str) else when
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
-def _published(row: dict[str, Any], tz: str, short: bool = False) -> str:
+def _published(item: SearchHit | ItemView, tz: str, short: bool = False) -> str:
     """An item's publication date, or that the source gave none and when relay first saw it."""
-    if row["published_at"]:
-        return _local(row["published_at"], tz)
-    seen = _local(row["collected_at"], tz)
+    if item.published_at:
+        return _local(item.published_at, tz)
+    seen = _local(item.collected_at, tz)
     return f"unknown; seen {seen}" if short else f"unknown (first seen {seen})"
 
 
@@ -178,8 +197,20 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join([line(headers), *(line(r) for r in rows)])
 
 
+def _plain(value: Any) -> Any:
+    """A typed result as JSON has it: a dataclass an object of its fields, a time
+    2026-11-27T03:00:00Z (UTC, as the archive writes it); anything else as text."""
+    if isinstance(value, datetime):
+        return utc_text(value)
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
+
+
+def _cell(value: Any) -> Any:
+    return utc_text(value) if isinstance(value, datetime) else value
+
+
 def _json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
 
 
 @click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -297,6 +328,8 @@ def run(c: Ctx) -> None:
         logging.getLogger().setLevel(logging.INFO)
     if c.verbose < 2:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from relay.daemon import Daemon  # a driver the command starts
+
     Daemon(config, c.database(config), reload=c.config).run_forever()
 
 
@@ -366,16 +399,12 @@ def feeds_check(c: Ctx, feed_ids: tuple[str, ...], as_json: bool) -> None:
       relay feeds check nsf-news --json
     """
     config = c.config()
-    unknown = [f for f in feed_ids if config.feed(f) is None]
-    if unknown:
-        raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path))
     checks = pipeline.check_feeds(config, _now(), feed_ids)
     tz = config.settings.timezone
     if as_json:
-        _json([{"feed": k.feed_id, "url": k.url, "ok": k.ok, "status": k.status,
-                "entries": k.entries, "newest": k.newest.isoformat() if k.newest else None,
-                "moved_to": k.moved_to, "error": k.error, "partial": k.partial}
-               for k in checks])
+        _json([{"feed": k.feed_id} | {f: getattr(k, f) for f in (
+            "url", "ok", "status", "entries", "newest", "moved_to", "error", "partial")}
+            for k in checks])
     else:
         click.echo(_table(
             [[k.feed_id, "ok" if k.ok else "FAIL", str(k.entries),
@@ -405,25 +434,12 @@ def feeds_add(c: Ctx, url: str, feed_id: str | None, name: str | None, mission: 
     Example:
       relay feeds add https://www.jst.go.jp/ --country JP
     """
-    config = c.config()
-    probe = pipeline.probe_url(config, url, allow_private)
-    new_id = feed_id or pipeline.slug(probe.title) or pipeline.slug(
-        url.split("//")[-1].split("/")[0])
-    feed: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
-                            "url": probe.url, "kind": "rss"}
-    for key, value in (("mission", mission), ("country", country), ("lang", probe.lang)):
-        if value:
-            feed[key] = value
-    feed["interval"] = interval
-    if allow_private:
-        feed["allow_private"] = True
-    newest = probe.newest.date().isoformat() if probe.newest else "no dates"
-    comment = (f"{feed['name']}: added by `relay feeds add` on {_now():%Y-%m-%d} "
-               f"({probe.entries} entries, newest {newest})")
-    load_config_path = config.path
-    append_feed(load_config_path, feed, comment, env=os.environ)
-    click.echo(f"added {new_id}: {probe.url} ({probe.entries} entries, newest {newest}) "
-               f"to {load_config_path}")
+    added = pipeline.add_feed(c.config(), url, _now(), feed_id=feed_id, name=name,
+                              mission=mission, country=country, interval=interval,
+                              allow_private=allow_private, env=os.environ)
+    newest = added.newest.date().isoformat() if added.newest else "no dates"
+    click.echo(f"added {added.id}: {added.url} ({added.entries} entries, newest {newest}) "
+               f"to {added.path}")
 
 
 @feeds.command("mail")
@@ -436,9 +452,9 @@ def feeds_mail(c: Ctx) -> None:
       relay feeds mail
     """
     with c.read() as (config, store):
-        if not config.settings.admin_email:
-            raise UsageError("settings.admin_email is not set", where=str(config.path))
         address = pipeline.send_health_mail(config, store, _now())
+    if address is None:
+        raise UsageError("settings.admin_email is not set", where=str(config.path))
     click.echo(f"sent the feed-health report to {address}")
 
 
@@ -455,17 +471,7 @@ def submit(c: Ctx, file: Path, feed_id: str) -> None:
     Example:
       relay submit report.md --feed boston-reports
     """
-    config = c.config()
-    feed = config.feed(feed_id)
-    if feed is None or feed.kind is not FeedKind.REPORTS or feed.path is None:
-        raise UsageError(f"{feed_id!r} is not a reports feed", where=str(config.path),
-                         hint="a feed with kind: reports and path: reports/inbox/...")
-    if not file.is_file():
-        raise UsageError("no such file", where=str(file))
-    try:
-        target = submit_report(file, feed.path, {t.id for t in config.topics})
-    except CollectError as exc:
-        raise UsageError(exc.message, where=str(file), hint=exc.hint) from exc
+    target = pipeline.submit_report(c.config(), feed_id, file)
     click.echo(f"{file} -> {target} (collected on the next `relay collect {feed_id}`)")
 
 
@@ -496,25 +502,20 @@ def subscribe(c: Ctx, email: str, topics: str | None, frequency: str | None,
       relay subscribe desk@mext.example --topics quantum,ai --ui-lang ja --name 科学技術室
       relay subscribe desk@mext.example --frequency daily
     """
+    def given(value: str | None) -> list[str] | None:
+        return _split(value) if value is not None else None
+
     with c.open() as (config, store):
-        old = next((s for s in store.subscribers(active_only=False)
-                    if s.email == email.strip()), None)
-        if old is None and topics is None:
-            raise UsageError("a new subscriber needs --topics", hint="--topics quantum,ai")
-        sub = pipeline.make_subscriber(
-            config, email,
-            _split(topics) if topics is not None else list(old.topics if old else ()),
-            frequency=frequency or (old.frequency.value if old else "weekly"),
-            ui_lang=ui_lang or (old.ui_lang if old else "ja"),
-            langs=_split(langs) if langs is not None else list(old.langs if old else ()),
-            missions=(_split(missions) if missions is not None
-                      else list(old.missions if old else ())),
-            name=name if name is not None else (old.name if old else ""),
-            org=org if org is not None else (old.org if old else ""),
-            groups=_split(groups) if groups is not None else list(old.groups if old else ()),
-            countries=(_split(countries) if countries is not None
-                       else list(old.countries if old else ())))
-        created = store.upsert_subscriber(sub, _now())
+        try:
+            sub, created = pipeline.subscribe(
+                config, store, email, _now(), topics=given(topics), frequency=frequency,
+                ui_lang=ui_lang, langs=given(langs), missions=given(missions),
+                countries=given(countries), name=name, org=org, groups=given(groups))
+        except UsageError as exc:
+            if exc.message == pipeline.subscribers.NEW_NEEDS_TOPICS:
+                raise UsageError("a new subscriber needs --topics",
+                                 hint=CLI_HINTS["topics"]) from exc
+            raise
     click.echo(f"{'subscribed' if created else 'updated'} {sub.email}: "
                f"{', '.join(sub.topics)} ({sub.frequency.value}, {sub.ui_lang})")
 
@@ -533,13 +534,7 @@ def unsubscribe(c: Ctx, email: str, token: str | None) -> None:
       relay unsubscribe desk@mext.example --token 3q2-7wL...   # from an unsubscribe link
     """
     with c.open() as (config, store):
-        if token is not None:
-            if not config.settings.secret:
-                raise UsageError("settings.secret is not set: no token can be checked")
-            if not token_matches(config.settings.secret, email, token):
-                raise UsageError("the token does not match this address", where=email)
-        if not store.deactivate_subscriber(email.strip()):
-            raise UsageError(f"no active subscriber {email!r}")
+        pipeline.unsubscribe(config, store, email, token)
     click.echo(f"unsubscribed {email}")
 
 
@@ -558,14 +553,9 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         return
     c: Ctx = ctx.obj
     with c.read() as (config, store):
-        subs = store.subscribers()
+        subs = pipeline.list_subscribers(store)
     if as_json:
-        _json([{"email": s.email, "name": s.name, "org": s.org, "topics": list(s.topics),
-                "frequency": s.frequency.value, "ui_lang": s.ui_lang, "langs": list(s.langs),
-                "missions": list(s.missions), "countries": list(s.countries),
-                "groups": list(s.groups),
-                "last_digest_at": s.last_digest_at.isoformat() if s.last_digest_at else None}
-               for s in subs])
+        _json([{k: getattr(s, k) for k in SUBSCRIBER_FIELDS} for s in subs])
         return
     tz = config.settings.timezone
     click.echo(_table(
@@ -575,10 +565,17 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         ["email", "name", "topics", "frequency", "lang", "last digest"]))
 
 
+# A subscriber in `subscribers --json` (never the token of their unsubscribe links).
+SUBSCRIBER_FIELDS = ("email", "name", "org", "topics", "frequency", "ui_lang", "langs",
+                     "missions", "countries", "groups", "last_digest_at")
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="One object: added, updated, unchanged, bad.")
 @pass_ctx
-def subscribers_import(c: Ctx, file: Path) -> None:
+def subscribers_import(c: Ctx, file: Path, as_json: bool) -> None:
     """Add or update subscribers from a CSV file (idempotent).
 
     Columns: email,name,organization,topics,frequency,ui_lang,groups,langs (topics,
@@ -591,8 +588,10 @@ def subscribers_import(c: Ctx, file: Path) -> None:
     """
     with c.open() as (config, store):
         report = pipeline.import_subscribers(config, store, file, _now())
+    if as_json:
+        _json(report)
     for label, emails in (("added", report.added), ("updated", report.updated)):
-        for email in emails:
+        for email in emails if not as_json else ():
             click.echo(f"{label} {email}")
     click.echo(f"{len(report.added)} added, {len(report.updated)} updated, "
                f"{len(report.unchanged)} unchanged, {len(report.bad)} bad", err=True)
@@ -615,8 +614,9 @@ def digest() -> None:
 @digest.command("build")
 @click.option("--period", help="2026-W48 (weekly) or 2026-11-27 (daily). Default: the current one.")
 @click.option("--subscriber", "email", help="Only this subscriber.")
+@click.option("--json", "as_json", is_flag=True, help="One object per subscriber.")
 @pass_ctx
-def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
+def digest_build(c: Ctx, period: str | None, email: str | None, as_json: bool) -> None:
     """Render each subscriber's digest for the period and queue its delivery.
 
     Building a period twice creates nothing new.
@@ -627,7 +627,9 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     """
     with c.open() as (config, store):
         results = pipeline.build_digests(config, store, _now(), period, email)
-    for r in results:
+    if as_json:
+        _json(results)
+    for r in results if not as_json else ():
         detail = (f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else
                   f"failed (build): {r.error}" if r.status == "failed" else r.status)
         if r.left_out:
@@ -643,8 +645,10 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
 
 @digest.command("preview")
 @click.option("--subscriber", "email", required=True, help="The subscriber's address.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One object: {"subscriber": ..., "path": ... or null}.')
 @pass_ctx
-def digest_preview(c: Ctx, email: str) -> None:
+def digest_preview(c: Ctx, email: str, as_json: bool) -> None:
     """Write the subscriber's next digest as it would be now, and print its path.
 
     Nothing is queued or recorded: the real digest is unaffected.
@@ -655,6 +659,9 @@ def digest_preview(c: Ctx, email: str) -> None:
     """
     with c.read() as (config, store):
         path = pipeline.preview_digest(config, store, _now(), email)
+    if as_json:
+        _json({"subscriber": email.strip(), "path": path})
+        return
     if path is None:
         click.echo(f"nothing new on {email}'s topics", err=True)
         return
@@ -664,8 +671,10 @@ def digest_preview(c: Ctx, email: str) -> None:
 @digest.command("send")
 @click.option("--retry-now", is_flag=True,
               help="Also send deliveries that wait for a retry (after an SMTP outage).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One object: deliveries (address, status, error), waiting, first_retry_at.")
 @pass_ctx
-def digest_send(c: Ctx, retry_now: bool) -> None:
+def digest_send(c: Ctx, retry_now: bool, as_json: bool) -> None:
     """Deliver every queued digest over SMTP (settings.smtp.url or RELAY_SMTP_URL).
 
     Exit status 1 when a delivery failed (it stays queued for a retry, or is
@@ -679,9 +688,11 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
     now = _now()
     with c.open() as (config, store):
         results = pipeline.send_pending(config, store, now, retry_now=retry_now)
-        waiting, first = store.waiting_deliveries(now)
+        waiting, first = pipeline.deliveries_waiting(store, now)
         tz = config.settings.timezone
-    for r in results:
+    if as_json:
+        _json({"deliveries": results, "waiting": waiting, "first_retry_at": first})
+    for r in results if not as_json else ():
         click.echo(f"{shown_address(r.address)}: {r.status}" + (f" ({r.error})" if r.error else ""))
     click.echo(f"{sum(r.status == 'sent' for r in results)} sent, "
                f"{sum(r.status != 'sent' for r in results)} not sent", err=True)
@@ -709,11 +720,12 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
 @click.option("--order", type=click.Choice(["rank", "date"]), default="rank", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @pass_ctx
 def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str, ...],
            missions: tuple[str, ...], langs: tuple[str, ...], countries: tuple[str, ...],
            story: int | None, since: str | None,
-           until: str | None, limit: int, order: str, fmt: str) -> None:
+           until: str | None, limit: int, order: str, fmt: str, as_json: bool) -> None:
     """Search the archive in every language (words, "phrases", OR, NOT, prefix*).
 
     \b
@@ -723,58 +735,51 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
     """
     with c.read() as (config, store):
         tz = config.settings.timezone
-        for t in topics:
-            if config.topic(t) is None:
-                raise UsageError(f"unknown topic {t!r}",
-                                 hint=", ".join(x.id for x in config.topics))
-        codes = []
-        for lang in langs:
-            code = primary(lang)               # pt_BR is pt
-            if code is None:
-                raise UsageError(f"--lang {lang!r} is not an ISO 639-1 language code "
-                                 "(ja, en, zh, pt, zh-CN, ...)")
-            codes.append(code)
-        langs = tuple(dict.fromkeys(codes))
-        # Without --lang, a word is stemmed as each language the archive holds items in.
-        held = store.languages() if query and not langs else []
-        match = to_fts(query, tokenize, langs, held) if query else None
-        wanted = query_tokens(query, tokenize, langs, held) if query else set()
-        rows = store.search(match, topics=topics, feeds=feeds_, missions=missions, langs=langs,
-                            countries=countries, story=story,
-                            since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
-                            limit=limit, order=order)
-    keys = ["id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
-            "story_id", "collected_at"]
-    for r in rows:
-        r["snippet"] = highlight(spans(r["summary"], r["lang"]), wanted) if wanted else ""
-    if fmt == "json":
-        _json([{k: r[k] for k in keys} | {"summary": r["summary"], "snippet": r["snippet"]}
-               for r in rows])
+        try:
+            hits = pipeline.search(
+                config, store, query, topics=topics, feeds=feeds_, missions=missions,
+                langs=langs, countries=countries, story=story,
+                since=_date(since, tz, "--since"), until=_date(until, tz, "--until"),
+                limit=limit, order=order)
+        except UsageError as exc:
+            if exc.field == "lang":
+                raise UsageError(f"--lang {exc.message}", hint=exc.hint) from exc
+            raise
+    if fmt == "json" or as_json:
+        _json([{k: getattr(h, k) for k in SEARCH_FIELDS}
+               | {"summary": h.summary, "snippet": h.snippet} for h in hits])
     elif fmt == "csv":
         out = io.StringIO()
         w = csv.writer(out)
-        w.writerow(keys)
-        for r in rows:
-            w.writerow([" ".join(r[k]) if k == "topics" else r[k] for k in keys])
+        w.writerow(SEARCH_FIELDS)
+        for h in hits:
+            w.writerow([" ".join(h.topics) if k == "topics" else _cell(getattr(h, k))
+                        for k in SEARCH_FIELDS])
         click.echo(out.getvalue(), nl=False)
     else:
-        if not rows:
+        if not hits:
             click.echo("no items found", err=True)
             return
-        click.echo(_table([[str(r["id"]), _published(r, tz, short=True), r["feed_id"],
-                            ",".join(r["topics"]), " ".join(r["title"].split())[:60]]
-                           for r in rows],
+        click.echo(_table([[str(h.id), _published(h, tz, short=True), h.feed_id,
+                            ",".join(h.topics), " ".join(h.title.split())[:60]]
+                           for h in hits],
                           ["id", "published", "feed", "topics", "title"]))
-        if wanted:
+        if any(h.snippet for h in hits):
             click.echo("")
-            for r in rows:
-                if r["snippet"]:
-                    click.echo(f"{r['id']}: {r['snippet']}")
+            for h in hits:
+                if h.snippet:
+                    click.echo(f"{h.id}: {h.snippet}")
+
+
+# The fields of a search hit in `search --format json/csv`, in their order.
+SEARCH_FIELDS = ("id", "published_at", "feed_id", "mission", "lang", "topics", "title", "url",
+                 "story_id", "collected_at")
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One object: items, changed, seconds.")
 @pass_ctx
-def retag(c: Ctx) -> None:
+def retag(c: Ctx, as_json: bool) -> None:
     """Apply the (edited) taxonomy to the whole archive again.
 
     Uses the tokens the search index holds, so it does not re-read or re-tokenize
@@ -787,33 +792,51 @@ def retag(c: Ctx) -> None:
     started = time.monotonic()
     with c.open(create=False) as (config, store):
         items, changed = pipeline.retag(config, store)
+    if as_json:
+        _json({"items": items, "changed": changed,
+               "seconds": round(time.monotonic() - started, 1)})
+        return
     click.echo(f"retagged {_n(items, 'item')} in {time.monotonic() - started:.1f}s: "
                f"{changed} changed")
 
 
 @main.command()
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=int, required=False)
+@click.option("--story", "story_id", type=int, help="Show this story: each source's item.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_ctx
-def show(c: Ctx, item_id: int) -> None:
-    """Show one item with its topics and the terms that matched.
+def show(c: Ctx, item_id: int | None, story_id: int | None, as_json: bool) -> None:
+    """Show one item with its topics and the terms that matched, or one story.
 
     \b
     Example:
       relay show 42
+      relay show --story 2 --json
     """
+    if (item_id is None) == (story_id is None):
+        raise UsageError("give an item id or --story ID (one of them)")
     with c.read() as (config, store):
-        row = store.item(item_id)
-    if row is None:
-        raise UsageError(f"no item {item_id}")
+        view = (pipeline.show_item(store, item_id) if item_id is not None
+                else pipeline.show_story(store, story_id or 0))
+    if as_json:
+        _json(view)
+        return
     tz = config.settings.timezone
-    click.echo(f"{row['title']}\n{row['url']}")
-    click.echo(f"feed: {row['feed_name']} ({row['feed_id']}), mission: {row['mission'] or '-'}, "
-               f"lang: {row['lang']}, published: {_published(row, tz)}, "
-               f"story: {row['story_id']}")
-    for t in row["tags"]:
-        click.echo(f"topic {t['topic']} (score {t['score']:g}): {', '.join(t['terms'])}")
+    if isinstance(view, StoryView):
+        click.echo(f"story {view.id}: {_n(len(view.items), 'item')}; topics: "
+                   + (", ".join(view.topics) or "-"))
+        click.echo(_table([[str(h.id), _published(h, tz, short=True), h.feed_id, h.lang,
+                            " ".join(h.title.split())[:60]] for h in view.items],
+                          ["id", "published", "feed", "lang", "title"]))
+        return
+    click.echo(f"{view.title}\n{view.url}")
+    click.echo(f"feed: {view.feed_name} ({view.feed_id}), mission: {view.mission or '-'}, "
+               f"lang: {view.lang}, published: {_published(view, tz)}, "
+               f"story: {view.story_id}")
+    for t in view.tags:
+        click.echo(f"topic {t.topic} (score {t.score:g}): {', '.join(t.terms)}")
     click.echo("")
-    click.echo(row["text"])
+    click.echo(view.text)
 
 
 @main.command()
@@ -830,17 +853,15 @@ def export(c: Ctx, fmt: str) -> None:
     Example:
       relay export --format jsonl > archive.jsonl
     """
-    keys = ["id", "feed", "mission", "country", "url", "title", "summary", "lang",
-            "published_at", "collected_at", "topics", "story_id"]
     with c.read() as (_config, store):
         writer = csv.writer(sys.stdout) if fmt == "csv" else None
         if writer:
-            writer.writerow(keys)
-        for row in store.export_rows():
+            writer.writerow(pipeline.EXPORT_FIELDS)
+        for row in pipeline.export_items(store):
             if writer:
-                writer.writerow([" ".join(row[k]) if k == "topics" else row[k] for k in keys])
+                writer.writerow([" ".join(v) if k == "topics" else v for k, v in row.items()])
             else:
-                sys.stdout.write(json.dumps({k: row[k] for k in keys}, ensure_ascii=False) + "\n")
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 @main.command()
@@ -854,34 +875,30 @@ def status(c: Ctx, as_json: bool) -> None:
       relay status --json
     """
     with c.read() as (config, store):
-        store.sync_feeds(config.feeds)
-        counts = store.counts()
-        database = str(store.path)
+        st = pipeline.status(config, store)
     if as_json:
-        _json({"database": database} | counts)
+        _json(st)
         return
     tz = config.settings.timezone
-    d = counts["deliveries"]
-    click.echo(f"database: {database}")
-    click.echo(f"items: {counts['items']} in {counts['stories']} stories "
-               f"({counts['multi_source_stories']} with several sources); "
-               f"last collected {_local(counts['last_collected_at'], tz)}")
-    click.echo(f"feeds: {counts['feeds']} ({counts['failing_feeds']} failing"
-               + (f", {counts['partial_feeds']} partial" if counts["partial_feeds"] else "")
+    d = st.deliveries
+    click.echo(f"database: {st.database}")
+    click.echo(f"items: {st.items} in {st.stories} stories "
+               f"({st.multi_source_stories} with several sources); "
+               f"last collected {_local(st.last_collected_at, tz)}")
+    click.echo(f"feeds: {st.feeds} ({st.failing_feeds} failing"
+               + (f", {st.partial_feeds} partial" if st.partial_feeds else "")
                + ")")
-    for f in counts["failing"][:10]:
-        click.echo(f"  {f['feed']}: {f['stage'] or 'error'}: "
-                   + " ".join(str(f["error"]).split())[:70])
-    click.echo(f"subscribers: {counts['subscribers']}; digests: {counts['digests']}; "
+    for f in st.failing[:10]:
+        click.echo(f"  {f.feed}: {f.stage or 'error'}: " + " ".join(str(f.error).split())[:70])
+    click.echo(f"subscribers: {st.subscribers}; digests: {st.digests}; "
                f"deliveries: {d['queued']} queued, {d['sent']} sent, {d['failed']} failed")
-    if counts["digest_failures"]:
-        click.echo(f"digest failures: {len(counts['digest_failures'])}")
-        for f in counts["digest_failures"]:
-            when = " ".join(filter(None, (f["stage"], f["period"])))
-            click.echo(f"  {shown_address(f['address'])} ({when}, {_local(f['at'], tz)}): "
-                       f"{f['error']}")
-    if counts["topics"]:
-        click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
+    if st.digest_failures:
+        click.echo(f"digest failures: {len(st.digest_failures)}")
+        for g in st.digest_failures:
+            when = " ".join(filter(None, (g.stage, g.period)))
+            click.echo(f"  {shown_address(g.address)} ({when}, {_local(g.at, tz)}): {g.error}")
+    if st.topics:
+        click.echo("topics: " + ", ".join(f"{k} {v}" for k, v in st.topics.items()))
 
 
 @main.command()
@@ -898,7 +915,7 @@ def migrate(c: Ctx) -> None:
     """
     with c.open(create=False) as (_config, store):
         database = store.path
-    click.echo(f"{database}: schema version {len(MIGRATIONS)}, up to date")
+    click.echo(f"{database}: schema version {pipeline.schema_version()}, up to date")
 
 
 @main.command("sql")
@@ -925,24 +942,24 @@ def sql(c: Ctx, query: str, fmt: str, params: tuple[tuple[str, str], ...]) -> No
     with c.read() as (config, store):
         result = sql_query(config, store, query, dict(params))
         if fmt == "table":
-            rows = [["" if v is None else str(_cell(v)) for v in row] for row in result.rows]
+            rows = [["" if v is None else str(_sql_cell(v)) for v in row] for row in result.rows]
             if result.columns:
                 click.echo(_table(rows, result.columns))
         elif fmt == "csv":
             writer = csv.writer(sys.stdout)
             writer.writerow(result.columns)
-            writer.writerows([_cell(v) for v in row] for row in result.rows)
+            writer.writerows([_sql_cell(v) for v in row] for row in result.rows)
         else:
             sys.stdout.write("[")
             for n, row in enumerate(result.rows):
                 sys.stdout.write(",\n " if n else "")
                 sys.stdout.write(json.dumps(
-                    {k: _cell(v, as_json=True) for k, v in zip(result.columns, row, strict=True)},
+                    {k: _sql_cell(v, as_json=True) for k, v in zip(result.columns, row, strict=True)},
                     ensure_ascii=False))
             sys.stdout.write("]\n")
 
 
-def _cell(value: Any, as_json: bool = False) -> Any:
+def _sql_cell(value: Any, as_json: bool = False) -> Any:
     """A value as `sqlite-utils query` writes it: a BLOB as base64 (in JSON, marked so)."""
     if not isinstance(value, bytes):
         return value

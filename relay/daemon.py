@@ -38,12 +38,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from relay import pipeline, schedule
+from relay import pipeline
 from relay.config import DAYS
 from relay.errors import LockedError, RelayError
 from relay.models import Config, Frequency
-from relay.store import Store
-from relay.tokens import warm_up
+from relay.pipeline.ports import Archive
 
 log = logging.getLogger("relay.daemon")
 RETRY_SEND_MINUTES = 5
@@ -93,7 +92,7 @@ class Daemon:
         self.clock = clock
         self.stop_event = threading.Event()
         self.lock = DatabaseLock(database)
-        self.store: Store | None = None
+        self.store: Archive | None = None
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -103,7 +102,7 @@ class Daemon:
     def should_stop(self) -> bool:
         return self.stop_event.is_set()
 
-    def _guard(self, name: str, job: Callable[[Store, datetime], None]) -> Callable[[], None]:
+    def _guard(self, name: str, job: Callable[[Archive, datetime], None]) -> Callable[[], None]:
         def run() -> None:
             if self.should_stop() or self.store is None:
                 return
@@ -115,15 +114,14 @@ class Daemon:
                 log.exception("job=%s crashed", name)
         return run
 
-    def _collect(self, feed_id: str) -> Callable[[Store, datetime], None]:
-        def job(store: Store, now: datetime) -> None:
-            if schedule.is_due(store.feed_state(feed_id).next_fetch_at, now):
-                pipeline.collect(self.config, store, now, [feed_id],
-                                 should_stop=self.should_stop)
+    def _collect(self, feed_id: str) -> Callable[[Archive, datetime], None]:
+        def job(store: Archive, now: datetime) -> None:
+            pipeline.collect(self.config, store, now, [feed_id], due_only=True,
+                             should_stop=self.should_stop)
         return job
 
-    def _digest(self, frequency: Frequency) -> Callable[[Store, datetime], None]:
-        def job(store: Store, now: datetime) -> None:
+    def _digest(self, frequency: Frequency) -> Callable[[Archive, datetime], None]:
+        def job(store: Archive, now: datetime) -> None:
             if self.reload is not None:
                 # Need-to-know as feeds.yaml says now (an audience added since the start);
                 # a file that no longer loads builds nothing: when in doubt, restrict.
@@ -133,7 +131,7 @@ class Daemon:
                     log.error("digests not built: the configuration does not load: %s", exc)
                     pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
                     return
-            period = schedule.period_of(now, frequency, self.config.settings.timezone)
+            period = pipeline.period_of(now, frequency, self.config.settings.timezone)
             results = pipeline.build_digests(self.config, store, now, period)
             log.info("digests period=%s built=%d", period,
                      sum(r.status == "built" for r in results))
@@ -145,23 +143,22 @@ class Daemon:
                     log.error("health mail error=%r", str(exc))
         return job
 
-    def _send(self, store: Store, now: datetime) -> None:
+    def _send(self, store: Archive, now: datetime) -> None:
         pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
 
     def start(self) -> None:
         self.lock.acquire()
-        self.store = Store(self.database)
-        self.store.sync_feeds(self.config.feeds)
-        warm_up()
+        self.store = pipeline.open_archive(self.database)
+        pipeline.warm_up()
         now = self.clock()
+        first = pipeline.schedule_feeds(self.config, self.store, now)
         for feed in self.config.feeds:
-            if not feed.enabled:
+            if feed.id not in first:
                 continue
-            due = self.store.feed_state(feed.id).next_fetch_at or now
             self.scheduler.add_job(
                 self._guard(f"collect:{feed.id}", self._collect(feed.id)),
                 IntervalTrigger(seconds=feed.interval, timezone=UTC),
-                id=f"collect:{feed.id}", next_run_time=max(due, now),
+                id=f"collect:{feed.id}", next_run_time=first[feed.id],
             )
         d = self.config.settings.digest
         tz = self.config.settings.timezone

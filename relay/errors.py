@@ -17,7 +17,8 @@ RelayError                 exit 2 unless stated
   OutputError              relay's own files (settings.digests_dir) cannot be written (exit 1)
 
 Every error carries `where` (file:line, feed id, url, address) and an optional
-`hint`. Foreign exceptions are translated once, at the boundary that calls the
+`hint`; an error of a use case's input may name the input (`field`: topics, lang,
+period) in the use case's words, and a driver adds its own (the CLI its option). Foreign exceptions are translated once, at the boundary that calls the
 foreign library (`raise FetchError(...) from exc`). Only `cli` prints them.
 This module imports nothing of relay.
 """
@@ -34,11 +35,13 @@ class RelayError(Exception):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, *, where: str = "", hint: str = "") -> None:
+    def __init__(self, message: str, *, where: str = "", hint: str = "",
+                 field: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.where = where
         self.hint = hint
+        self.field = field
 
     def __str__(self) -> str:
         return f"{self.message} ({self.where})" if self.where else self.message

@@ -442,3 +442,140 @@ class FeedReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def utc_text(dt: datetime) -> str:
+    """A time as relay writes it (the archive, `--json`): UTC to the second with a Z, the
+    year in four digits (2026-11-27T03:00:00Z)."""
+    d = dt.astimezone(UTC)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
+
+
+# -- what the archive answers (Store -> pipeline -> drivers) -----------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One item found by `search`; `snippet` has the query's words marked (empty without a
+    query). `published_at` None: the source gave no date (`collected_at`: first seen)."""
+
+    id: int
+    feed_id: str
+    feed_name: str
+    mission: str | None
+    country: str | None
+    url: str
+    title: str
+    summary: str
+    lang: str
+    published_at: datetime | None
+    collected_at: datetime | None
+    story_id: int | None
+    topics: tuple[str, ...]
+    rank: float = 0.0
+    snippet: str = ""
+
+
+@dataclass(frozen=True)
+class TagView:
+    """A topic an item carries, its score and the terms that matched."""
+
+    topic: str
+    score: float
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One archived item in full, as `show` presents it."""
+
+    id: int
+    feed_id: str
+    feed_name: str
+    mission: str | None
+    country: str | None
+    guid: str
+    url: str
+    title: str
+    summary: str
+    text: str
+    lang: str
+    published_at: datetime | None
+    collected_at: datetime | None
+    story_id: int | None
+    tags: tuple[TagView, ...]
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """One story and every source's telling of it, oldest first."""
+
+    id: int
+    items: tuple[SearchHit, ...]
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for i in self.items for t in i.topics))
+
+
+@dataclass(frozen=True)
+class FailingFeed:
+    feed: str
+    stage: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class DigestFailure:
+    """A subscriber whose digest could not be built or sent (cleared when it is)."""
+
+    address: str
+    stage: str
+    period: str | None
+    error: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class ArchiveStatus:
+    """The archive at a glance (`status`)."""
+
+    database: str
+    items: int
+    stories: int
+    multi_source_stories: int
+    feeds: int
+    failing_feeds: int
+    partial_feeds: int
+    failing: tuple[FailingFeed, ...]
+    last_collected_at: datetime | None
+    subscribers: int
+    digests: int
+    deliveries: dict[str, int]
+    digest_failures: tuple[DigestFailure, ...]
+    topics: dict[str, int]
+
+
+@dataclass
+class StoryRow:
+    """One item of a story in a digest's window, as `Store.story_rows` reads it. The
+    pipeline sets its feed's attributes and `tags` as the configuration in force says,
+    and `counts`: whether the item is news of the window (`digest.select.counts`)."""
+
+    id: int
+    story_id: int
+    feed_id: str
+    feed_name: str
+    feed_kind: str
+    mission: str | None
+    country: str | None
+    url: str
+    title: str
+    summary: str
+    lang: str
+    published_at: datetime | None
+    collected_at: datetime
+    tags: dict[str, float] = field(default_factory=dict)
+    audience: tuple[str, ...] = ()
+    backlog: bool = False                     # came with its feed's first collection
+    counts: bool = True

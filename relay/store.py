@@ -29,15 +29,24 @@ import sqlite_utils
 from relay.errors import LockedError, QueryError, StoreError
 from relay.models import (
     EARLIEST,
+    ArchiveStatus,
     Delivery,
     DeliveryStatus,
+    DigestFailure,
+    FailingFeed,
     FeedSpec,
     FeedState,
     Frequency,
     Item,
+    ItemView,
+    SearchHit,
+    StoryRow,
+    StoryView,
     Subscriber,
     Tag,
+    TagView,
     kept_date,
+    utc_text,
 )
 
 Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
@@ -373,14 +382,14 @@ def _groups(key: str | None) -> set[str]:
     return set(json.loads(key or "[]"))
 
 
+MAX_STORY_ITEMS = 1000   # the items `story` shows of one story (a story has a few)
 MAX_CANDIDATES = 200   # bounds the per-item cost when a band is shared by very many items
 
 
 def ts(dt: datetime) -> str:
     """A time as stored: UTC to the second, the year in four digits (strftime writes the
     year 1 as '1', which does not read back)."""
-    d = dt.astimezone(UTC)
-    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
+    return utc_text(dt)
 
 
 _unreadable: set[str] = set()   # stored times already named in a warning
@@ -1131,7 +1140,7 @@ class Store:
                 [(item_id, t.topic, t.score, json.dumps(list(t.terms), ensure_ascii=False))
                  for item_id, item_tags in tags.items() for t in item_tags])
 
-    def item(self, item_id: int) -> dict[str, Any] | None:
+    def item(self, item_id: int) -> ItemView | None:
         rows = self._rows(
             "SELECT i.*, f.name AS feed_name, f.mission, f.country FROM items i"
             " JOIN feeds f ON f.id = i.feed_id WHERE i.id = ?", (item_id,))
@@ -1139,13 +1148,20 @@ class Store:
             return None
         _no_unreadable_dates(rows)
         row = rows[0]
-        row.pop("minhash", None)
-        row["tags"] = self._rows(
-            "SELECT topic, score, terms FROM item_tags WHERE item_id = ? ORDER BY score DESC",
-            (item_id,))
-        for t in row["tags"]:
-            t["terms"] = json.loads(t["terms"])
-        return row
+        tags = tuple(TagView(topic, score, tuple(json.loads(terms))) for topic, score, terms
+                     in self.conn.execute("SELECT topic, score, terms FROM item_tags"
+                                          " WHERE item_id = ? ORDER BY score DESC", (item_id,)))
+        return ItemView(
+            id=row["id"], feed_id=row["feed_id"], feed_name=row["feed_name"],
+            mission=row["mission"], country=row["country"], guid=row["guid"], url=row["url"],
+            title=row["title"], summary=row["summary"], text=row["text"], lang=row["lang"],
+            published_at=from_ts(row["published_at"]), collected_at=from_ts(row["collected_at"]),
+            story_id=row["story_id"], tags=tags)
+
+    def story(self, story_id: int) -> StoryView | None:
+        """A story with every source's item, oldest first; None when there is no such story."""
+        hits = self.search(None, story=story_id, limit=MAX_STORY_ITEMS)
+        return StoryView(story_id, tuple(reversed(hits))) if hits else None
 
     def languages(self) -> list[str]:
         """The distinct languages of the archive's items: one index step per language
@@ -1161,7 +1177,7 @@ class Store:
                langs: Sequence[str] = (), countries: Sequence[str] = (),
                story: int | None = None, since: datetime | None = None,
                until: datetime | None = None, limit: int = 20,
-               order: str = "rank") -> list[dict[str, Any]]:
+               order: str = "rank") -> list[SearchHit]:
         """Items matching an FTS5 expression (None: all) and the filters."""
         where: list[str] = []
         params: list[Any] = []
@@ -1204,7 +1220,12 @@ class Store:
         rows = self._rows(sql, params)
         self._attach_topics(rows)
         _no_unreadable_dates(rows)
-        return rows
+        return [SearchHit(
+            id=r["id"], feed_id=r["feed_id"], feed_name=r["feed_name"], mission=r["mission"],
+            country=r["country"], url=r["url"], title=r["title"], summary=r["summary"],
+            lang=r["lang"], published_at=from_ts(r["published_at"]),
+            collected_at=from_ts(r["collected_at"]), story_id=r["story_id"],
+            topics=tuple(r["topics"]), rank=r["rank"]) for r in rows]
 
     def _attach_topics(self, rows: list[dict[str, Any]]) -> None:
         ids = [r["id"] for r in rows]
@@ -1235,7 +1256,7 @@ class Store:
             last = rows[-1]["id"]
 
     def story_rows(self, since: datetime, until: datetime, oldest: datetime,
-                   topics: Sequence[str]) -> list[dict[str, Any]]:
+                   topics: Sequence[str]) -> list[StoryRow]:
         """Every item of every story that has an item on `topics` which may count in the
         window (since, until]: first seen in it, or published in it, and not published
         before `oldest`. `digest.select.counts` decides which do; `backlog` says an item
@@ -1263,13 +1284,13 @@ class Store:
                 "SELECT item_id, topic, score FROM item_tags WHERE item_id IN "
                 f"({','.join('?' * len(chunk))})", chunk):
                 tags[item_id][topic] = score
-        for r in rows:
-            r["tags"] = tags[r["id"]]
-            r["published_at"] = from_ts(r["published_at"])
-            r["collected_at"] = _dt(r["collected_at"])
-            r["backlog"] = bool(r["backlog"])
-            r["audience"] = tuple(json.loads(r["audience"] or "[]"))
-        return rows
+        return [StoryRow(
+            id=r["id"], story_id=r["story_id"], feed_id=r["feed_id"], feed_name=r["feed_name"],
+            feed_kind=r["feed_kind"], mission=r["mission"], country=r["country"], url=r["url"],
+            title=r["title"], summary=r["summary"], lang=r["lang"],
+            published_at=from_ts(r["published_at"]), collected_at=_dt(r["collected_at"]),
+            tags=tags[r["id"]], audience=tuple(json.loads(r["audience"] or "[]")),
+            backlog=bool(r["backlog"])) for r in rows]
 
     def weekly_topic_counts(self, until: datetime, weeks: int = 8,
                             feeds: Sequence[str] | None = None) -> dict[str, list[int]]:
@@ -1456,36 +1477,39 @@ class Store:
             self.conn.execute("DELETE FROM digest_failures WHERE address = ? AND stage = ?",
                               (address, stage))
 
-    def digest_failures(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT address, stage, period, error, at FROM digest_failures"
-                          " ORDER BY at DESC, address")
+    def digest_failures(self) -> list[DigestFailure]:
+        return [DigestFailure(address, stage, period, error, from_ts(at))
+                for address, stage, period, error, at in self.conn.execute(
+                    "SELECT address, stage, period, error, at FROM digest_failures"
+                    " ORDER BY at DESC, address")]
 
     # -- status ---------------------------------------------------------------------------------
 
-    def counts(self) -> dict[str, Any]:
+    def status(self) -> ArchiveStatus:
         one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         deliveries = dict(self.conn.execute(
             "SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
-        return {
-            "items": one("SELECT COUNT(*) FROM items"),
-            "stories": one("SELECT COUNT(*) FROM stories"),
-            "multi_source_stories": one("SELECT COUNT(*) FROM stories WHERE item_count > 1"),
-            "feeds": one("SELECT COUNT(*) FROM feeds"),
-            "failing_feeds": one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
-            "partial_feeds": one("SELECT COUNT(*) FROM feeds WHERE partial IS NOT NULL"
-                                 " AND error_count = 0"),
+        return ArchiveStatus(
+            database=str(self.path),
+            items=one("SELECT COUNT(*) FROM items"),
+            stories=one("SELECT COUNT(*) FROM stories"),
+            multi_source_stories=one("SELECT COUNT(*) FROM stories WHERE item_count > 1"),
+            feeds=one("SELECT COUNT(*) FROM feeds"),
+            failing_feeds=one("SELECT COUNT(*) FROM feeds WHERE error_count > 0"),
+            partial_feeds=one("SELECT COUNT(*) FROM feeds WHERE partial IS NOT NULL"
+                              " AND error_count = 0"),
             # each failing feed: where it failed and why (`relay feeds` has the details)
-            "failing": [dict(feed=f, stage=st, error=e) for f, st, e in self.conn.execute(
+            failing=tuple(FailingFeed(f, st, e) for f, st, e in self.conn.execute(
                 "SELECT id, error_stage, last_error FROM feeds WHERE error_count > 0"
-                " ORDER BY id")],
-            "last_collected_at": one("SELECT MAX(collected_at) FROM items"),
-            "subscribers": one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
-            "digests": one("SELECT COUNT(*) FROM digests"),
-            "deliveries": {s.value: deliveries.get(s.value, 0) for s in DeliveryStatus},
-            "digest_failures": self.digest_failures(),
-            "topics": dict(self.conn.execute(
+                " ORDER BY id")),
+            last_collected_at=from_ts(one("SELECT MAX(collected_at) FROM items")),
+            subscribers=one("SELECT COUNT(*) FROM subscribers WHERE active = 1"),
+            digests=one("SELECT COUNT(*) FROM digests"),
+            deliveries={s.value: deliveries.get(s.value, 0) for s in DeliveryStatus},
+            digest_failures=tuple(self.digest_failures()),
+            topics=dict(self.conn.execute(
                 "SELECT topic, COUNT(*) FROM item_tags GROUP BY topic ORDER BY 2 DESC").fetchall()),
-        }
+        )
 
 
     # -- queries of one's own (`relay sql`) ----------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from relay.cli import main
+from relay.models import StoryRow
 from relay.store import Store
 
 DATE = format_datetime(datetime.now(UTC) - timedelta(hours=3))
@@ -283,14 +284,16 @@ def test_rows_are_read_under_the_configuration_in_force(feed_id, tags, expected)
     from relay.pipeline.in_force import in_force
     from relay.store import governing
     config = _config(("a", "https://a/x", ["gov"]))
-    row = {"feed_id": feed_id, "feed_name": "Old name", "feed_kind": "rss", "mission": None,
-           "country": None, "audience": (), "tags": tags}
+    row = StoryRow(id=1, story_id=1, feed_id=feed_id, feed_name="Old name", feed_kind="rss",
+                   mission=None, country=None, url="https://a/1", title="t", summary="s",
+                   lang="en", published_at=None, collected_at=datetime(2026, 11, 1, tzinfo=UTC),
+                   tags=tags)
     got = in_force([row], governing(config.feeds, {"a": "https://a/x", "b": "https://b/x"}),
                    [t.id for t in config.topics])
     if expected is None:
         assert got == []
     else:
-        assert len(got) == 1 and {k: got[0][k] for k in expected} == expected
+        assert len(got) == 1 and {k: getattr(got[0], k) for k in expected} == expected
 
 
 def test_sync_retires_unconfigured_feeds_and_rereads_after_an_audience_change(tmp_path):

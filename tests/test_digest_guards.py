@@ -319,7 +319,7 @@ def test_a_digest_that_cannot_fit_fails_with_its_reason(tmp_path, http_server, s
         assert result.status == "failed"
         assert "without any story, over settings.digest.max_message_bytes (2000)" in result.error
         (failure,) = store.digest_failures()
-        assert (failure["address"], failure["stage"]) == ("a@uni.example", "build")
+        assert (failure.address, failure.stage) == ("a@uni.example", "build")
         assert store.due_deliveries(datetime.now(UTC)) == []
 
 

@@ -16,7 +16,7 @@ import pytest
 from relay.digest.deliver import build_message, new_message_id
 from relay.digest.render import Names, lang_mark, render, subject
 from relay.digest.select import select
-from relay.models import Digest, Frequency, Subscriber, Topic, TopicSection
+from relay.models import Digest, Frequency, StoryRow, Subscriber, Topic, TopicSection
 
 TZ = "Asia/Tokyo"
 UNSUBSCRIBE = "mailto:relay@example.org?subject=unsubscribe%20sato@example.org"
@@ -37,14 +37,14 @@ def at(day: int, hour: int = 0) -> datetime:
 def row(item_id: int, story_id: int, tags: dict[str, float], *, feed: str = "ct-tech-wire",
         kind: str = "rss", mission: str | None = None, lang: str = "en", day: int = 24,
         title: str | None = None, summary: str = "A short summary.",
-        url: str | None = None) -> dict[str, Any]:
+        url: str | None = None) -> StoryRow:
     """One row as store.story_rows returns it."""
-    return {
-        "id": item_id, "story_id": story_id, "feed_id": feed, "feed_name": f"Feed {feed}",
-        "feed_kind": kind, "mission": mission, "url": url or f"https://example.org/{item_id}",
-        "title": title or f"Item {item_id}", "summary": summary, "lang": lang,
-        "published_at": at(day), "collected_at": at(26), "tags": tags,
-    }
+    return StoryRow(
+        id=item_id, story_id=story_id, feed_id=feed, feed_name=f"Feed {feed}",
+        feed_kind=kind, mission=mission, country=None, url=url or f"https://example.org/{item_id}",
+        title=title or f"Item {item_id}", summary=summary, lang=lang,
+        published_at=at(day), collected_at=at(26), tags=tags,
+    )
 
 
 def sub(topics: tuple[str, ...] = ("quantum", "ai"), **kw: Any) -> Subscriber:
@@ -119,7 +119,7 @@ def test_story_topics_list_subscriber_topics_first() -> None:
          "english-report-leads-english-digest", "no-source-in-readers-language-report-leads",
          "digest-language-leads", "english-digest", "else-earliest"],
 )
-def test_lead(rows: list[dict[str, Any]], ui_lang: str, lead: int, others: list[int]) -> None:
+def test_lead(rows: list[StoryRow], ui_lang: str, lead: int, others: list[int]) -> None:
     (section,) = select(rows, sub(("quantum",), ui_lang=ui_lang), TOPICS, 10)
     (story,) = section.stories
     assert story.lead.item_id == lead
@@ -156,7 +156,7 @@ def test_max_per_topic_and_more(max_per_topic: int, shown: list[int], more: int)
     ],
     ids=["higher-score", "more-sources", "mission-report", "more-recent"],
 )
-def test_ranking(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
+def test_ranking(a: list[StoryRow], b: list[StoryRow]) -> None:
     for rows in (a + b, b + a):
         (section,) = select(rows, sub(("quantum",)), TOPICS, 10)
         assert [s.id for s in section.stories] == [1, 2]
@@ -201,7 +201,7 @@ def test_story_needs_a_visible_item_on_the_subscribers_topics() -> None:
 FRIDAY = at(27)
 
 
-def make_digest(rows: list[dict[str, Any]], subscriber: Subscriber, *,
+def make_digest(rows: list[StoryRow], subscriber: Subscriber, *,
                 until: datetime = FRIDAY, max_per_topic: int = 10) -> Digest:
     sections = select(rows, subscriber, TOPICS, max_per_topic)
     digest = Digest(subscriber=subscriber, period="2026-W48", since=at(20), until=until,

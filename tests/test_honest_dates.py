@@ -20,7 +20,7 @@ from relay.cli import main
 from relay.config import load_config
 from relay.digest.render import _date
 from relay.digest.select import counts
-from relay.models import Config
+from relay.models import Config, StoryRow
 from relay.pipeline import build_digests, collect, make_subscriber
 from relay.store import Store
 
@@ -227,7 +227,7 @@ def test_an_archive_of_the_old_schema_is_migrated(tmp_path):
                          " WHERE items_fts MATCH 'undated'").fetchall() == [("Undated",)]
         assert c.execute("SELECT first_collected_at FROM feeds").fetchone()[0] == (
             "2026-08-01T00:00:00Z")
-        assert store.item(7)["tags"][0]["topic"] == "quantum"
+        assert store.item(7).tags[0].topic == "quantum"
         with pytest.raises(sqlite3.IntegrityError):   # foreign keys are enforced again
             c.execute("INSERT INTO item_tags (item_id, topic, score, terms)"
                       " VALUES (999, 'x', 1, '[]')")
@@ -262,7 +262,9 @@ COUNTS = [
 @pytest.mark.parametrize(("published", "seen", "backlog", "expected"),
                          [pytest.param(p, s, b, e, id=i) for i, p, s, b, e in COUNTS])
 def test_which_items_are_the_windows_news(published, seen, backlog, expected):
-    row = {"published_at": published, "collected_at": seen, "backlog": backlog}
+    row = StoryRow(id=1, story_id=1, feed_id="f", feed_name="F", feed_kind="rss", mission=None,
+                   country=None, url="https://f/1", title="t", summary="", lang="en",
+                   published_at=published, collected_at=seen, backlog=backlog)
     assert counts(row, SINCE, UNTIL, OLDEST) is expected
 
 

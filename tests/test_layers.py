@@ -64,3 +64,44 @@ def test_only_store_speaks_sql():
             continue
         text = path.read_text(encoding="utf-8")
         assert "import sqlite3" not in text and "sqlite_utils" not in text, path.name
+
+
+# The drivers are skins over the use cases: they may import only these relay modules
+# (and cli the drivers it starts: the daemon for `relay run`, the demo for `relay demo`).
+DRIVER_ALLOWED = {"pipeline", "config", "errors", "models", "__version__"}
+DRIVER_FILES = sorted([PACKAGE / "cli.py", PACKAGE / "daemon.py",
+                       *(PACKAGE / "demo").rglob("*.py")])
+STARTS = {"cli.py": {"daemon", "demo"}}
+
+
+@pytest.mark.parametrize("path", DRIVER_FILES,
+                         ids=[str(p.relative_to(PACKAGE)) for p in DRIVER_FILES])
+def test_drivers_import_only_the_use_cases(path):
+    imported = _relay_imports(path)
+    allowed = DRIVER_ALLOWED | STARTS.get(path.name, set())
+    assert imported <= allowed, f"{path.name} imports {sorted(imported - allowed)}"
+
+
+def test_the_driver_rule_sees_a_forbidden_import(tmp_path):
+    """The rule's own check: a driver that reached for the store would be caught,
+    wherever the import stands (a function's body too)."""
+    driver = tmp_path / "cli.py"
+    driver.write_text("def f():\n    from relay.store import Store\n    import relay.search\n",
+                      encoding="utf-8")
+    assert _relay_imports(driver) - DRIVER_ALLOWED == {"store", "search"}
+
+
+def test_the_store_is_an_archive():
+    """The SQLite store offers everything the pipeline asks of an archive (ports.Archive):
+    each method of the Protocol, with the same parameters."""
+    import inspect
+
+    from relay.pipeline.ports import Archive
+    from relay.store import Store
+    wanted = [n for n, v in vars(Archive).items()
+              if callable(v) and not n.startswith("_")]
+    assert len(wanted) > 40
+    for name in wanted:
+        ours = inspect.signature(getattr(Store, name)).parameters
+        theirs = inspect.signature(getattr(Archive, name)).parameters
+        assert list(ours) == list(theirs), name

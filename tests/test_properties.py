@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from relay.collect.feeds import is_web, join_link
 from relay.config import NUMBERS, parse_config
 from relay.errors import ConfigError, QueryError, UsageError
-from relay.pipeline.digests import IMPORT_COLUMNS, import_subscribers
+from relay.pipeline.subscribers import IMPORT_COLUMNS, import_subscribers
 from relay.search import query_tokens, to_fts
 from relay.store import Store
 from relay.text import url_key

@@ -76,14 +76,14 @@ def test_a_stop_in_the_middle_of_a_feed_loses_nothing(tmp_path, http_server, smt
 
     with Store(config.settings.database) as store:
         (report,) = pipeline.collect(config, store, NOW, should_stop=stop_after_ten_items)
-        stored = store.counts()["items"]
+        stored = store.status().items
         state = store.feed_state("q")
         assert 0 < stored < 40 and report.extra.get("interrupted")
         # Not marked fetched: no validators, no next time, so the next tick reads it whole.
         assert state.etag is None and state.next_fetch_at is None and state.last_ok_at is None
         (again,) = pipeline.collect(config, store, NOW)
         assert again.new == 40 - stored and again.duplicates == stored
-        assert store.counts()["items"] == 40
+        assert store.status().items == 40
 
 
 def _send(config: Path) -> subprocess.Popen[str]:

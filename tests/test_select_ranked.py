@@ -12,7 +12,7 @@ import pytest
 
 from relay.config import builtin_topics
 from relay.digest.select import rank_window, select, select_ranked
-from relay.models import Subscriber
+from relay.models import StoryRow, Subscriber
 
 TOPICS = builtin_topics()
 IDS = [t.id for t in TOPICS]
@@ -25,24 +25,24 @@ def window(seed: int, stories: int = 300, restricted: bool = False):
     for sid in range(1, stories + 1):
         for _ in range(rnd.choice((1, 1, 1, 2, 3))):
             n += 1
-            rows.append({
-                "id": n, "story_id": sid, "feed_id": f"f{rnd.randint(1, 8)}",
-                "feed_name": "F", "feed_kind": "rss",
-                "mission": rnd.choice((None, None, "boston")), "url": f"https://x/{n}",
-                "title": f"t{n}", "summary": "s", "lang": rnd.choice(("ja", "en", "zh")),
-                "published_at": T0 + timedelta(minutes=n * 7),
-                "collected_at": T0 + timedelta(minutes=n * 7),
-                "tags": {t: float(rnd.randint(2, 6)) for t in rnd.sample(IDS, rnd.randint(1, 3))},
-                "audience": ("government",) if restricted and rnd.random() < 0.1 else (),
-            })
+            rows.append(StoryRow(
+                id=n, story_id=sid, feed_id=f"f{rnd.randint(1, 8)}",
+                feed_name="F", feed_kind="rss",
+                mission=rnd.choice((None, None, "boston")), country=None, url=f"https://x/{n}",
+                title=f"t{n}", summary="s", lang=rnd.choice(("ja", "en", "zh")),
+                published_at=T0 + timedelta(minutes=n * 7),
+                collected_at=T0 + timedelta(minutes=n * 7),
+                tags={t: float(rnd.randint(2, 6)) for t in rnd.sample(IDS, rnd.randint(1, 3))},
+                audience=("government",) if restricted and rnd.random() < 0.1 else (),
+            ))
     by_story, members = defaultdict(list), defaultdict(set)
     for r in rows:
-        by_story[r["story_id"]].append(r)
-        r["counts"] = rnd.random() < 0.7   # most items are news of the window, not all
-        if r["counts"]:
-            for t in r["tags"]:
-                members[t].add(r["story_id"])
-    in_window = {r["id"] for r in rows if any(r["story_id"] in m for m in members.values())}
+        by_story[r.story_id].append(r)
+        r.counts = rnd.random() < 0.7   # most items are news of the window, not all
+        if r.counts:
+            for t in r.tags:
+                members[t].add(r.story_id)
+    in_window = {r.id for r in rows if any(r.story_id in m for m in members.values())}
     return rows, by_story, members, in_window
 
 
@@ -94,9 +94,9 @@ def test_a_filtered_subscriber_gets_a_story_only_through_a_news_item_they_see(se
         shown = {st.id for section in sections for st in section.stories}
         # Due: an item in their languages counts, and one in their languages is on a topic.
         due = {sid for sid in wanted
-               if any(r["counts"] and r["lang"] in langs for r in by_story[sid])
-               and any(t in sub.topics for r in by_story[sid] if r["lang"] in langs
-                       for t in r["tags"])}
+               if any(r.counts and r.lang in langs for r in by_story[sid])
+               and any(t in sub.topics for r in by_story[sid] if r.lang in langs
+                       for t in r.tags)}
         assert shown <= due
         assert len(shown) + sum(section.more for section in sections) == len(due)
         shown_somewhere += len(shown)

@@ -45,7 +45,7 @@ def test_bands_outside_the_story_window_are_pruned(tmp_path):
         assert count() == 8 * dedup.BANDS
         removed = store.prune_bands(T0 + timedelta(days=3))
         assert removed == 5 * dedup.BANDS and count() == 3 * dedup.BANDS
-        assert store.counts()["items"] == 8   # items stay; only their bands go
+        assert store.status().items == 8   # items stay; only their bands go
 
 
 def test_signatures_of_an_older_hash_are_renewed_for_the_story_window(tmp_path):

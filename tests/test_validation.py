@@ -251,7 +251,7 @@ def test_collect_runs_the_other_feeds_and_exits_2(tmp_path: Path) -> None:
         "left out until it is fixed"]
     store = Store(tmp_path / "relay.db")
     try:
-        assert [r["title"] for r in store.search(None)] == ["Quantum funding grows"]
+        assert [r.title for r in store.search(None)] == ["Quantum funding grows"]
     finally:
         store.close()
     found = runner.invoke(main, ["--config", str(config), "search", "quantum"])

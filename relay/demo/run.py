@@ -32,9 +32,6 @@ from aiosmtpd.controller import Controller
 
 from relay import pipeline
 from relay.config import load_config
-from relay.search import to_fts
-from relay.store import Store
-from relay.tokens import tokenize
 
 SAMPLE_NEWEST = datetime(2026, 11, 27, tzinfo=UTC)
 # A mission's names in Japanese and English: the digest names it in its reader's language.
@@ -189,7 +186,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print,
         config_path = storage / "demo-feeds.yaml"
         config_path.write_text(_config_text(base, smtp_url), encoding="utf-8")
         config = load_config(config_path, env={})
-        with Store(config.settings.database) as store:
+        store = pipeline.open_archive(config.settings.database)
+        try:
             reports = pipeline.collect(config, store, now)
             echo(f"3. collected {sum(r.new for r in reports)} items from {len(reports)} feeds "
                  f"into {config.settings.database}"
@@ -199,20 +197,19 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print,
             again = pipeline.collect(config, store, now, everything=True)
             echo(f"   collected again: {sum(r.not_modified for r in again)} of {len(again)} "
                  "feeds answered 304 Not Modified, nothing parsed")
-            counts = store.counts()
-            echo(f"   {counts['items']} items in {counts['stories']} stories, "
-                 f"{counts['multi_source_stories']} told by several sources; topics: "
-                 + ", ".join(f"{k} {v}" for k, v in counts["topics"].items()))
+            st = pipeline.status(config, store)
+            echo(f"   {st.items} items in {st.stories} stories, "
+                 f"{st.multi_source_stories} told by several sources; topics: "
+                 + ", ".join(f"{k} {v}" for k, v in st.topics.items()))
 
-            desk = pipeline.make_subscriber(
-                config, "kagaku-desk@mext.example", ["quantum", "research-funding", "talent"],
+            desk, _ = pipeline.subscribe(
+                config, store, "kagaku-desk@mext.example", now,
+                topics=["quantum", "research-funding", "talent"],
                 ui_lang="ja", name="科学技術・学術政策局 国際課", org="文部科学省")
-            office = pipeline.make_subscriber(
-                config, "intl-office@university.example",
-                ["ai", "semiconductors", "quantum", "biotech", "economic-security"], ui_lang="en",
-                name="International Research Office", org="Example University")
-            for sub in (desk, office):
-                store.upsert_subscriber(sub, now)
+            office, _ = pipeline.subscribe(
+                config, store, "intl-office@university.example", now,
+                topics=["ai", "semiconductors", "quantum", "biotech", "economic-security"],
+                ui_lang="en", name="International Research Office", org="Example University")
             echo("4. subscribed: " + "; ".join(
                 f"{s.email} ({s.ui_lang}: {', '.join(s.topics)})" for s in (desk, office)))
             built = pipeline.build_digests(config, store, now)
@@ -223,13 +220,15 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print,
                  f"the SMTP server received {mailbox.count} messages:")
             for path in sorted(received.glob("*.eml")):
                 echo(f"     {path}")
-            hits = store.search(to_fts("量子コンピュータ", tokenize), limit=5)
+            hits = pipeline.search(config, store, "量子コンピュータ", limit=5)
             echo(f"6. search 量子コンピュータ finds {len(hits)} items, e.g. "
-                 + (hits[0]["title"] if hits else "-"))
-            summary = {"items": counts["items"], "stories": counts["stories"],
-                       "multi_source_stories": counts["multi_source_stories"],
+                 + (hits[0].title if hits else "-"))
+            summary = {"items": st.items, "stories": st.stories,
+                       "multi_source_stories": st.multi_source_stories,
                        "digests": [b.path for b in built], "sent": mailbox.count,
                        "received": sorted(str(p) for p in received.glob("*.eml"))}
+        finally:
+            store.close()
     rel = config_path.relative_to(workdir) if config_path.is_relative_to(workdir) else config_path
     echo("")
     echo("Look at: the digests (.html in a browser, .txt, .eml) under digests/, the received")

@@ -14,25 +14,24 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from relay.digest.select import when as _when
-from relay.models import Topic
+from relay.models import StoryRow, Topic
 
 ATOM = "http://www.w3.org/2005/Atom"
 
 
-def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, base_id: str,
+def topic_feed(topic: Topic, rows: Iterable[StoryRow], now: datetime, base_id: str,
                lang: str = "en", limit: int = 50) -> bytes:
-    stories: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    stories: dict[int, list[StoryRow]] = defaultdict(list)
     for row in rows:
-        if not row.get("audience"):            # public sources only
-            stories[row["story_id"]].append(row)
+        if not row.audience:            # public sources only
+            stories[row.story_id].append(row)
     ordered = sorted(
         ((sid, sorted(items, key=_when)) for sid, items in stories.items()
-         if any(topic.id in r.get("tags", {}) for r in items)),
+         if any(topic.id in r.tags for r in items)),
         key=lambda s: max(_when(r) for r in s[1]), reverse=True)[:limit]
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": lang})
@@ -45,13 +44,13 @@ def topic_feed(topic: Topic, rows: Iterable[Mapping[str, Any]], now: datetime, b
         lead = items[0]
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         ET.SubElement(entry, f"{{{ATOM}}}id").text = f"{base_id}:story:{story_id}"
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = lead["title"]
-        if str(lead["url"]).startswith(("https://", "http://")):
-            ET.SubElement(entry, f"{{{ATOM}}}link", {"rel": "alternate", "href": lead["url"]})
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = lead.title
+        if str(lead.url).startswith(("https://", "http://")):
+            ET.SubElement(entry, f"{{{ATOM}}}link", {"rel": "alternate", "href": lead.url})
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = max(
             _when(r) for r in items).isoformat()
-        if lead["published_at"] is not None:   # RFC 4287: optional; never invented
-            ET.SubElement(entry, f"{{{ATOM}}}published").text = lead["published_at"].isoformat()
-        sources = ", ".join(dict.fromkeys(r["feed_name"] for r in items))
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = f"{lead['summary']}\n\n({sources})"
+        if lead.published_at is not None:   # RFC 4287: optional; never invented
+            ET.SubElement(entry, f"{{{ATOM}}}published").text = lead.published_at.isoformat()
+        sources = ", ".join(dict.fromkeys(r.feed_name for r in items))
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = f"{lead.summary}\n\n({sources})"
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -43,49 +43,48 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from relay.models import FeedKind, Story, StoryItem, Subscriber, Topic, TopicSection
+from relay.models import FeedKind, Story, StoryItem, StoryRow, Subscriber, Topic, TopicSection
 
 
-def may_see(row: Mapping[str, Any], sub: Subscriber) -> bool:
+def may_see(row: StoryRow, sub: Subscriber) -> bool:
     """Need-to-know: an item of a feed with an audience is only for those groups."""
-    audience = row.get("audience") or ()
+    audience = row.audience or ()
     return not audience or bool(set(audience) & set(sub.groups))
 
 
-def _visible(row: Mapping[str, Any], sub: Subscriber) -> bool:
-    return may_see(row, sub) and (not sub.langs or row["lang"] in sub.langs) and (
-        not sub.missions or row["mission"] in sub.missions) and (
-        not sub.countries or row.get("country") in sub.countries)
+def _visible(row: StoryRow, sub: Subscriber) -> bool:
+    return may_see(row, sub) and (not sub.langs or row.lang in sub.langs) and (
+        not sub.missions or row.mission in sub.missions) and (
+        not sub.countries or row.country in sub.countries)
 
 
-def counts(row: Mapping[str, Any], since: datetime, until: datetime, oldest: datetime) -> bool:
+def counts(row: StoryRow, since: datetime, until: datetime, oldest: datetime) -> bool:
     """Whether an item is news of the window (since, until] (the module's rule)."""
-    published, seen = row["published_at"], row["collected_at"]
+    published, seen = row.published_at, row.collected_at
     if seen > until or (published is not None and published < oldest):
         return False
-    if row.get("backlog"):
+    if row.backlog:
         return published is not None and since < published <= until
     return since < seen
 
 
-def when(row: Mapping[str, Any]) -> datetime:
+def when(row: StoryRow) -> datetime:
     """An item's date for ordering: published, else first seen."""
-    return row["published_at"] or row["collected_at"]  # type: ignore[no-any-return]
+    return row.published_at or row.collected_at
 
 
-def _story_item(row: Mapping[str, Any]) -> StoryItem:
+def _story_item(row: StoryRow) -> StoryItem:
     return StoryItem(
-        item_id=row["id"], feed_id=row["feed_id"], feed_name=row["feed_name"],
-        mission=row["mission"], url=row["url"], title=row["title"], summary=row["summary"],
-        lang=row["lang"], published_at=row["published_at"],
-        is_report=_is_report(row), collected_at=row.get("collected_at"),
+        item_id=row.id, feed_id=row.feed_id, feed_name=row.feed_name,
+        mission=row.mission, url=row.url, title=row.title, summary=row.summary,
+        lang=row.lang, published_at=row.published_at,
+        is_report=_is_report(row), collected_at=row.collected_at,
     )
 
 
 def select(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[StoryRow],
     subscriber: Subscriber,
     topics: Sequence[Topic],
     max_per_topic: int,
@@ -94,26 +93,26 @@ def select(
     wanted = [t for t in (next((x for x in topics if x.id == tid), None)
                           for tid in subscriber.topics) if t is not None]
     wanted_ids = [t.id for t in wanted]
-    by_story: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    by_story: dict[int, list[StoryRow]] = defaultdict(list)
     for row in rows:
         if _visible(row, subscriber):
-            by_story[row["story_id"]].append(row)
+            by_story[row.story_id].append(row)
 
     # Rank on cheap keys first; build the shown stories only (a week can hold thousands).
     placed: dict[str, list[tuple[tuple[float, int, bool, float], int, dict[str, float]]]] = (
         defaultdict(list))
     for story_id, items in by_story.items():
-        if not any(row.get("counts", True) for row in items):
+        if not any(row.counts for row in items):
             continue                  # nothing new that this subscriber can see
         scores: dict[str, float] = {}
         for row in items:
-            for topic, score in row["tags"].items():
-                if score > scores.get(topic, 0.0):
-                    scores[topic] = score
+            for tid, score in row.tags.items():
+                if score > scores.get(tid, 0.0):
+                    scores[tid] = score
         home = next((tid for tid in wanted_ids if tid in scores), None)
         if home is None:
             continue
-        key = (-scores[home], -len({r["feed_id"] for r in items}),
+        key = (-scores[home], -len({r.feed_id for r in items}),
                not any(_is_report(r) for r in items),
                -max(when(r) for r in items).timestamp())
         placed[home].append((key, story_id, scores))
@@ -130,20 +129,20 @@ def select(
     return tuple(sections)
 
 
-def _story(story_id: int, rows: Sequence[Mapping[str, Any]], scores: Mapping[str, float],
+def _story(story_id: int, rows: Sequence[StoryRow], scores: Mapping[str, float],
            topic: str, subscriber: Subscriber, wanted_ids: Sequence[str]) -> Story:
     """One shown story: its items best first (the digest's language, then a mission
     report, then the earliest), its topics in the subscriber's order first."""
     ordered = sorted(rows, key=lambda r: (
-        r["lang"] != subscriber.ui_lang, not _is_report(r), when(r)))
+        r.lang != subscriber.ui_lang, not _is_report(r), when(r)))
     story_topics = tuple(t for t in wanted_ids if t in scores) + tuple(
         sorted(t for t in scores if t not in wanted_ids))
     return Story(id=story_id, items=tuple(_story_item(r) for r in ordered),
                  topics=story_topics, score=scores[topic])
 
 
-def _is_report(row: Mapping[str, Any]) -> bool:
-    return row["feed_kind"] == FeedKind.REPORTS.value or bool(row["mission"])
+def _is_report(row: StoryRow) -> bool:
+    return row.feed_kind == FeedKind.REPORTS.value or bool(row.mission)
 
 
 @dataclass
@@ -155,13 +154,13 @@ class RankedWindow:
     members: dict[str, set[int]]                       # topic -> stories in the window
     ranked: dict[str, list[int]]                       # topic -> stories, best first
     scores: dict[int, dict[str, float]]
-    rows: dict[int, Sequence[Mapping[str, Any]]]
+    rows: dict[int, Sequence[StoryRow]]
     audiences: set[str] = field(default_factory=set)   # groups any item is restricted to
     restricted: bool = False
     having: dict[str, set[int]] = field(default_factory=dict)   # topic -> stories tagged
 
 
-def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
+def rank_window(rows_by_story: Mapping[int, Sequence[StoryRow]],
                 members: Mapping[str, set[int]]) -> RankedWindow:
     scores: dict[int, dict[str, float]] = {}
     keys: dict[int, tuple[int, bool, float]] = {}
@@ -170,14 +169,14 @@ def rank_window(rows_by_story: Mapping[int, Sequence[Mapping[str, Any]]],
     for story_id, items in rows_by_story.items():
         s: dict[str, float] = {}
         for row in items:
-            for topic, score in row["tags"].items():
+            for topic, score in row.tags.items():
                 if score > s.get(topic, 0.0):
                     s[topic] = score
-            if row.get("audience"):
+            if row.audience:
                 restricted = True
-                audiences.update(row["audience"])
+                audiences.update(row.audience)
         scores[story_id] = s
-        keys[story_id] = (-len({r["feed_id"] for r in items}),
+        keys[story_id] = (-len({r.feed_id for r in items}),
                           not any(_is_report(r) for r in items),
                           -max(when(r) for r in items).timestamp())
     having: dict[str, list[int]] = defaultdict(list)   # topic -> stories tagged with it
@@ -200,7 +199,7 @@ def select_ranked(window: RankedWindow, subscriber: Subscriber, topics: Sequence
             window.restricted and not window.audiences <= set(subscriber.groups)):
         return None
     if window.restricted and any(
-            row.get("audience") and not may_see(row, subscriber)
+            row.audience and not may_see(row, subscriber)
             for items in window.rows.values() for row in items):
         return None
     wanted = [t for t in (next((x for x in topics if x.id == tid), None)

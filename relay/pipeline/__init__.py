@@ -1,34 +1,52 @@
-"""The use cases, each a list of steps over the stages. The only place that
-composes stages and talks to the store.
+"""The use cases: the only place that composes stages and talks to the store. The
+drivers (cli, daemon, demo) call these and nothing below them; each use case is one
+function, found by its name in the module of its area:
 
-- `collect`: pick the due (or named) feeds, fetch them all at once, parse,
-  `ingest`, record each feed's health; one failing feed is a report row,
-  never the end of the run.
-- `ingest`: entries -> normalized, tagged, deduplicated items stored with
-  their tags, story and index rows (one transaction per feed batch; an item
-  is stored whole or not at all).
-- `build_digests`: for each subscriber due in the period, select, render,
-  write .html/.txt/.eml under digests/<period>/, then record the digest and
-  queue its delivery in one transaction; a period already built is skipped.
-- `send_pending`: hand every queued delivery to SMTP over one connection and
-  mark each as the server accepts it; failures stay queued (4xx, network)
-  or fail for good (5xx), with the server's words.
-`now` is a parameter everywhere; the drivers (cli, daemon) read the clock.
+- collecting: `collect` (the due, named or all feeds; `due_only` for the daemon's
+  job of one feed), `schedule_feeds` (when the daemon first fetches each feed).
+  One failing feed is a report row, never the end of the run.
+- ingesting: `ingest` (entries -> normalized, tagged, deduplicated items, one
+  transaction per feed batch), `retag` (the edited taxonomy over the whole archive).
+- reports: `submit_report` (a mission report into its feed's inbox).
+- subscribers: `subscribe` (add, or change what is given), `unsubscribe` (a link's
+  token checked), `import_subscribers` (CSV), `list_subscribers`, `make_subscriber`.
+- searching: `search` (query, filters, snippets).
+- archive: `open_archive`, `status`, `show_item`, `show_story`, `export_items`,
+  `schema_version`, `archive_error` (SQLite's failures as relay errors).
+- digests: `build_digests` (select, render, write, queue; a period built once),
+  `preview_digest`, `send_pending` (over one SMTP connection, each delivery claimed),
+  `deliveries_waiting`, `publish_topic_feeds`.
+- health: `feed_health`, `check_feeds`, `add_feed` (with `probe_url`), `health_report`,
+  `send_health_mail`.
+`now` is a parameter everywhere; the drivers read the clock. The archive is typed as
+`ports.Archive` (what the pipeline needs of a store).
 """
 
-from relay.pipeline.collecting import collect, feeds_to_collect, limits_for
+from relay.digest.deliver import shown_address
+from relay.pipeline.archive import (
+    EXPORT_FIELDS,
+    archive_error,
+    export_items,
+    open_archive,
+    schema_version,
+    show_item,
+    show_story,
+    status,
+    stored_time,
+)
+from relay.pipeline.collecting import collect, feeds_to_collect, limits_for, schedule_feeds
 from relay.pipeline.digests import (
     DigestResult,
-    ImportReport,
     SendResult,
     build_digests,
-    import_subscribers,
-    make_subscriber,
+    deliveries_waiting,
     preview_digest,
     send_pending,
 )
 from relay.pipeline.health import (
+    AddedFeed,
     FeedCheck,
+    add_feed,
     check_feeds,
     feed_health,
     health_report,
@@ -37,10 +55,26 @@ from relay.pipeline.health import (
     slug,
 )
 from relay.pipeline.ingesting import ingest, prepare, retag, taxonomy_for
+from relay.pipeline.reports import submit_report
+from relay.pipeline.searching import search
+from relay.pipeline.subscribers import (
+    ImportReport,
+    import_subscribers,
+    list_subscribers,
+    make_subscriber,
+    subscribe,
+    unsubscribe,
+)
+from relay.schedule import period_of
+from relay.tokens import warm_up
 
 __all__ = [
-    "DigestResult", "FeedCheck", "ImportReport", "SendResult", "import_subscribers", "preview_digest", "build_digests", "check_feeds", "collect",
-    "feed_health", "feeds_to_collect", "health_report", "ingest", "limits_for",
-    "make_subscriber", "prepare", "probe_url", "retag", "send_health_mail", "send_pending",
-    "slug", "taxonomy_for",
+    "EXPORT_FIELDS", "AddedFeed", "DigestResult", "add_feed", "FeedCheck", "ImportReport", "SendResult",
+    "archive_error", "build_digests", "check_feeds", "collect", "deliveries_waiting",
+    "export_items", "feed_health", "feeds_to_collect", "health_report", "import_subscribers",
+    "ingest", "limits_for", "list_subscribers", "make_subscriber", "open_archive",
+    "period_of", "prepare", "preview_digest", "probe_url", "retag", "schedule_feeds",
+    "schema_version", "search", "send_health_mail", "send_pending", "show_item", "show_story",
+    "shown_address", "slug", "status", "stored_time", "submit_report", "subscribe",
+    "taxonomy_for", "unsubscribe", "warm_up",
 ]

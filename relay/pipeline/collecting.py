@@ -47,27 +47,44 @@ from relay.pipeline.ingesting import (
     sign_window,
     taxonomy_for,
 )
-from relay.store import ARCHIVE_ERRORS, Store
+from relay.pipeline.ports import Archive
+from relay.store import ARCHIVE_ERRORS
 from relay.text import html_to_text
 
 log = logging.getLogger("relay")
 
 
-def feeds_to_collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
-                     everything: bool = False) -> list[FeedSpec]:
-    """Named feeds (even disabled ones: that is how a source is tried), else the enabled
-    feeds that are due (or all of them), less those the archive disabled (410 Gone)."""
+def named_feeds(config: Config, feed_ids: Sequence[str]) -> list[FeedSpec]:
+    """The configured feeds of these ids, in the configuration's order; an id that is
+    not configured is the error."""
+    unknown = [f for f in feed_ids if config.feed(f) is None]
+    if unknown:
+        raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
+                         field="feed")
+    return [f for f in config.feeds if f.id in feed_ids]
+
+
+def feeds_to_collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[str] = (),
+                     everything: bool = False, due_only: bool = False) -> list[FeedSpec]:
+    """Named feeds (even disabled ones: that is how a source is tried; with `due_only`,
+    those that are due), else the enabled feeds that are due (or all of them), less those
+    the archive disabled (410 Gone)."""
     if feed_ids:
-        unknown = [f for f in feed_ids if config.feed(f) is None]
-        if unknown:
-            raise UsageError(f"unknown feed id {unknown[0]!r}", where=str(config.path),
-                             hint="`relay feeds` lists the configured feeds")
-        return [f for f in config.feeds if f.id in feed_ids]
+        return [f for f in named_feeds(config, feed_ids) if (
+            not due_only or schedule.is_due(store.feed_state(f.id).next_fetch_at, now))]
     disabled = store.disabled_feeds()
     feeds = [f for f in config.feeds if f.enabled and f.id not in disabled]
     if everything:
         return feeds
     return [f for f in feeds if schedule.is_due(store.feed_state(f.id).next_fetch_at, now)]
+
+
+def schedule_feeds(config: Config, store: Archive, now: datetime) -> dict[str, datetime]:
+    """The archive's feeds synced with the configuration, and when each enabled feed is
+    first due (its next fetch as recorded, never before now): the daemon's schedule."""
+    store.sync_feeds(config.feeds)
+    return {f.id: max(store.feed_state(f.id).next_fetch_at or now, now)
+            for f in config.feeds if f.enabled}
 
 
 def limits_for(config: Config) -> Limits:
@@ -77,14 +94,19 @@ def limits_for(config: Config) -> Limits:
                   connect_timeout=min(10.0, f.timeout), max_bytes=f.max_bytes)
 
 
-def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
+def collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[str] = (),
             everything: bool = False, limits: Limits | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> list[FeedReport]:
-    """One tick: fetch and ingest the due (or named, or all) feeds."""
+            should_stop: Callable[[], bool] = lambda: False,
+            due_only: bool = False) -> list[FeedReport]:
+    """One tick: fetch and ingest the due (or named, or all) feeds. `due_only`: of the
+    named feeds only those that are due (the daemon's job for one feed); when none is,
+    nothing is done."""
+    if due_only and not feeds_to_collect(config, store, now, feed_ids, due_only=True):
+        return []
     store.sync_feeds(config.feeds)
     sign_window(store, now)
     key_links(store)
-    feeds = feeds_to_collect(config, store, now, feed_ids, everything)
+    feeds = feeds_to_collect(config, store, now, feed_ids, everything, due_only)
     reports = {f.id: FeedReport(f.id) for f in feeds}
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
     requests = []
@@ -158,7 +180,7 @@ def _page_entries(fetched: Fetched, selectors: dict[str, str]) -> Document:
     return Document(parse_page(fetched, selectors))
 
 
-def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fetched | None,
+def _after_ingest(store: Archive, feed: FeedSpec, report: FeedReport, fetched: Fetched | None,
                   partial: list[CollectError], now: datetime,
                   should_stop: Callable[[], bool], broken: str | None = None) -> Stored:
     """What follows a feed's committed ingest: its health row (with why its document was
@@ -231,7 +253,7 @@ def _stage(exc: Exception, otherwise: str) -> str:
     return "parse" if isinstance(exc, ParseError) else otherwise
 
 
-def _record_failure(store: Store, feed: FeedSpec, report: FeedReport, exc: Exception,
+def _record_failure(store: Archive, feed: FeedSpec, report: FeedReport, exc: Exception,
                     now: datetime, stage: str) -> None:
     """One feed's failure, whatever it was, recorded as its error with its stage: the
     run goes on. Relay's own errors say what happened; anything else is named by its
@@ -262,7 +284,7 @@ def _record_failure(store: Store, feed: FeedSpec, report: FeedReport, exc: Excep
         log.info("feed=%s stage=%s traceback:", feed.id, stage, exc_info=exc)
 
 
-def _with_full_text(feed: FeedSpec, entries: list[Entry], store: Store, limits: Limits,
+def _with_full_text(feed: FeedSpec, entries: list[Entry], store: Archive, limits: Limits,
                     config: Config, should_stop: Callable[[], bool]) -> list[Entry]:
     """The entries, the new ones (at most MAX_PAGES_PER_FEED) with their article's text
     in place of the feed's summary where the page gave more."""

@@ -8,19 +8,15 @@ the subscriber can see.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import re
-import secrets
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from relay import schedule
 from relay.digest.atom import topic_feed
@@ -28,30 +24,24 @@ from relay.digest.deliver import (
     SmtpSender,
     build_message,
     format_date,
-    header_text_problem,
     new_message_id,
     one_line_name,
-    recipient_problem,
-    shown_address,
     unsubscribe_mailto,
     unsubscribe_url,
-    valid_address,
 )
 from relay.digest.render import Names, render, subject
 from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
 from relay.errors import DeliveryError, OutputError, RelayError, StoreError, UsageError
-from relay.langs import primary
 from relay.models import (
-    UI_LANGS,
     Config,
     Delivery,
     Digest,
-    Frequency,
+    StoryRow,
     Subscriber,
     TopicSection,
 )
 from relay.pipeline.in_force import feeds_in_force, in_force, public_feeds
-from relay.store import Store
+from relay.pipeline.ports import Archive
 
 log = logging.getLogger("relay")
 
@@ -59,144 +49,6 @@ log = logging.getLogger("relay")
 DELIVERY_RETRY = timedelta(minutes=15)
 CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim older than this is a dead sender's
 MAX_DELIVERY_ATTEMPTS = 8
-
-
-def make_subscriber(config: Config, email: str, topics: Sequence[str], *,
-                    frequency: str = "weekly", ui_lang: str = "ja", langs: Sequence[str] = (),
-                    missions: Sequence[str] = (), name: str = "", org: str = "",
-                    groups: Sequence[str] = (), countries: Sequence[str] = ()) -> Subscriber:
-    """A validated subscriber (UsageError names what is wrong)."""
-    email = email.strip()
-    if not valid_address(email):
-        raise UsageError(f"{email!r} is not a valid e-mail address")
-    if not topics:
-        raise UsageError("a subscriber needs at least one topic", hint="--topics quantum,ai")
-    known = [t.id for t in config.topics]
-    for t in topics:
-        if t not in known:
-            raise UsageError(f"unknown topic {t!r}", where=str(config.path),
-                             hint=f"known topics: {', '.join(known)}")
-    codes = []
-    for lang in langs:
-        code = primary(lang)          # zh-CN, pt_BR: the region is dropped
-        if code is None:
-            raise UsageError(f"{lang.strip()!r} is not an ISO 639-1 language code",
-                             hint="two letters, e.g. ja, en, zh, ko, de, fr, ru, pt (or zh-CN)")
-        codes.append(code)
-    langs = list(dict.fromkeys(codes))
-    for label, value in (("name", name), ("organization", org)):
-        if any(ch in value for ch in "\r\n\t") or len(value) > 200:
-            raise UsageError(f"the {label} must be one line of at most 200 characters")
-        problem = header_text_problem(value)
-        if problem:
-            raise UsageError(f"the {label} {problem}")
-    problem = recipient_problem(email, name)
-    if problem:
-        raise UsageError(problem)
-    if ui_lang not in UI_LANGS:
-        raise UsageError(f"digest language must be one of {', '.join(UI_LANGS)}, "
-                         f"not {ui_lang!r}")
-    for group in groups:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", group):
-            raise UsageError(f"{group!r} is not a lower-case group slug")
-    try:
-        freq = Frequency(frequency)
-    except ValueError:
-        raise UsageError(f"frequency must be weekly or daily, not {frequency!r}") from None
-    return Subscriber(email=email, topics=tuple(dict.fromkeys(topics)), frequency=freq,
-                      ui_lang=ui_lang, langs=tuple(langs), missions=tuple(missions),
-                      name=name, org=org, groups=tuple(dict.fromkeys(groups)),
-                      countries=tuple(dict.fromkeys(c.upper() for c in countries)),
-                      token=secrets.token_urlsafe(18))
-
-
-@dataclass
-class ImportReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    bad: list[str] = field(default_factory=list)       # "line N: what is wrong"
-
-
-IMPORT_COLUMNS = ("email", "name", "organization", "topics", "frequency", "ui_lang", "groups",
-                  "langs")
-
-
-def import_subscribers(config: Config, store: Store, path: Path, now: datetime) -> ImportReport:
-    """Add or update the subscribers of a CSV file (columns IMPORT_COLUMNS; topics,
-    groups and langs space-separated). Idempotent; a bad row changes nothing and is
-    reported with its line; the good rows are applied."""
-    report = ImportReport()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the file: {exc}", where=str(path)) from exc
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        header = reader.fieldnames or []
-    except csv.Error as exc:          # a header field over csv's 128 KB limit
-        raise UsageError(f"cannot read the header: {exc}", where=f"{path}:1") from exc
-    missing = [c for c in ("email", "topics") if c not in header]
-    if missing:
-        raise UsageError(f"the header lacks {', '.join(missing)}", where=f"{path}:1",
-                         hint="columns: " + ",".join(IMPORT_COLUMNS))
-    existing = {s.email: s for s in store.subscribers(active_only=False)}
-    seen: dict[str, int] = {}
-    for row in _records(reader, report):
-        line = reader.line_num
-        address = (row.get("email") or "").strip().lower()
-        if address in seen:
-            report.bad.append(f"line {line}: {shown_address(address)} is already on line "
-                              f"{seen[address]}")
-            continue
-        seen[address] = line
-        unknown = [k for k in row if k not in IMPORT_COLUMNS]
-        if unknown and unknown != [None]:
-            report.bad.append(f"line {line}: unknown column {unknown[0]!r}")
-            continue
-        try:
-            sub = make_subscriber(
-                config, row.get("email") or "", (row.get("topics") or "").split(),
-                frequency=(row.get("frequency") or "weekly").strip(),
-                ui_lang=(row.get("ui_lang") or "ja").strip(),
-                name=(row.get("name") or "").strip(), org=(row.get("organization") or "").strip(),
-                groups=(row.get("groups") or "").split(),
-                langs=(row.get("langs") or "").replace(",", " ").lower().split())
-        except UsageError as exc:
-            report.bad.append(f"line {line}: {exc.message}")
-            continue
-        old = existing.get(sub.email)
-        if old is not None:   # a column the file does not have keeps its value
-            given = set(reader.fieldnames or ())
-            sub = replace(
-                sub,
-                name=sub.name if "name" in given else old.name,
-                org=sub.org if "organization" in given else old.org,
-                frequency=sub.frequency if "frequency" in given else old.frequency,
-                ui_lang=sub.ui_lang if "ui_lang" in given else old.ui_lang,
-                groups=sub.groups if "groups" in given else old.groups,
-                langs=sub.langs if "langs" in given else old.langs)
-        same = old is not None and old.active and (
-            old.topics, old.frequency, old.ui_lang, old.name, old.org, old.groups, old.langs) == (
-            sub.topics, sub.frequency, sub.ui_lang, sub.name, sub.org, sub.groups, sub.langs)
-        if same:
-            report.unchanged.append(sub.email)
-            continue
-        if old is not None:   # keep what the file does not say
-            sub = replace(sub, missions=old.missions, countries=old.countries)
-        created = store.upsert_subscriber(sub, now)
-        (report.added if created else report.updated).append(sub.email)
-        existing[sub.email] = sub
-    return report
-
-
-def _records(reader: csv.DictReader[str], report: ImportReport) -> Iterator[dict[str, Any]]:
-    """The rows of the file until one csv cannot read (a field over its 128 KB limit):
-    that one is reported with its line, and the lines after it are not read."""
-    try:
-        yield from reader
-    except csv.Error as exc:
-        report.bad.append(f"line {reader.line_num + 1}: {exc}; the lines after it were not read")
 
 
 # -- digests --------------------------------------------------------------------------------------
@@ -217,7 +69,7 @@ def _safe_name(email: str) -> str:
     return re.sub(r"[^A-Za-z0-9@._-]", "_", email)
 
 
-def build_digests(config: Config, store: Store, now: datetime, period: str | None = None,
+def build_digests(config: Config, store: Archive, now: datetime, period: str | None = None,
                   email: str | None = None) -> list[DigestResult]:
     tz = config.settings.timezone
     freq_of_period = None
@@ -225,18 +77,18 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         try:
             freq_of_period = schedule.parse_period(period)
         except ValueError as exc:
-            raise UsageError(str(exc), hint="--period 2026-W48 or --period 2026-11-27") from None
+            raise UsageError(str(exc), field="period") from None
     unreadable: list[tuple[str, str]] = []
     subscribers = store.subscribers(unreadable=unreadable)
     if email is not None:
         subscribers = [s for s in subscribers if s.email == email.strip()]
         if not subscribers:
             raise UsageError(f"no active subscriber {email!r}",
-                             hint="`relay subscribers` lists them")
+                             field="subscriber")
     results = []
     max_age = timedelta(days=config.settings.digest.max_age_days)
     window = _Window(config, store)
-    failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
+    failing = {(f.address, f.stage) for f in store.digest_failures()}
     for address, error in unreadable if email is None else ():
         log.warning("digest build failed address=%r error=%r", address, error)
         store.record_digest_failure(address, "build", period or "", error, now)
@@ -245,8 +97,7 @@ def build_digests(config: Config, store: Store, now: datetime, period: str | Non
         if freq_of_period is not None and sub.frequency is not freq_of_period:
             if email is not None:
                 raise UsageError(f"{sub.email} gets {sub.frequency.value} digests, "
-                                 f"not {freq_of_period.value} ones",
-                                 hint="--period 2026-W48 is a week, 2026-11-27 a day")
+                                 f"not {freq_of_period.value} ones", field="period")
             results.append(DigestResult(sub.email, period or "", f"skipped ({sub.frequency.value})"))
             continue
         p = period or schedule.period_of(now, sub.frequency, tz)
@@ -314,11 +165,11 @@ class _Window:
     """The archive rows of one digest window, read once for every subscriber who shares
     the window (most do) and indexed by topic, so a subscriber's rows are a lookup."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Archive) -> None:
         self.config, self.store = config, store
         self.feeds = feeds_in_force(config, store)     # need-to-know as configured now
         self.cache: dict[tuple[datetime, datetime], tuple[
-            dict[str, set[int]], dict[int, list[dict[str, Any]]]]] = {}
+            dict[str, set[int]], dict[int, list[StoryRow]]]] = {}
         self.ranked: dict[tuple[datetime, datetime], RankedWindow] = {}
         self.trends: dict[datetime, dict[str, list[int]]] = {}
 
@@ -337,22 +188,22 @@ class _Window:
                      for s in sections)
 
     def rows(self, since: datetime, until: datetime, topics: Sequence[str]
-             ) -> list[dict[str, Any]]:
+             ) -> list[StoryRow]:
         key = (since, until)
         if key not in self.cache:
             max_age = timedelta(days=self.config.settings.digest.max_age_days)
             topics = [t.id for t in self.config.topics]
             all_rows = in_force(self.store.story_rows(since, until, until - max_age, topics),
                                 self.feeds, topics)
-            by_story: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            by_story: dict[int, list[StoryRow]] = defaultdict(list)
             by_topic: dict[str, set[int]] = defaultdict(set)
             for row in all_rows:
-                by_story[row["story_id"]].append(row)
+                by_story[row.story_id].append(row)
                 # `select` shows a story only to a subscriber who sees an item that counts.
-                row["counts"] = counts(row, since, until, until - max_age)
-                if row["counts"]:
-                    for topic in row["tags"]:
-                        by_topic[topic].add(row["story_id"])
+                row.counts = counts(row, since, until, until - max_age)
+                if row.counts:
+                    for topic in row.tags:
+                        by_topic[topic].add(row.story_id)
             self.cache[key] = (by_topic, by_story)
             self.ranked[key] = rank_window(by_story, by_topic)
         by_topic, by_story = self.cache[key]
@@ -360,7 +211,7 @@ class _Window:
         return [row for sid in story_ids for row in by_story[sid]]
 
 
-def _make(config: Config, store: Store, sub: Subscriber, period: str, since: datetime,
+def _make(config: Config, store: Archive, sub: Subscriber, period: str, since: datetime,
           until: datetime, now: datetime, folder: Path, window: _Window | None = None,
           ) -> tuple[Digest, str, dict[str, str]] | None:
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
@@ -427,7 +278,7 @@ def _keep_most_important(sections: Sequence[TopicSection], keep: int
                  for sec, kept, n in zip(sections, stories, more, strict=True))
 
 
-def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str]:
+def publish_topic_feeds(config: Config, store: Archive, now: datetime) -> list[str]:
     """Write digests/feeds/<topic>.xml for every topic: its stories of the last
     max_age_days with a public item that counts, public sources only (as configured
     now); the feed of a topic no longer configured is withdrawn. Returns the paths
@@ -444,10 +295,10 @@ def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str
                         feeds, topic_ids)
         # News through a public item: a restricted one joining an old story does not
         # bring the story's old public items back into the public feed.
-        news = {r["story_id"] for r in rows
-                if topic.id in r["tags"] and not r.get("audience")
+        news = {r.story_id for r in rows
+                if topic.id in r.tags and not r.audience
                 and counts(r, now - max_age, now, now - max_age)}
-        rows = [r for r in rows if r["story_id"] in news]
+        rows = [r for r in rows if r.story_id in news]
         path = folder / f"{topic.id}.xml"
         tmp = path.with_suffix(".xml.tmp")
         tmp.write_bytes(topic_feed(topic, rows, now, base_id))
@@ -459,12 +310,12 @@ def publish_topic_feeds(config: Config, store: Store, now: datetime) -> list[str
     return written
 
 
-def preview_digest(config: Config, store: Store, now: datetime, email: str) -> str | None:
+def preview_digest(config: Config, store: Archive, now: datetime, email: str) -> str | None:
     """Write what the subscriber's next digest would be under digests/preview/, queueing
     and recording nothing; the .html path, or None when there is nothing to show."""
     sub = next((s for s in store.subscribers() if s.email == email.strip()), None)
     if sub is None:
-        raise UsageError(f"no active subscriber {email!r}", hint="`relay subscribers` lists them")
+        raise UsageError(f"no active subscriber {email!r}", field="subscriber")
     max_age = timedelta(days=config.settings.digest.max_age_days)
     period = schedule.period_of(now, sub.frequency, config.settings.timezone)
     try:
@@ -476,7 +327,7 @@ def preview_digest(config: Config, store: Store, now: datetime, email: str) -> s
         raise _output_error(exc, config.settings.digests_dir / "preview") from exc
     except Exception as exc:  # noqa: BLE001 - a stored row relay refuses today
         raise UsageError(f"the digest of {sub.email!r} cannot be built: {_describe(exc)}",
-                         hint="`relay status` lists the subscribers whose digest failed",
+                         field="digest",
                          ) from exc
     return made[2]["html"] if made else None
 
@@ -498,7 +349,7 @@ class SendResult:
     error: str = ""
 
 
-def send_pending(config: Config, store: Store, now: datetime,
+def send_pending(config: Config, store: Archive, now: datetime,
                  should_stop: Callable[[], bool] = lambda: False,
                  retry_now: bool = False) -> list[SendResult]:
     """Send the due deliveries (all queued ones with `retry_now`), each claimed first so
@@ -514,7 +365,7 @@ def send_pending(config: Config, store: Store, now: datetime,
         other_host, _, pid = other.rpartition(":")
         if other_host == host and pid.isdigit() and not _alive(int(pid)):
             store.release_claims(other)
-    failing = {(f["address"], f["stage"]) for f in store.digest_failures()}
+    failing = {(f.address, f.stage) for f in store.digest_failures()}
     with SmtpSender(smtp.url, smtp.timeout, smtp.allow_plaintext_auth) as sender:
         for d in pending:
             if should_stop():
@@ -549,7 +400,12 @@ def send_pending(config: Config, store: Store, now: datetime,
     return results
 
 
-def _failed(store: Store, d: Delivery, error: str, next_try: datetime | None, now: datetime,
+def deliveries_waiting(store: Archive, now: datetime) -> tuple[int, datetime | None]:
+    """Queued deliveries that wait for a retry: how many, and when the first is due."""
+    return store.waiting_deliveries(now)
+
+
+def _failed(store: Archive, d: Delivery, error: str, next_try: datetime | None, now: datetime,
             results: list[SendResult]) -> None:
     """A failed attempt: queued again at `next_try` (or failed for good), recorded for its
     subscriber."""

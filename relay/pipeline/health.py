@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from relay import schedule
 from relay.collect.decode import decode
 from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html, parse_feed_document
 from relay.collect.fetch import FetchRequest, fetch_all
+from relay.config import append_feed
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.errors import CollectError, UsageError
 from relay.langs import primary
@@ -27,14 +29,14 @@ from relay.models import (
     FeedKind,
     Fetched,
 )
-from relay.pipeline.collecting import entries_for, limits_for
-from relay.store import Store
+from relay.pipeline.collecting import entries_for, limits_for, named_feeds
+from relay.pipeline.ports import Archive
 from relay.text import detect_lang, html_to_text
 
 log = logging.getLogger("relay")
 
 
-def feed_health(config: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
+def feed_health(config: Config, store: Archive, now: datetime) -> list[dict[str, Any]]:
     """The configured feeds with their health: the feeds table's columns, item counts for
     the last 7 and 30 days, `enabled`, and `silent` (see schedule.is_silent)."""
     store.sync_feeds(config.feeds)
@@ -72,7 +74,7 @@ class FeedCheck:
 def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> list[FeedCheck]:
     """Fetch every configured (or named) source once, unconditionally, parse it, and say
     how it is: nothing is stored and no validators are used or kept."""
-    feeds = [f for f in config.feeds if not feed_ids or f.id in feed_ids]
+    feeds = named_feeds(config, feed_ids) if feed_ids else list(config.feeds)
     limits = limits_for(config)
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
     answers = dict(zip([f.id for f in http], fetch_all(
@@ -141,7 +143,43 @@ def slug(text: str) -> str:
     return "-".join(words)[:40].strip("-")
 
 
-def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str]:
+@dataclass(frozen=True)
+class AddedFeed:
+    """A feed `add_feed` appended to the configuration file."""
+
+    id: str
+    url: str
+    entries: int
+    newest: datetime | None
+    path: Path            # the configuration file it was added to
+
+
+def add_feed(config: Config, url: str, now: datetime, *, feed_id: str | None = None,
+             name: str | None = None, mission: str | None = None, country: str | None = None,
+             interval: str = "1h", allow_private: bool = False,
+             env: Mapping[str, str] | None = None) -> AddedFeed:
+    """Find the feed at `url` (a feed, or a page that links one), check it, and append it
+    to the configuration file with a comment saying when and what it held, keeping the
+    file's comments and order. Id and name default to the feed's title; `env` is the
+    environment the file's ${VARIABLES} are read from when it is checked again."""
+    probe = probe_url(config, url, allow_private)
+    new_id = feed_id or slug(probe.title) or slug(url.split("//")[-1].split("/")[0])
+    feed: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
+                            "url": probe.url, "kind": "rss"}
+    for key, value in (("mission", mission), ("country", country), ("lang", probe.lang)):
+        if value:
+            feed[key] = value
+    feed["interval"] = interval
+    if allow_private:
+        feed["allow_private"] = True
+    newest = probe.newest.date().isoformat() if probe.newest else "no dates"
+    comment = (f"{feed['name']}: added by `relay feeds add` on {now:%Y-%m-%d} "
+               f"({probe.entries} entries, newest {newest})")
+    append_feed(config.path, feed, comment, env=env)
+    return AddedFeed(new_id, probe.url, probe.entries, probe.newest, config.path)
+
+
+def health_report(config: Config, store: Archive, now: datetime) -> tuple[str, str]:
     """(subject, text) of the operator's feed-health mail: failing, disabled, moved,
     partial (a broken document, read in part) and silent feeds, so that no source dies
     unnoticed."""
@@ -180,7 +218,7 @@ def health_report(config: Config, store: Store, now: datetime) -> tuple[str, str
     return subject, "\n".join(lines) + "\n"
 
 
-def send_health_mail(config: Config, store: Store, now: datetime) -> str | None:
+def send_health_mail(config: Config, store: Archive, now: datetime) -> str | None:
     """Mail the health report to settings.admin_email; the address, or None when unset."""
     admin = config.settings.admin_email
     if not admin:

@@ -14,32 +14,32 @@ item's tags.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from relay.models import Config, FeedSpec
-from relay.store import Store, governing
+from relay.models import Config, FeedSpec, StoryRow
+from relay.pipeline.ports import Archive
+from relay.store import governing
 
 
-def feeds_in_force(config: Config, store: Store) -> dict[str, FeedSpec]:
+def feeds_in_force(config: Config, store: Archive) -> dict[str, FeedSpec]:
     """Each archived feed id whose items are someone's -> the configured feed whose
     rules they follow now (`store.governing`)."""
     return governing(config.feeds, store.feed_locations(), store.feed_audiences())
 
 
-def in_force(rows: Iterable[dict[str, Any]], feeds: Mapping[str, FeedSpec],
-             topics: Iterable[str]) -> list[dict[str, Any]]:
+def in_force(rows: Iterable[StoryRow], feeds: Mapping[str, FeedSpec],
+             topics: Iterable[str]) -> list[StoryRow]:
     """Archive rows (`Store.story_rows`) under the configuration in force: the rows of
     feeds that are nobody's left out, the others with their feed's attributes and the
     configured topics of their tags."""
     known = set(topics)
     out = []
     for row in rows:
-        feed = feeds.get(row["feed_id"])
+        feed = feeds.get(row.feed_id)
         if feed is None:
             continue
-        row.update(feed_id=feed.id, feed_name=feed.name, feed_kind=feed.kind.value,
-                   mission=feed.mission, country=feed.country, audience=tuple(feed.audience))
-        row["tags"] = {t: s for t, s in row["tags"].items() if t in known}
+        row.feed_id, row.feed_name, row.feed_kind = feed.id, feed.name, feed.kind.value
+        row.mission, row.country, row.audience = feed.mission, feed.country, tuple(feed.audience)
+        row.tags = {t: s for t, s in row.tags.items() if t in known}
         out.append(row)
     return out
 

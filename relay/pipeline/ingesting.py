@@ -44,7 +44,8 @@ from relay.models import (
     kept_date,
 )
 from relay.pipeline import workers
-from relay.store import ARCHIVE_ERRORS, SYSTEM_ERRORS, Store, audience_key, old_key
+from relay.pipeline.ports import Archive
+from relay.store import ARCHIVE_ERRORS, SYSTEM_ERRORS, audience_key, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize
@@ -210,7 +211,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
             for p, sig in zip(prepared, sigs, strict=True)], len(entries) - len(prepared)
 
 
-def feed_profile(store: Store, feed_id: str) -> dedup.Profile:
+def feed_profile(store: Archive, feed_id: str) -> dedup.Profile:
     """What a feed's latest archived items are made of, to learn its template from."""
     return dedup.profile(dedup.features(title.split(), body.split())
                          for title, body in store.recent_tokens(feed_id, dedup.PROFILE_ITEMS))
@@ -326,7 +327,7 @@ class Ingester:
     and stored one transaction for each group of ready chunks. Without workers every
     `add` stores at once: the sequential ingest."""
 
-    def __init__(self, store: Store, taxonomy: Taxonomy, now: datetime, workers: int = 0,
+    def __init__(self, store: Archive, taxonomy: Taxonomy, now: datetime, workers: int = 0,
                  should_stop: Callable[[], bool] = lambda: False,
                  limits: LimitSettings = CAPS) -> None:
         self.store, self.taxonomy, self.now = store, taxonomy, now
@@ -679,7 +680,7 @@ class Ingester:
         return dedup.choose_named_story(new, candidates, counts)
 
 
-def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Taxonomy,
+def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Archive, taxonomy: Taxonomy,
            now: datetime, should_stop: Callable[[], bool] = lambda: False,
            workers: int = 0) -> tuple[int, int]:
     """Store the new entries of one feed; returns (new, duplicates)."""
@@ -693,7 +694,7 @@ def ingest(feed: FeedSpec, entries: Sequence[Entry], store: Store, taxonomy: Tax
     return (outcomes[0].new, outcomes[0].duplicates) if outcomes else (0, 0)
 
 
-def _archived_copy(store: Store, item: Item, listing: bool = False,
+def _archived_copy(store: Archive, item: Item, listing: bool = False,
                    by_url: bool = True, common: frozenset[str] = frozenset(),
                    audience: Sequence[str] = ()) -> int | None:
     """An archived item that is this one (`common`: what its feed repeats), of a feed of
@@ -770,7 +771,7 @@ def _bare(key: str) -> str:
     return rest[4:] if rest.startswith("www.") else rest
 
 
-def sign_window(store: Store, now: datetime) -> int:
+def sign_window(store: Archive, now: datetime) -> int:
     """After a migration dropped the signatures (their hash changed): sign the items of
     the story window again from their indexed tokens, so that new items still find the
     stories they belong to. Done once, under the write lock (two collects at once sign
@@ -799,7 +800,7 @@ def sign_window(store: Store, now: datetime) -> int:
     return len(rows)
 
 
-def key_links(store: Store, batch: int = 2000) -> int:
+def key_links(store: Archive, batch: int = 2000) -> int:
     """After the migration that split links from their keys (11), once, under the write
     lock: give every archived item its link and URL key. An old row's url is the
     pre-migration-11 canonical form (`_old_canonical_url`): `www.` removed, fragment
@@ -879,7 +880,7 @@ def _old_canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
-def retag(config: Config, store: Store, batch: int = 2000) -> tuple[int, int]:
+def retag(config: Config, store: Archive, batch: int = 2000) -> tuple[int, int]:
     """Apply the configured taxonomy to the whole archive again, from the tokens the index
     already holds (no re-tokenizing); topics a report's author gave are kept. Returns
     (items, items whose topics changed)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from relay.errors import QueryError
 from relay.models import Config
-from relay.store import Store
+from relay.pipeline.ports import Archive
 
 
 @dataclass
@@ -24,7 +24,7 @@ class SqlResult:
     rows: Iterator[tuple[Any, ...]]     # read from the archive as they are taken
 
 
-def run_sql(config: Config, store: Store, sql: str,
+def run_sql(config: Config, store: Archive, sql: str,
             params: Mapping[str, Any] | None = None) -> SqlResult:
     """The columns and rows of one read-only statement with its named parameters; a
     QueryError when it writes, is not valid SQL or lacks a parameter."""
