@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -51,6 +52,7 @@ class Ctx:
     verbose: int
     left_out: int = 0         # feed entries left out for their errors (each said once)
     archive: Path | None = None     # the archive a command opened (named by store errors)
+    quiet: bool = False             # no progress display
 
     def config(self, strict: bool = False) -> Config:
         """The configuration; a wrong feed entry is said on stderr and left out, and the
@@ -188,9 +190,12 @@ def _json(data: Any) -> None:
               default=lambda: os.environ.get("RELAY_DB") or None,
               help="The archive (SQLite). Default: settings.database, or $RELAY_DB.")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress display on a terminal (it is never shown elsewhere).")
 @click.version_option(__version__, prog_name="relay")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int) -> None:
+def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int,
+         quiet: bool) -> None:
     """relay: local information gathered abroad, tagged, deduplicated, archived and
     delivered as digests.
 
@@ -201,10 +206,47 @@ def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int) -
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx.obj = Ctx(config_path, db, verbose)
+    ctx.obj = Ctx(config_path, db, verbose, quiet=quiet)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+class ProgressLine:
+    """A long run's progress on stderr (`collect: 12/40 feeds, 85 new items, 1 failed`),
+    one line redrawn in place at most ten times a second, when stderr is a terminal and
+    neither --quiet nor --json was given; nothing at all otherwise. The line is erased at
+    the end, so what the command prints after it is as without it."""
+
+    WORDS = {"collect": "new items", "retag": "changed", "build": "stories", "send": "sent",
+             "import": "added"}
+
+    def __init__(self, c: Ctx, as_json: bool = False) -> None:
+        self.stream = sys.stderr
+        self.on = (not c.quiet and not as_json and self.stream.isatty()
+                   and os.environ.get("TERM") != "dumb")
+        self.shown = 0.0
+        self.drawn = False
+
+    def __call__(self, p: pipeline.Progress) -> None:
+        clock = time.monotonic()
+        if not self.on or (0 < p.done < p.total and clock - self.shown < 0.1):
+            return
+        self.shown = clock
+        total = f"/{p.total}" if p.total else ""
+        line = (f"{p.stage}: {p.done}{total} {p.unit}, {p.items} {self.WORDS.get(p.stage, 'items')}"
+                f", {p.errors} failed")
+        self.stream.write("\r" + line[:shutil.get_terminal_size().columns - 1] + "\x1b[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 @main.command()
@@ -247,8 +289,9 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
       relay collect            # the feeds that are due
       relay collect nsf-news   # one feed, due or not
     """
-    with c.open() as (config, store):
-        reports = pipeline.collect(config, store, _now(), feed_ids, everything)
+    with c.open() as (config, store), ProgressLine(c, as_json) as progress:
+        reports = pipeline.collect(config, store, _now(), feed_ids, everything,
+                                   on_progress=progress)
     if as_json:
         _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
                 "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error,
@@ -623,8 +666,9 @@ def digest_build(c: Ctx, period: str | None, email: str | None) -> None:
     Example:
       relay digest build --period 2026-W48
     """
-    with c.open() as (config, store):
-        results = pipeline.build_digests(config, store, _now(), period, email)
+    with c.open() as (config, store), ProgressLine(c) as progress:
+        results = pipeline.build_digests(config, store, _now(), period, email,
+                                         on_progress=progress)
     for r in results:
         detail = (f"{_n(r.stories, 'story')} -> {r.path}" if r.status == "built" else
                   f"failed (build): {r.error}" if r.status == "failed" else r.status)
@@ -676,7 +720,9 @@ def digest_send(c: Ctx, retry_now: bool) -> None:
     """
     now = _now()
     with c.open() as (config, store):
-        results = pipeline.send_pending(config, store, now, retry_now=retry_now)
+        with ProgressLine(c) as progress:
+            results = pipeline.send_pending(config, store, now, retry_now=retry_now,
+                                            on_progress=progress)
         waiting, first = store.waiting_deliveries(now)
         tz = config.settings.timezone
     for r in results:
@@ -783,8 +829,8 @@ def retag(c: Ctx) -> None:
       relay retag
     """
     started = time.monotonic()
-    with c.open(create=False) as (config, store):
-        items, changed = pipeline.retag(config, store)
+    with c.open(create=False) as (config, store), ProgressLine(c) as progress:
+        items, changed = pipeline.retag(config, store, on_progress=progress)
     click.echo(f"retagged {_n(items, 'item')} in {time.monotonic() - started:.1f}s: "
                f"{changed} changed")
 

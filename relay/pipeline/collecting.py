@@ -47,6 +47,7 @@ from relay.pipeline.ingesting import (
     sign_window,
     taxonomy_for,
 )
+from relay.pipeline.progress import OnProgress, Tally
 from relay.store import ARCHIVE_ERRORS, Store
 from relay.text import html_to_text
 
@@ -79,13 +80,16 @@ def limits_for(config: Config) -> Limits:
 
 def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str] = (),
             everything: bool = False, limits: Limits | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> list[FeedReport]:
-    """One tick: fetch and ingest the due (or named, or all) feeds."""
+            should_stop: Callable[[], bool] = lambda: False,
+            on_progress: OnProgress | None = None) -> list[FeedReport]:
+    """One tick: fetch and ingest the due (or named, or all) feeds; `on_progress` hears
+    of each feed done (its new items, whether it failed)."""
     store.sync_feeds(config.feeds)
     sign_window(store, now)
     key_links(store)
     feeds = feeds_to_collect(config, store, now, feed_ids, everything)
     reports = {f.id: FeedReport(f.id) for f in feeds}
+    tally = Tally("collect", len(feeds), "feeds", on_progress)
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
     requests = []
     for f in http:
@@ -115,9 +119,9 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                     parse = (partial(_page_entries, fetched, feed.selectors)
                              if feed.kind is FeedKind.PAGE
                              else partial(read_feed, fetched, feed.lang, caps.max_entries))
-                    ingester.add_document(feed, parse, len(fetched.body),
-                                          _after_ingest(store, feed, report, fetched, [], now,
-                                                        should_stop))
+                    ingester.add_document(feed, parse, len(fetched.body), _counted(
+                        _after_ingest(store, feed, report, fetched, [], now, should_stop),
+                        report, tally))
                     continue
                 entries, fetched, ttl, partial_errors, broken = entries_for(feed, fetched,
                                                                             limits)
@@ -129,9 +133,11 @@ def collect(config: Config, store: Store, now: datetime, feed_ids: Sequence[str]
                 raise
             except Exception as exc:    # this feed alone: recorded with its stage
                 _record_failure(store, feed, report, exc, now, stage)
+                tally.step(failed=True)
                 continue
-            ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
-                                                      now, should_stop, broken), ttl)
+            ingester.add(feed, entries, _counted(
+                _after_ingest(store, feed, report, fetched, partial_errors, now, should_stop,
+                              broken), report, tally), ttl)
         ingester.finish()
     finally:
         ingester.close()        # on an error or a stop: drop the workers' queued jobs
@@ -217,6 +223,16 @@ def _after_ingest(store: Store, feed: FeedSpec, report: FeedReport, fetched: Fet
             _record_failure(store, feed, report, exc, now, "store")
 
     return stored
+
+
+def _counted(stored: Stored, report: FeedReport, tally: Tally) -> Stored:
+    """`stored`, then the feed counted as done (with its new items, or as failed)."""
+
+    def done(outcome: Outcome) -> None:
+        stored(outcome)
+        tally.step(report.new, failed=report.error is not None)
+
+    return done
 
 
 def _counts(report: FeedReport) -> tuple[int, int, int]:
