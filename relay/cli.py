@@ -34,7 +34,7 @@ import click
 
 from relay import __version__, pipeline
 from relay.collect.reports import submit_report
-from relay.config import append_feed, load_config
+from relay.config import load_config
 from relay.daemon import Daemon
 from relay.digest.deliver import shown_address, token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
@@ -447,24 +447,76 @@ def feeds_add(c: Ctx, url: str, feed_id: str | None, name: str | None, mission: 
       relay feeds add https://www.jst.go.jp/ --country JP
     """
     config = c.config()
-    probe = pipeline.probe_url(config, url, allow_private)
-    new_id = feed_id or pipeline.slug(probe.title) or pipeline.slug(
-        url.split("//")[-1].split("/")[0])
-    feed: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
-                            "url": probe.url, "kind": "rss"}
-    for key, value in (("mission", mission), ("country", country), ("lang", probe.lang)):
-        if value:
-            feed[key] = value
-    feed["interval"] = interval
-    if allow_private:
-        feed["allow_private"] = True
-    newest = probe.newest.date().isoformat() if probe.newest else "no dates"
-    comment = (f"{feed['name']}: added by `relay feeds add` on {_now():%Y-%m-%d} "
-               f"({probe.entries} entries, newest {newest})")
-    load_config_path = config.path
-    append_feed(load_config_path, feed, comment, env=os.environ)
-    click.echo(f"added {new_id}: {probe.url} ({probe.entries} entries, newest {newest}) "
-               f"to {load_config_path}")
+    made = pipeline.add_feed(config, url, _now(), os.environ, feed_id=feed_id, name=name,
+                             allow_private=allow_private,
+                             options={"mission": mission, "country": country,
+                                      "interval": interval})
+    click.echo(f"added {made.id}: {made.probe.url} ({made.checked}) to {config.path}")
+
+
+@feeds.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--interval", default="1h", show_default=True,
+              help="Each new feed's interval (unless the file gives relay's own).")
+@click.option("--allow-private", is_flag=True, help="The feeds are on an internal address.")
+@click.option("--json", "as_json", is_flag=True, help="What was added, skipped and bad.")
+@pass_ctx
+def feeds_import(c: Ctx, file: Path, interval: str, allow_private: bool, as_json: bool) -> None:
+    """Add the feeds of an OPML file (a feed reader's export) to feeds.yaml, each found
+    and checked as `relay feeds add` does, keeping the file's comments.
+
+    A feed already configured is skipped; a folder named as a topic (its id or label)
+    gives its feeds that topic, other folders are ignored. A bad outline is one line on
+    stderr and the others are added; exit status 2 when one was bad.
+
+    \b
+    Example:
+      relay feeds import feedly.opml
+    """
+    config = c.config()
+    with ProgressLine(c, as_json) as progress:
+        report = pipeline.import_opml(config, file, _now(), os.environ,
+                                      allow_private=allow_private, interval=interval,
+                                      on_progress=progress)
+    if as_json:
+        _json({"added": [m.entry for m in report.added], "skipped": report.skipped,
+               "bad": report.bad, "folders_without_topic": report.folders})
+    else:
+        for m in report.added:
+            click.echo(f"added {m.id}: {m.probe.url} ({m.checked})")
+        for line in report.skipped:
+            click.echo(f"skipped {line}", err=True)
+        for folder in report.folders:
+            click.echo(f"folder {folder!r} names no topic: ignored (its feeds are added, "
+                       "tagged by the topics' terms)", err=True)
+        click.echo(f"{len(report.added)} added to {config.path}, {len(report.skipped)} "
+                   f"skipped, {len(report.bad)} bad", err=True)
+    for line in report.bad:
+        click.echo(f"Error: {line}", err=True)
+    if report.bad:
+        sys.exit(2)
+
+
+@feeds.command("export")
+@click.option("--opml", is_flag=True, default=True,
+              help="OPML 2.0, for feed readers (the one format; the flag may be omitted).")
+@pass_ctx
+def feeds_export(c: Ctx, opml: bool) -> None:
+    """Write the configured RSS/Atom feeds as OPML 2.0 to stdout, with their topics as
+    folders and categories, and relay's own settings in its namespace so that
+    `relay feeds import` gives the same feeds back. Page and reports feeds are left out
+    (named on stderr).
+
+    \b
+    Example:
+      relay feeds export --opml > relay-feeds.opml
+    """
+    config = c.config()
+    export = pipeline.export_opml(config, _now())
+    click.echo(export.text, nl=False)
+    if export.left_out:
+        click.echo(f"left out (not RSS/Atom feeds with a URL): {', '.join(export.left_out)}",
+                   err=True)
 
 
 @feeds.command("mail")

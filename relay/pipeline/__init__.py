@@ -29,6 +29,8 @@ from relay.pipeline.digests import (
 )
 from relay.pipeline.health import (
     FeedCheck,
+    NewFeed,
+    add_feed,
     check_feeds,
     feed_health,
     health_report,
@@ -37,10 +39,11 @@ from relay.pipeline.health import (
     slug,
 )
 from relay.pipeline.ingesting import ingest, prepare, retag, taxonomy_for
+from relay.pipeline.opml import OpmlExport, OpmlImport, export_opml, import_opml
 from relay.pipeline.progress import Progress
 
 __all__ = [
-    "DigestResult", "FeedCheck", "ImportReport", "SendResult", "import_subscribers", "preview_digest", "build_digests", "check_feeds", "collect",
+    "DigestResult", "FeedCheck", "OpmlExport", "OpmlImport", "export_opml", "import_opml", "NewFeed", "add_feed", "ImportReport", "SendResult", "import_subscribers", "preview_digest", "build_digests", "check_feeds", "collect",
     "feed_health", "feeds_to_collect", "health_report", "ingest", "limits_for",
     "make_subscriber", "prepare", "Progress", "probe_url", "retag", "send_health_mail", "send_pending",
     "slug", "taxonomy_for",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from relay import schedule
 from relay.collect.decode import decode
 from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html, parse_feed_document
 from relay.collect.fetch import FetchRequest, fetch_all
+from relay.config import append_feeds
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.errors import CollectError, UsageError
 from relay.langs import primary
@@ -67,6 +68,7 @@ class FeedCheck:
     title: str = ""
     lang: str | None = None
     partial: str | None = None      # why the document could be read only in part
+    site: str | None = None         # the publisher's site, as the feed links it
 
 
 def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> list[FeedCheck]:
@@ -131,8 +133,66 @@ def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedChec
     sample = " ".join(html_to_text(e.title) for e in entries[:10])
     lang = detect_lang(sample, hint=declared or None) if sample else primary(declared)
     newest = max((e.published_at for e in entries if e.published_at), default=None)
+    site = info["link"] if re.match(r"^https?://[^\s/]+", info["link"]) else None
     return FeedCheck("new", fetched.moved_to or fetched.url, True, fetched.status, len(entries),
-                     newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None)
+                     newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None,
+                     site=site)
+
+
+@dataclass(frozen=True)
+class NewFeed:
+    """A feed entry for feeds.yaml made from a probe, and the comment that goes above it."""
+
+    entry: dict[str, Any]
+    comment: str
+    probe: FeedCheck
+
+    @property
+    def id(self) -> str:
+        return str(self.entry["id"])
+
+    @property
+    def checked(self) -> str:
+        """What the probe found, in words: "12 entries, newest 2026-11-30"."""
+        newest = self.probe.newest.date().isoformat() if self.probe.newest else "no dates"
+        return f"{self.probe.entries} entries, newest {newest}"
+
+
+def new_feed(probe: FeedCheck, url: str, how: str, now: datetime, *, feed_id: str | None = None,
+             name: str | None = None, options: Mapping[str, Any] | None = None,
+             site: str | None = None) -> NewFeed:
+    """The feeds.yaml entry for a probed feed: its id (given, else from its title, else its
+    host), name (given, else its title), URL, language as probed, the `options` given
+    (mission, country, topics, interval, ...; empty ones left out) and the site (given,
+    else the one the feed links). `how` says who added it, for the comment."""
+    new_id = feed_id or slug(probe.title) or slug(url.split("//")[-1].split("/")[0])
+    entry: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
+                             "url": probe.url, "kind": "rss"}
+    given = dict(options or {})
+    for key in ("mission", "country", "lang", "topics"):
+        value = given.pop(key, None) or (probe.lang if key == "lang" else None)
+        if value:
+            entry[key] = list(value) if key == "topics" else value
+    if site or probe.site:
+        entry["site"] = site or probe.site
+    # Nothing said is left out; False only where it is not the default (enabled).
+    entry.update({k: v for k, v in given.items()
+                  if v is not None and v != "" and (v is not False or k == "enabled")})
+    made = NewFeed(entry, "", probe)
+    return replace(made, comment=f"{entry['name']}: added by {how} on {now:%Y-%m-%d} "
+                                 f"({made.checked})")
+
+
+def add_feed(config: Config, url: str, now: datetime, env: Mapping[str, str], *,
+             feed_id: str | None = None, name: str | None = None,
+             allow_private: bool = False, options: Mapping[str, Any] | None = None) -> NewFeed:
+    """`relay feeds add`: find the feed at `url` (a feed, or a page that announces one),
+    check it, and append it to the configuration's file keeping its comments."""
+    probe = probe_url(config, url, allow_private)
+    made = new_feed(probe, url, "`relay feeds add`", now, feed_id=feed_id, name=name,
+                    options={**(options or {}), "allow_private": allow_private})
+    append_feeds(config.path, [(made.entry, made.comment)], env=env)
+    return made
 
 
 def slug(text: str) -> str:
