@@ -940,15 +940,25 @@ def export(c: Ctx, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (--format json).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]),
+              default="text", show_default=True,
+              help="prometheus: metrics for the node exporter's textfile collector.")
 @pass_ctx
-def status(c: Ctx, as_json: bool) -> None:
+def status(c: Ctx, as_json: bool, fmt: str) -> None:
     """Archive size, feed health, subscribers and deliveries at a glance.
 
     \b
     Example:
       relay status --json
+      relay status --format prometheus > relay.prom.$$ && mv relay.prom.$$ relay.prom
     """
+    if fmt == "prometheus":
+        with c.read() as (config, store):
+            metrics = pipeline.prometheus_metrics(config, store, _now())
+        click.echo(metrics, nl=False)
+        return
+    as_json = as_json or fmt == "json"
     with c.read() as (config, store):
         store.sync_feeds(config.feeds)
         counts = store.counts()

@@ -39,11 +39,12 @@ from relay.pipeline.health import (
     slug,
 )
 from relay.pipeline.ingesting import ingest, prepare, retag, taxonomy_for
+from relay.pipeline.metrics import prometheus_metrics
 from relay.pipeline.opml import OpmlExport, OpmlImport, export_opml, import_opml
 from relay.pipeline.progress import Progress
 
 __all__ = [
-    "DigestResult", "FeedCheck", "OpmlExport", "OpmlImport", "export_opml", "import_opml", "NewFeed", "add_feed", "ImportReport", "SendResult", "import_subscribers", "preview_digest", "build_digests", "check_feeds", "collect",
+    "DigestResult", "FeedCheck", "prometheus_metrics", "OpmlExport", "OpmlImport", "export_opml", "import_opml", "NewFeed", "add_feed", "ImportReport", "SendResult", "import_subscribers", "preview_digest", "build_digests", "check_feeds", "collect",
     "feed_health", "feeds_to_collect", "health_report", "ingest", "limits_for",
     "make_subscriber", "prepare", "Progress", "probe_url", "retag", "send_health_mail", "send_pending",
     "slug", "taxonomy_for",
