@@ -35,7 +35,7 @@ import click
 from relay import __version__, pipeline
 from relay.collect.reports import submit_report
 from relay.config import load_config
-from relay.daemon import Daemon
+from relay.daemon import Daemon, log_to_stderr
 from relay.digest.deliver import shown_address, token_matches
 from relay.errors import EXIT_FAILURES, CollectError, RelayError, UsageError
 from relay.langs import primary
@@ -203,9 +203,7 @@ def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int,
     Example:
       relay check && relay collect && relay digest build && relay digest send
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_to_stderr(max(logging.WARNING - 10 * verbose, logging.DEBUG), os.environ)
     ctx.obj = Ctx(config_path, db, verbose, quiet=quiet)
 
 
