@@ -104,24 +104,48 @@ def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> 
 def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedCheck:
     """What `relay feeds add` needs to know of a URL: the feed it is, or the feed the page
     announces (<link rel="alternate">), checked by fetching and parsing it."""
+    (probe,) = probe_urls(config, [url], allow_private)
+    if isinstance(probe, UsageError):
+        raise probe
+    return probe
+
+
+def probe_urls(config: Config, urls: Sequence[str], allow_private: bool = False
+               ) -> list[FeedCheck | UsageError]:
+    """probe_url for many URLs, fetched at once (within settings.fetch's limits); each
+    URL's answer, or the UsageError that says why it is no feed relay can add."""
     limits = limits_for(config)
 
-    def get(target: str) -> Fetched:
-        (answer,) = fetch_all([FetchRequest("new", target, allow_private=allow_private)],
-                              limits, config.settings.user_agent)
-        if isinstance(answer, CollectError):
-            raise UsageError(f"cannot fetch it: {answer.message}", where=target,
-                             hint=answer.hint)
-        return answer
+    def get(targets: Sequence[str]) -> list[Fetched | UsageError]:
+        answers = fetch_all([FetchRequest("new", t, allow_private=allow_private)
+                             for t in targets], limits, config.settings.user_agent)
+        return [UsageError(f"cannot fetch it: {a.message}", where=t, hint=a.hint)
+                if isinstance(a, CollectError) else a for t, a in zip(targets, answers,
+                                                                      strict=True)]
 
-    fetched = get(url)
-    if looks_like_html(fetched.body):
-        text, _codec = decode(fetched.body, fetched.headers.get("content-type", ""))
-        links = discover_feed_links(text, fetched.url)
-        if not links:
-            raise UsageError("the page is HTML and names no feed", where=url,
-                             hint="add it as kind: page with CSS selectors instead")
-        fetched = get(links[0])
+    out: list[FeedCheck | UsageError] = []
+    for url, answer in zip(urls, get(urls), strict=True):
+        try:
+            if isinstance(answer, UsageError):
+                raise answer
+            if looks_like_html(answer.body):     # a page: the feed it announces
+                text, _codec = decode(answer.body, answer.headers.get("content-type", ""))
+                links = discover_feed_links(text, answer.url)
+                if not links:
+                    raise UsageError("the page is HTML and names no feed", where=url,
+                                     hint="add it as kind: page with CSS selectors instead")
+                (answer,) = get(links[:1])
+                if isinstance(answer, UsageError):
+                    raise answer
+            out.append(_probed(answer))
+        except UsageError as exc:
+            out.append(exc)
+    return out
+
+
+def _probed(fetched: Fetched) -> FeedCheck:
+    """What a fetched feed document says of itself: entries, newest, title, language,
+    site; a document relay cannot read as a feed is a UsageError."""
     try:
         entries, _ttl = parse_feed_document(fetched)
     except CollectError as exc:

@@ -19,11 +19,12 @@ Reading (`import_opml`):
   round trip keeps a feed: id, mission, country, interval, enabled, audience,
   fulltext; with the standard `language` and `htmlUrl` (-> lang, site).
 - Each feed alone: one whose URL is already configured (or earlier in the file) is
-  skipped and said; else it is probed as `relay feeds add` probes a URL (probe_url:
-  fetched, parsed, discovered behind a page), made into an entry (new_feed), and
-  checked as feeds.yaml would take it (config.check_feed). A feed that fails any of
-  this is one line naming the outline and its line; the others go on. The good ones are
-  appended in one write that keeps the file's comments (config.append_feeds).
+  skipped and said; else it is probed as `relay feeds add` probes a URL (probe_urls:
+  fetched, parsed, discovered behind a page; PROBE_BATCH feeds fetched at once), made
+  into an entry (new_feed), and checked as feeds.yaml would take it
+  (config.check_feed). A feed that fails any of this is one line naming the outline
+  and its line; the others go on. The good ones are appended in one write that keeps
+  the file's comments (config.append_feeds).
 - An id already taken (two "Nature" feeds) gets -2, -3, ...
 
 Writing (`export_opml`): OPML 2.0 with a head (title, dateCreated) and one outline per
@@ -55,11 +56,13 @@ from relay.config import append_feeds, check_feed
 from relay.errors import RelayError, UsageError
 from relay.langs import primary
 from relay.models import Config, FeedKind, FeedSpec
-from relay.pipeline.health import NewFeed, new_feed, probe_url, slug
+from relay.pipeline.health import FeedCheck, NewFeed, new_feed, probe_urls, slug
 from relay.pipeline.progress import OnProgress, Tally
 
 OPML_NS = "urn:x-relay:opml"      # relay's own attributes (a name, not a place)
 MAX_OPML_BYTES = 5_000_000
+PROBE_BATCH = 16             # feeds fetched at once (within settings.fetch's limits)
+HTTP = re.compile(r"^https?://[^\s/]+")
 RELAY_KEYS = ("id", "mission", "country", "interval", "enabled", "audience", "fulltext")
 ET.register_namespace("relay", OPML_NS)
 
@@ -193,22 +196,26 @@ def import_opml(config: Config, path: Path, now: datetime, env: Mapping[str, str
     taken = {f.id for f in config.feeds}
     outlines = _merged(subs.outlines)
     tally = Tally("import", len(outlines), "feeds", on_progress)
-    for outline in outlines:
-        label = f"outline {outline.name or outline.url!r} ({path}:{outline.line})"
-        try:
-            made = _import_one(config, outline, now, known_urls, taken, report, path.name,
-                               allow_private, interval)
-        except RelayError as exc:
-            report.bad.append(f"{label}: {exc.message}"
-                              + (f" ({exc.where})" if exc.where and exc.where not in label
-                                 else ""))
-            tally.step(failed=True)
-            continue
-        if made is not None:
-            report.added.append(made)
-            known_urls[made.probe.url] = known_urls[outline.url] = made.id
-            taken.add(made.id)
-        tally.step(items=made is not None)
+    for start in range(0, len(outlines), PROBE_BATCH):
+        batch = outlines[start:start + PROBE_BATCH]
+        urls = [o.url for o in batch if HTTP.match(o.url) and o.url not in known_urls]
+        probes = dict(zip(urls, probe_urls(config, urls, allow_private), strict=True))
+        for outline in batch:
+            label = f"outline {outline.name or outline.url!r} ({path}:{outline.line})"
+            try:
+                made = _import_one(config, outline, probes.get(outline.url), now, known_urls,
+                                   taken, report, path.name, allow_private, interval)
+            except RelayError as exc:
+                report.bad.append(f"{label}: {exc.message}"
+                                  + (f" ({exc.where})" if exc.where and exc.where not in label
+                                     else ""))
+                tally.step(failed=True)
+                continue
+            if made is not None:
+                report.added.append(made)
+                known_urls[made.probe.url] = known_urls[outline.url] = made.id
+                taken.add(made.id)
+            tally.step(items=made is not None)
     if report.added:
         append_feeds(config.path, [(m.entry, m.comment) for m in report.added], env=env)
     return report
@@ -230,19 +237,22 @@ def _merged(outlines: Sequence[Outline]) -> list[Outline]:
     return list(first.values())
 
 
-def _import_one(config: Config, outline: Outline, now: datetime, known_urls: dict[str, str],
-                taken: set[str], report: OpmlImport, file_name: str, allow_private: bool,
+def _import_one(config: Config, outline: Outline, probe: FeedCheck | UsageError | None,
+                now: datetime, known_urls: dict[str, str], taken: set[str],
+                report: OpmlImport, file_name: str, allow_private: bool,
                 interval: str) -> NewFeed | None:
-    """One feed outline made into a checked feeds.yaml entry; None when it is already
-    configured (said in report.skipped)."""
+    """One feed outline and its probe made into a checked feeds.yaml entry; None when it
+    is already configured (said in report.skipped)."""
     url = outline.url
-    if not re.match(r"^https?://[^\s/]+", url):
+    if not HTTP.match(url):
         raise UsageError(f"xmlUrl {url!r} is not an http(s) URL")
     if url in known_urls:
         report.skipped.append(f"{outline.name or url}: already configured as "
                               f"{known_urls[url]!r} ({url})")
         return None
-    probe = probe_url(config, url, allow_private)
+    assert probe is not None, "every http(s) URL not configured was probed with its batch"
+    if isinstance(probe, UsageError):
+        raise probe
     if probe.url in known_urls:
         report.skipped.append(f"{outline.name or url}: already configured as "
                               f"{known_urls[probe.url]!r} ({probe.url})")
