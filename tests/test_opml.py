@@ -195,3 +195,18 @@ def test_export_then_import_into_an_empty_config_gives_the_same_feeds(tmp_path, 
     before = [f for f in load_config(source, env={}).feeds if f.kind.value == "rss"]
     after = list(load_config(empty, env={}).feeds)
     assert after == before     # every field: id, name, site, lang, topics, interval, ...
+
+
+def test_a_file_that_is_not_opml_changes_nothing(tmp_path):
+    config = tmp_path / "feeds.yaml"
+    config.write_text(HEAD.replace("feeds:\n", "feeds: []\n"), encoding="utf-8")
+    before = config.read_text(encoding="utf-8")
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss("Not a list"), encoding="utf-8")
+    for path in (feed, tmp_path / "missing.opml"):
+        result = run(config, "feeds", "import", str(path))
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.startswith("Error: ") and str(path) in result.stderr
+        assert "Traceback" not in result.stderr
+    assert "its root is <rss>, not <opml>" in run(config, "feeds", "import", str(feed)).stderr
+    assert config.read_text(encoding="utf-8") == before
