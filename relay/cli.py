@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -58,6 +59,7 @@ class Ctx:
     verbose: int
     left_out: int = 0         # feed entries left out for their errors (each said once)
     archive: Path | None = None     # the archive a command opened (named by store errors)
+    quiet: bool = False             # no progress display
 
     def config(self, strict: bool = False) -> Config:
         """The configuration; a wrong feed entry is said on stderr and left out, and the
@@ -221,9 +223,12 @@ def _json(data: Any) -> None:
               default=lambda: os.environ.get("RELAY_DB") or None,
               help="The archive (SQLite). Default: settings.database, or $RELAY_DB.")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress display on a terminal (it is never shown elsewhere).")
 @click.version_option(__version__, prog_name="relay")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int) -> None:
+def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int,
+         quiet: bool) -> None:
     """relay: local information gathered abroad, tagged, deduplicated, archived and
     delivered as digests.
 
@@ -231,13 +236,49 @@ def main(ctx: click.Context, config_path: Path, db: Path | None, verbose: int) -
     Example:
       relay check && relay collect && relay digest build && relay digest send
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx.obj = Ctx(config_path, db, verbose)
+    from relay.daemon import log_to_stderr  # the daemon's log formats, every command's
+    log_to_stderr(max(logging.WARNING - 10 * verbose, logging.DEBUG), os.environ)
+    ctx.obj = Ctx(config_path, db, verbose, quiet=quiet)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+class ProgressLine:
+    """A long run's progress on stderr (`collect: 12/40 feeds, 85 new items, 1 failed`),
+    one line redrawn in place at most ten times a second, when stderr is a terminal and
+    neither --quiet nor --json was given; nothing at all otherwise. The line is erased at
+    the end, so what the command prints after it is as without it."""
+
+    WORDS = {"collect": "new items", "retag": "changed", "build": "stories", "send": "sent",
+             "import": "added"}
+
+    def __init__(self, c: Ctx, as_json: bool = False) -> None:
+        self.stream = sys.stderr
+        self.on = (not c.quiet and not as_json and self.stream.isatty()
+                   and os.environ.get("TERM") != "dumb")
+        self.shown = 0.0
+        self.drawn = False
+
+    def __call__(self, p: pipeline.Progress) -> None:
+        clock = time.monotonic()
+        if not self.on or (0 < p.done < p.total and clock - self.shown < 0.1):
+            return
+        self.shown = clock
+        total = f"/{p.total}" if p.total else ""
+        line = (f"{p.stage}: {p.done}{total} {p.unit}, {p.items} {self.WORDS.get(p.stage, 'items')}"
+                f", {p.errors} failed")
+        self.stream.write("\r" + line[:shutil.get_terminal_size().columns - 1] + "\x1b[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 @main.command()
@@ -280,8 +321,9 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
       relay collect            # the feeds that are due
       relay collect nsf-news   # one feed, due or not
     """
-    with c.open() as (config, store):
-        reports = pipeline.collect(config, store, _now(), feed_ids, everything)
+    with c.open() as (config, store), ProgressLine(c, as_json) as progress:
+        reports = pipeline.collect(config, store, _now(), feed_ids, everything,
+                                   on_progress=progress)
     if as_json:
         _json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
                 "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error,
@@ -434,12 +476,77 @@ def feeds_add(c: Ctx, url: str, feed_id: str | None, name: str | None, mission: 
     Example:
       relay feeds add https://www.jst.go.jp/ --country JP
     """
-    added = pipeline.add_feed(c.config(), url, _now(), feed_id=feed_id, name=name,
-                              mission=mission, country=country, interval=interval,
-                              allow_private=allow_private, env=os.environ)
-    newest = added.newest.date().isoformat() if added.newest else "no dates"
-    click.echo(f"added {added.id}: {added.url} ({added.entries} entries, newest {newest}) "
-               f"to {added.path}")
+    config = c.config()
+    made = pipeline.add_feed(config, url, _now(), os.environ, feed_id=feed_id, name=name,
+                             allow_private=allow_private,
+                             options={"mission": mission, "country": country,
+                                      "interval": interval})
+    click.echo(f"added {made.id}: {made.probe.url} ({made.checked}) to {config.path}")
+
+
+@feeds.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--interval", default="1h", show_default=True,
+              help="Each new feed's interval (unless the file gives relay's own).")
+@click.option("--allow-private", is_flag=True, help="The feeds are on an internal address.")
+@click.option("--json", "as_json", is_flag=True, help="What was added, skipped and bad.")
+@pass_ctx
+def feeds_import(c: Ctx, file: Path, interval: str, allow_private: bool, as_json: bool) -> None:
+    """Add the feeds of an OPML file (a feed reader's export) to feeds.yaml, each found
+    and checked as `relay feeds add` does, keeping the file's comments.
+
+    A feed already configured is skipped; a folder named as a topic (its id or label)
+    gives its feeds that topic, other folders are ignored. A bad outline is one line on
+    stderr and the others are added; exit status 2 when one was bad.
+
+    \b
+    Example:
+      relay feeds import feedly.opml
+    """
+    config = c.config()
+    with ProgressLine(c, as_json) as progress:
+        report = pipeline.import_opml(config, file, _now(), os.environ,
+                                      allow_private=allow_private, interval=interval,
+                                      on_progress=progress)
+    if as_json:
+        _json({"added": [m.entry for m in report.added], "skipped": report.skipped,
+               "bad": report.bad, "folders_without_topic": report.folders})
+    else:
+        for m in report.added:
+            click.echo(f"added {m.id}: {m.probe.url} ({m.checked})")
+        for line in report.skipped:
+            click.echo(f"skipped {line}", err=True)
+        for folder in report.folders:
+            click.echo(f"folder {folder!r} names no topic: ignored (its feeds are added, "
+                       "tagged by the topics' terms)", err=True)
+        click.echo(f"{len(report.added)} added to {config.path}, {len(report.skipped)} "
+                   f"skipped, {len(report.bad)} bad", err=True)
+    for line in report.bad:
+        click.echo(f"Error: {line}", err=True)
+    if report.bad:
+        sys.exit(2)
+
+
+@feeds.command("export")
+@click.option("--opml", is_flag=True, default=True,
+              help="OPML 2.0, for feed readers (the one format; the flag may be omitted).")
+@pass_ctx
+def feeds_export(c: Ctx, opml: bool) -> None:
+    """Write the configured RSS/Atom feeds as OPML 2.0 to stdout, with their topics as
+    folders and categories, and relay's own settings in its namespace so that
+    `relay feeds import` gives the same feeds back. Page and reports feeds are left out
+    (named on stderr).
+
+    \b
+    Example:
+      relay feeds export --opml > relay-feeds.opml
+    """
+    config = c.config()
+    export = pipeline.export_opml(config, _now())
+    click.echo(export.text, nl=False)
+    if export.left_out:
+        click.echo(f"left out (not RSS/Atom feeds with a URL): {', '.join(export.left_out)}",
+                   err=True)
 
 
 @feeds.command("mail")
@@ -625,8 +732,9 @@ def digest_build(c: Ctx, period: str | None, email: str | None, as_json: bool) -
     Example:
       relay digest build --period 2026-W48
     """
-    with c.open() as (config, store):
-        results = pipeline.build_digests(config, store, _now(), period, email)
+    with c.open() as (config, store), ProgressLine(c, as_json) as progress:
+        results = pipeline.build_digests(config, store, _now(), period, email,
+                                         on_progress=progress)
     if as_json:
         _json(results)
     for r in results if not as_json else ():
@@ -687,7 +795,9 @@ def digest_send(c: Ctx, retry_now: bool, as_json: bool) -> None:
     """
     now = _now()
     with c.open() as (config, store):
-        results = pipeline.send_pending(config, store, now, retry_now=retry_now)
+        with ProgressLine(c, as_json) as progress:
+            results = pipeline.send_pending(config, store, now, retry_now=retry_now,
+                                            on_progress=progress)
         waiting, first = pipeline.deliveries_waiting(store, now)
         tz = config.settings.timezone
     if as_json:
@@ -790,8 +900,8 @@ def retag(c: Ctx, as_json: bool) -> None:
       relay retag
     """
     started = time.monotonic()
-    with c.open(create=False) as (config, store):
-        items, changed = pipeline.retag(config, store)
+    with c.open(create=False) as (config, store), ProgressLine(c, as_json) as progress:
+        items, changed = pipeline.retag(config, store, on_progress=progress)
     if as_json:
         _json({"items": items, "changed": changed,
                "seconds": round(time.monotonic() - started, 1)})
@@ -865,15 +975,25 @@ def export(c: Ctx, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (--format json).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]),
+              default="text", show_default=True,
+              help="prometheus: metrics for the node exporter's textfile collector.")
 @pass_ctx
-def status(c: Ctx, as_json: bool) -> None:
+def status(c: Ctx, as_json: bool, fmt: str) -> None:
     """Archive size, feed health, subscribers and deliveries at a glance.
 
     \b
     Example:
       relay status --json
+      relay status --format prometheus > relay.prom.$$ && mv relay.prom.$$ relay.prom
     """
+    if fmt == "prometheus":
+        with c.read() as (config, store):
+            metrics = pipeline.prometheus_metrics(config, store, _now())
+        click.echo(metrics, nl=False)
+        return
+    as_json = as_json or fmt == "json"
     with c.read() as (config, store):
         st = pipeline.status(config, store)
     if as_json:

@@ -40,7 +40,7 @@ import io
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ TOPIC_KEYS = {"id", "label", "terms", "exclude"}
 FEED_KEYS = {
     "id", "name", "url", "path", "kind", "mission", "country", "lang", "topics",
     "interval", "enabled", "selectors", "allow_private", "fulltext", "audience", "base_url",
+    "site",
 }
 SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 MISSION_KEYS = {"id", "name"}
@@ -626,6 +627,9 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str], only: int | No
             if not re.match(r"^https?://[^\s/]+", base_url):
                 raise ctx.error(f, "base_url", f"{p}.base_url",
                                 f"{base_url!r} is not an http(s) URL")
+        site = _get(ctx, f, "site", p, str)
+        if site is not None and not re.match(r"^https?://[^\s/]+", site):
+            raise ctx.error(f, "site", f"{p}.site", f"{site!r} is not an http(s) URL")
         lang = _get(ctx, f, "lang", p, str)
         if lang is not None:
             code = langs.primary(lang)     # zh-CN is zh: a region subtag is accepted, dropped
@@ -673,7 +677,7 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str], only: int | No
             selectors=selectors, allow_private=_get(ctx, f, "allow_private", p, bool, False),
             fulltext=_fulltext(ctx, f, p),
             audience=_groups(ctx, f, p), base_url=base_url,
-            names={} if "" in names else names,
+            names={} if "" in names else names, site=site,
         ))
     return tuple(feeds)
 
@@ -747,11 +751,27 @@ def _missions(ctx: _Ctx, node: CommentedSeq) -> dict[str, dict[str, str]]:
     return missions
 
 
+def check_feed(feed: Mapping[str, Any], config: Config) -> FeedSpec:
+    """One feed entry as `feeds:` in `config`'s file would take it (its keys, values and
+    topics checked), alone: a ConfigError says what is wrong with it."""
+    node = CommentedSeq([CommentedMap(feed)])
+    (spec,) = _feeds(_Ctx(config.path), node, config.path.parent,
+                     {t.id for t in config.topics})
+    return spec
+
+
 def append_feed(path: Path, feed: dict[str, Any], comment: str,
                 env: Mapping[str, str] | None = None) -> Config:
-    """Add one feed at the end of the file's `feeds:` list, keeping every comment and the
-    order of the rest (ruamel.yaml round trip). The new text is validated as a whole
-    before it replaces the file; a duplicate id or URL is a ConfigError."""
+    """Add one feed at the end of the file's `feeds:` list (see append_feeds)."""
+    return append_feeds(path, [(feed, comment)], env)
+
+
+def append_feeds(path: Path, new: Sequence[tuple[dict[str, Any], str]],
+                 env: Mapping[str, str] | None = None) -> Config:
+    """Add feeds, each with its comment, at the end of the file's `feeds:` list, keeping
+    every comment and the order of the rest (ruamel.yaml round trip). The new text is
+    validated as a whole before it replaces the file; a duplicate id or URL is a
+    ConfigError."""
     text = path.read_text(encoding="utf-8")
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -764,14 +784,14 @@ def append_feed(path: Path, feed: dict[str, Any], comment: str,
     feeds = doc.get("feeds")
     if feeds is None:
         feeds = doc["feeds"] = CommentedSeq()
-    for existing in feeds:
-        if isinstance(existing, CommentedMap) and (
-                existing.get("id") == feed["id"] or existing.get("url") == feed.get("url")):
-            raise ConfigError(f"feed {existing.get('id')!r} already has this id or URL",
-                              where=str(path))
-    entry = CommentedMap(feed)
-    feeds.append(entry)
-    feeds.yaml_set_comment_before_after_key(len(feeds) - 1, before=comment, indent=2)
+    for feed, comment in new:
+        for existing in feeds:
+            if isinstance(existing, CommentedMap) and (
+                    existing.get("id") == feed["id"] or existing.get("url") == feed.get("url")):
+                raise ConfigError(f"feed {existing.get('id')!r} already has this id or URL",
+                                  where=str(path))
+        feeds.append(CommentedMap(feed))
+        feeds.yaml_set_comment_before_after_key(len(feeds) - 1, before=comment, indent=2)
     out = io.StringIO()
     yaml.dump(doc, out)
     new_text = out.getvalue()

@@ -18,6 +18,11 @@
   that wait for a retry are sent every few minutes.
 - SIGTERM and SIGINT stop it cleanly: the running job stops between items
   (every item it stored is complete), then the scheduler shuts down.
+- Logs (every command's, set up by `log_to_stderr`) follow where they go: under
+  systemd (`JOURNAL_STREAM` or `INVOCATION_ID` in the environment) the journal stamps
+  each line itself, so a line carries no time of its own and starts with its syslog
+  priority, `<3>` error ... `<7>` debug (sd-daemon(3)), every line of a traceback
+  too; elsewhere a line starts with its time in ISO 8601 with the UTC offset.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ import fcntl
 import logging
 import os
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -46,6 +52,51 @@ from relay.pipeline.ports import Archive
 
 log = logging.getLogger("relay.daemon")
 RETRY_SEND_MINUTES = 5
+# syslog severities (RFC 5424) by logging level, for the journal's "<N>" line prefix
+PRIORITIES = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6,
+              logging.DEBUG: 7}
+LINE = "%(levelname)s %(name)s %(message)s"
+
+
+def under_systemd(env: Mapping[str, str]) -> bool:
+    """Whether systemd runs this process with its output going to the journal."""
+    return bool(env.get("JOURNAL_STREAM") or env.get("INVOCATION_ID"))
+
+
+class JournalFormatter(logging.Formatter):
+    """`<4>WARNING relay failed feed=...`: no time (the journal has it), each line with
+    the record's priority so that a traceback's lines keep it."""
+
+    def __init__(self) -> None:
+        super().__init__(LINE)
+
+    def format(self, record: logging.LogRecord) -> str:
+        levels = [n for n in sorted(PRIORITIES) if n <= record.levelno]
+        prefix = f"<{PRIORITIES[levels[-1]] if levels else 7}>"
+        return "\n".join(prefix + line for line in super().format(record).splitlines())
+
+
+class ZonedFormatter(logging.Formatter):
+    """`2026-12-02T17:06:21.123+09:00 WARNING relay ...`: local time with its offset."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s " + LINE)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(
+            timespec="milliseconds")
+
+
+def log_formatter(env: Mapping[str, str]) -> logging.Formatter:
+    return JournalFormatter() if under_systemd(env) else ZonedFormatter()
+
+
+def log_to_stderr(level: int, env: Mapping[str, str]) -> None:
+    """The root logger to stderr at `level`, formatted for where stderr goes (a no-op
+    when logging was set up already, as logging.basicConfig)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(env))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 class DatabaseLock:

@@ -216,6 +216,7 @@ class FeedSpec:
     fulltext: bool = False                    # fetch each new item's page for its text
     base_url: str | None = None               # what a path: feed's relative links are under
     names: dict[str, str] = field(default_factory=dict)   # lang -> name, when given so
+    site: str | None = None                   # the publisher's web site (OPML htmlUrl)
 
     @property
     def location(self) -> str:

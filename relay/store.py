@@ -1485,6 +1485,9 @@ class Store:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def item_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
     def status(self) -> ArchiveStatus:
         one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         deliveries = dict(self.conn.execute(

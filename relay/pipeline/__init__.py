@@ -44,17 +44,21 @@ from relay.pipeline.digests import (
     send_pending,
 )
 from relay.pipeline.health import (
-    AddedFeed,
     FeedCheck,
+    NewFeed,
     add_feed,
     check_feeds,
     feed_health,
     health_report,
     probe_url,
+    probe_urls,
     send_health_mail,
     slug,
 )
 from relay.pipeline.ingesting import ingest, prepare, retag, taxonomy_for
+from relay.pipeline.metrics import prometheus_metrics
+from relay.pipeline.opml import OpmlExport, OpmlImport, export_opml, import_opml
+from relay.pipeline.progress import Progress
 from relay.pipeline.reports import submit_report
 from relay.pipeline.searching import search
 from relay.pipeline.subscribers import (
@@ -69,7 +73,9 @@ from relay.schedule import period_of
 from relay.tokens import warm_up
 
 __all__ = [
-    "EXPORT_FIELDS", "AddedFeed", "DigestResult", "add_feed", "FeedCheck", "ImportReport", "SendResult",
+    "NewFeed", "OpmlExport", "OpmlImport", "Progress", "export_opml", "import_opml",
+    "probe_urls", "prometheus_metrics",
+    "EXPORT_FIELDS", "DigestResult", "add_feed", "FeedCheck", "ImportReport", "SendResult",
     "archive_error", "build_digests", "check_feeds", "collect", "deliveries_waiting",
     "export_items", "feed_health", "feeds_to_collect", "health_report", "import_subscribers",
     "ingest", "limits_for", "list_subscribers", "make_subscriber", "open_archive",

@@ -48,6 +48,7 @@ from relay.pipeline.ingesting import (
     taxonomy_for,
 )
 from relay.pipeline.ports import Archive
+from relay.pipeline.progress import OnProgress, Tally
 from relay.store import ARCHIVE_ERRORS
 from relay.text import html_to_text
 
@@ -97,10 +98,12 @@ def limits_for(config: Config) -> Limits:
 def collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[str] = (),
             everything: bool = False, limits: Limits | None = None,
             should_stop: Callable[[], bool] = lambda: False,
-            due_only: bool = False) -> list[FeedReport]:
+            due_only: bool = False,
+            on_progress: OnProgress | None = None) -> list[FeedReport]:
     """One tick: fetch and ingest the due (or named, or all) feeds. `due_only`: of the
     named feeds only those that are due (the daemon's job for one feed); when none is,
-    nothing is done."""
+    nothing is done. `on_progress` hears of each feed done (its new items, whether it
+    failed)."""
     if due_only and not feeds_to_collect(config, store, now, feed_ids, due_only=True):
         return []
     store.sync_feeds(config.feeds)
@@ -108,6 +111,7 @@ def collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[st
     key_links(store)
     feeds = feeds_to_collect(config, store, now, feed_ids, everything, due_only)
     reports = {f.id: FeedReport(f.id) for f in feeds}
+    tally = Tally("collect", len(feeds), "feeds", on_progress)
     http = [f for f in feeds if f.url and f.kind is not FeedKind.REPORTS]
     requests = []
     for f in http:
@@ -137,9 +141,9 @@ def collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[st
                     parse = (partial(_page_entries, fetched, feed.selectors)
                              if feed.kind is FeedKind.PAGE
                              else partial(read_feed, fetched, feed.lang, caps.max_entries))
-                    ingester.add_document(feed, parse, len(fetched.body),
-                                          _after_ingest(store, feed, report, fetched, [], now,
-                                                        should_stop))
+                    ingester.add_document(feed, parse, len(fetched.body), _counted(
+                        _after_ingest(store, feed, report, fetched, [], now, should_stop),
+                        report, tally))
                     continue
                 entries, fetched, ttl, partial_errors, broken = entries_for(feed, fetched,
                                                                             limits)
@@ -151,9 +155,11 @@ def collect(config: Config, store: Archive, now: datetime, feed_ids: Sequence[st
                 raise
             except Exception as exc:    # this feed alone: recorded with its stage
                 _record_failure(store, feed, report, exc, now, stage)
+                tally.step(failed=True)
                 continue
-            ingester.add(feed, entries, _after_ingest(store, feed, report, fetched, partial_errors,
-                                                      now, should_stop, broken), ttl)
+            ingester.add(feed, entries, _counted(
+                _after_ingest(store, feed, report, fetched, partial_errors, now, should_stop,
+                              broken), report, tally), ttl)
         ingester.finish()
     finally:
         ingester.close()        # on an error or a stop: drop the workers' queued jobs
@@ -239,6 +245,16 @@ def _after_ingest(store: Archive, feed: FeedSpec, report: FeedReport, fetched: F
             _record_failure(store, feed, report, exc, now, "store")
 
     return stored
+
+
+def _counted(stored: Stored, report: FeedReport, tally: Tally) -> Stored:
+    """`stored`, then the feed counted as done (with its new items, or as failed)."""
+
+    def done(outcome: Outcome) -> None:
+        stored(outcome)
+        tally.step(report.new, failed=report.error is not None)
+
+    return done
 
 
 def _counts(report: FeedReport) -> tuple[int, int, int]:

@@ -13,10 +13,11 @@ import os
 import re
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from relay import schedule
 from relay.digest.atom import topic_feed
@@ -42,7 +43,9 @@ from relay.models import (
 )
 from relay.pipeline.in_force import feeds_in_force, in_force, public_feeds
 from relay.pipeline.ports import Archive
+from relay.pipeline.progress import OnProgress, Tally
 
+T = TypeVar("T")
 log = logging.getLogger("relay")
 
 
@@ -70,7 +73,10 @@ def _safe_name(email: str) -> str:
 
 
 def build_digests(config: Config, store: Archive, now: datetime, period: str | None = None,
-                  email: str | None = None) -> list[DigestResult]:
+                  email: str | None = None, on_progress: OnProgress | None = None
+                  ) -> list[DigestResult]:
+    """Each subscriber's digest for the period (see the module's docstring); `on_progress`
+    hears of each subscriber done (the digest's stories, or that it failed)."""
     tz = config.settings.timezone
     freq_of_period = None
     if period is not None:
@@ -89,11 +95,14 @@ def build_digests(config: Config, store: Archive, now: datetime, period: str | N
     max_age = timedelta(days=config.settings.digest.max_age_days)
     window = _Window(config, store)
     failing = {(f.address, f.stage) for f in store.digest_failures()}
+    tally = Tally("build", len(subscribers) + (len(unreadable) if email is None else 0),
+                  "digests", on_progress)
     for address, error in unreadable if email is None else ():
         log.warning("digest build failed address=%r error=%r", address, error)
         store.record_digest_failure(address, "build", period or "", error, now)
         results.append(DigestResult(address, period or "", "failed", error=error))
-    for sub in subscribers:
+        tally.step(failed=True)
+    for sub in _stepped(subscribers, results, tally):
         if freq_of_period is not None and sub.frequency is not freq_of_period:
             if email is not None:
                 raise UsageError(f"{sub.email} gets {sub.frequency.value} digests, "
@@ -145,6 +154,18 @@ def build_digests(config: Config, store: Archive, now: datetime, period: str | N
     except OSError as exc:    # the digests above are queued; only the Atom feeds are not
         raise _output_error(exc, config.settings.digests_dir / "feeds") from exc
     return results
+
+
+def _stepped(units: Sequence[T], results: list[Any], tally: Tally) -> Iterator[T]:
+    """`units` one by one, each counted in `tally` once its loop body is done (whatever
+    `continue` it took): the results it added say its items (stories, or a mail sent)
+    and whether it failed."""
+    for unit in units:
+        before = len(results)
+        yield unit
+        made = results[before:]
+        tally.step(sum(getattr(r, "stories", r.status == "sent") for r in made),
+                   failed=any(r.status in ("failed", "retry") for r in made))
 
 
 def _output_error(exc: OSError, folder: Path) -> OutputError:
@@ -351,11 +372,14 @@ class SendResult:
 
 def send_pending(config: Config, store: Archive, now: datetime,
                  should_stop: Callable[[], bool] = lambda: False,
-                 retry_now: bool = False) -> list[SendResult]:
+                 retry_now: bool = False, on_progress: OnProgress | None = None
+                 ) -> list[SendResult]:
     """Send the due deliveries (all queued ones with `retry_now`), each claimed first so
-    that two senders (the daemon and a manual `relay digest send`) never send one twice."""
+    that two senders (the daemon and a manual `relay digest send`) never send one twice;
+    `on_progress` hears of each delivery done (sent, or not)."""
     pending = store.due_deliveries(now, ignore_retry_time=retry_now)
     results: list[SendResult] = []
+    tally = Tally("send", len(pending), "deliveries", on_progress)
     if not pending:
         return results
     smtp = config.settings.smtp
@@ -367,7 +391,7 @@ def send_pending(config: Config, store: Archive, now: datetime,
             store.release_claims(other)
     failing = {(f.address, f.stage) for f in store.digest_failures()}
     with SmtpSender(smtp.url, smtp.timeout, smtp.allow_plaintext_auth) as sender:
-        for d in pending:
+        for d in _stepped(pending, results, tally):
             if should_stop():
                 break
             if not store.claim_delivery(d.id, now, owner, CLAIM_STALE_AFTER):

@@ -11,16 +11,15 @@ import logging
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from relay import schedule
 from relay.collect.decode import decode
 from relay.collect.feeds import discover_feed_links, feed_info, looks_like_html, parse_feed_document
 from relay.collect.fetch import FetchRequest, fetch_all
-from relay.config import append_feed
+from relay.config import append_feeds
 from relay.digest.deliver import SmtpSender, build_message, format_date, new_message_id
 from relay.errors import CollectError, UsageError
 from relay.langs import primary
@@ -69,6 +68,7 @@ class FeedCheck:
     title: str = ""
     lang: str | None = None
     partial: str | None = None      # why the document could be read only in part
+    site: str | None = None         # the publisher's site, as the feed links it
 
 
 def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> list[FeedCheck]:
@@ -104,24 +104,48 @@ def check_feeds(config: Config, now: datetime, feed_ids: Sequence[str] = ()) -> 
 def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedCheck:
     """What `relay feeds add` needs to know of a URL: the feed it is, or the feed the page
     announces (<link rel="alternate">), checked by fetching and parsing it."""
+    (probe,) = probe_urls(config, [url], allow_private)
+    if isinstance(probe, UsageError):
+        raise probe
+    return probe
+
+
+def probe_urls(config: Config, urls: Sequence[str], allow_private: bool = False
+               ) -> list[FeedCheck | UsageError]:
+    """probe_url for many URLs, fetched at once (within settings.fetch's limits); each
+    URL's answer, or the UsageError that says why it is no feed relay can add."""
     limits = limits_for(config)
 
-    def get(target: str) -> Fetched:
-        (answer,) = fetch_all([FetchRequest("new", target, allow_private=allow_private)],
-                              limits, config.settings.user_agent)
-        if isinstance(answer, CollectError):
-            raise UsageError(f"cannot fetch it: {answer.message}", where=target,
-                             hint=answer.hint)
-        return answer
+    def get(targets: Sequence[str]) -> list[Fetched | UsageError]:
+        answers = fetch_all([FetchRequest("new", t, allow_private=allow_private)
+                             for t in targets], limits, config.settings.user_agent)
+        return [UsageError(f"cannot fetch it: {a.message}", where=t, hint=a.hint)
+                if isinstance(a, CollectError) else a for t, a in zip(targets, answers,
+                                                                      strict=True)]
 
-    fetched = get(url)
-    if looks_like_html(fetched.body):
-        text, _codec = decode(fetched.body, fetched.headers.get("content-type", ""))
-        links = discover_feed_links(text, fetched.url)
-        if not links:
-            raise UsageError("the page is HTML and names no feed", where=url,
-                             hint="add it as kind: page with CSS selectors instead")
-        fetched = get(links[0])
+    out: list[FeedCheck | UsageError] = []
+    for url, answer in zip(urls, get(urls), strict=True):
+        try:
+            if isinstance(answer, UsageError):
+                raise answer
+            if looks_like_html(answer.body):     # a page: the feed it announces
+                text, _codec = decode(answer.body, answer.headers.get("content-type", ""))
+                links = discover_feed_links(text, answer.url)
+                if not links:
+                    raise UsageError("the page is HTML and names no feed", where=url,
+                                     hint="add it as kind: page with CSS selectors instead")
+                (answer,) = get(links[:1])
+                if isinstance(answer, UsageError):
+                    raise answer
+            out.append(_probed(answer))
+        except UsageError as exc:
+            out.append(exc)
+    return out
+
+
+def _probed(fetched: Fetched) -> FeedCheck:
+    """What a fetched feed document says of itself: entries, newest, title, language,
+    site; a document relay cannot read as a feed is a UsageError."""
     try:
         entries, _ttl = parse_feed_document(fetched)
     except CollectError as exc:
@@ -133,50 +157,72 @@ def probe_url(config: Config, url: str, allow_private: bool = False) -> FeedChec
     sample = " ".join(html_to_text(e.title) for e in entries[:10])
     lang = detect_lang(sample, hint=declared or None) if sample else primary(declared)
     newest = max((e.published_at for e in entries if e.published_at), default=None)
+    site = info["link"] if re.match(r"^https?://[^\s/]+", info["link"]) else None
     return FeedCheck("new", fetched.moved_to or fetched.url, True, fetched.status, len(entries),
-                     newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None)
+                     newest, fetched.moved_to, None, html_to_text(info["title"]), lang or None,
+                     site=site)
+
+
+@dataclass(frozen=True)
+class NewFeed:
+    """A feed entry for feeds.yaml made from a probe, and the comment that goes above it."""
+
+    entry: dict[str, Any]
+    comment: str
+    probe: FeedCheck
+
+    @property
+    def id(self) -> str:
+        return str(self.entry["id"])
+
+    @property
+    def checked(self) -> str:
+        """What the probe found, in words: "12 entries, newest 2026-11-30"."""
+        newest = self.probe.newest.date().isoformat() if self.probe.newest else "no dates"
+        return f"{self.probe.entries} entries, newest {newest}"
+
+
+def new_feed(probe: FeedCheck, url: str, how: str, now: datetime, *, feed_id: str | None = None,
+             name: str | None = None, options: Mapping[str, Any] | None = None,
+             site: str | None = None) -> NewFeed:
+    """The feeds.yaml entry for a probed feed: its id (given, else from its title, else its
+    host), name (given, else its title), URL, language as probed, the `options` given
+    (mission, country, topics, interval, ...; empty ones left out) and the site (given,
+    else the one the feed links). `how` says who added it, for the comment."""
+    new_id = feed_id or slug(probe.title) or slug(url.split("//")[-1].split("/")[0])
+    entry: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
+                             "url": probe.url, "kind": "rss"}
+    given = dict(options or {})
+    for key in ("mission", "country", "lang", "topics"):
+        value = given.pop(key, None) or (probe.lang if key == "lang" else None)
+        if value:
+            entry[key] = list(value) if key == "topics" else value
+    if site or probe.site:
+        entry["site"] = site or probe.site
+    # Nothing said is left out; False only where it is not the default (enabled).
+    entry.update({k: v for k, v in given.items()
+                  if v is not None and v != "" and (v is not False or k == "enabled")})
+    made = NewFeed(entry, "", probe)
+    return replace(made, comment=f"{entry['name']}: added by {how} on {now:%Y-%m-%d} "
+                                 f"({made.checked})")
+
+
+def add_feed(config: Config, url: str, now: datetime, env: Mapping[str, str], *,
+             feed_id: str | None = None, name: str | None = None,
+             allow_private: bool = False, options: Mapping[str, Any] | None = None) -> NewFeed:
+    """`relay feeds add`: find the feed at `url` (a feed, or a page that announces one),
+    check it, and append it to the configuration's file keeping its comments."""
+    probe = probe_url(config, url, allow_private)
+    made = new_feed(probe, url, "`relay feeds add`", now, feed_id=feed_id, name=name,
+                    options={**(options or {}), "allow_private": allow_private})
+    append_feeds(config.path, [(made.entry, made.comment)], env=env)
+    return made
 
 
 def slug(text: str) -> str:
     """A feed id from a title or host name: lower-case ASCII words joined by hyphens."""
     words = re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKD", text).lower())
     return "-".join(words)[:40].strip("-")
-
-
-@dataclass(frozen=True)
-class AddedFeed:
-    """A feed `add_feed` appended to the configuration file."""
-
-    id: str
-    url: str
-    entries: int
-    newest: datetime | None
-    path: Path            # the configuration file it was added to
-
-
-def add_feed(config: Config, url: str, now: datetime, *, feed_id: str | None = None,
-             name: str | None = None, mission: str | None = None, country: str | None = None,
-             interval: str = "1h", allow_private: bool = False,
-             env: Mapping[str, str] | None = None) -> AddedFeed:
-    """Find the feed at `url` (a feed, or a page that links one), check it, and append it
-    to the configuration file with a comment saying when and what it held, keeping the
-    file's comments and order. Id and name default to the feed's title; `env` is the
-    environment the file's ${VARIABLES} are read from when it is checked again."""
-    probe = probe_url(config, url, allow_private)
-    new_id = feed_id or slug(probe.title) or slug(url.split("//")[-1].split("/")[0])
-    feed: dict[str, Any] = {"id": new_id, "name": name or probe.title or new_id,
-                            "url": probe.url, "kind": "rss"}
-    for key, value in (("mission", mission), ("country", country), ("lang", probe.lang)):
-        if value:
-            feed[key] = value
-    feed["interval"] = interval
-    if allow_private:
-        feed["allow_private"] = True
-    newest = probe.newest.date().isoformat() if probe.newest else "no dates"
-    comment = (f"{feed['name']}: added by `relay feeds add` on {now:%Y-%m-%d} "
-               f"({probe.entries} entries, newest {newest})")
-    append_feed(config.path, feed, comment, env=env)
-    return AddedFeed(new_id, probe.url, probe.entries, probe.newest, config.path)
 
 
 def health_report(config: Config, store: Archive, now: datetime) -> tuple[str, str]:

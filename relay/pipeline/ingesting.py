@@ -45,6 +45,7 @@ from relay.models import (
 )
 from relay.pipeline import workers
 from relay.pipeline.ports import Archive
+from relay.pipeline.progress import OnProgress, Tally
 from relay.store import ARCHIVE_ERRORS, SYSTEM_ERRORS, audience_key, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
@@ -880,13 +881,16 @@ def _old_canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
-def retag(config: Config, store: Archive, batch: int = 2000) -> tuple[int, int]:
+def retag(config: Config, store: Archive, batch: int = 2000,
+          on_progress: OnProgress | None = None) -> tuple[int, int]:
     """Apply the configured taxonomy to the whole archive again, from the tokens the index
     already holds (no re-tokenizing); topics a report's author gave are kept. Returns
-    (items, items whose topics changed)."""
+    (items, items whose topics changed); `on_progress` hears of each batch (its items,
+    and as `items` the ones whose topics changed)."""
     taxonomy = taxonomy_for(config)
     feed_topics = {f.id: f.topics for f in config.feeds}
     items = changed = 0
+    tally = Tally("retag", store.item_count(), "items", on_progress)
     for rows in store.items_for_retag(batch):
         new_tags = {}
         for r in rows:
@@ -896,5 +900,6 @@ def retag(config: Config, store: Archive, batch: int = 2000) -> tuple[int, int]:
                 changed += 1
             new_tags[r["id"]] = tags
         store.replace_tags(new_tags)
+        tally.step(changed - tally.items, units=len(rows))
         items += len(rows)
     return items, changed

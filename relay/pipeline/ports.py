@@ -252,3 +252,7 @@ class Archive(Protocol):
               ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         """Someone's own read-only SQL: its column names and its rows (`relay sql`)."""
         ...
+
+    def item_count(self) -> int:
+        """How many items the archive holds (a retag's total)."""
+        ...
