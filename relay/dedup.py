@@ -540,6 +540,7 @@ def name_keys(lang: str, title: str, text: str, tokens: Sequence[str],
 NAMED_DAYS = 1.0           # the reports are published within a day of each other
 RARE_ITEMS = 6             # a name held by at most this many items of the story window
 NAMED_ANCHORS = 3          # distinct rare names and figures the two reports share
+HEADLINE_NAMES = 2         # or this many distinct rare names both headlines give
 
 
 @dataclass(frozen=True)
@@ -552,15 +553,28 @@ class Named:
     title: tuple[tuple[int, str], ...]
     body: tuple[tuple[int, str], ...]
     story_id: int = 0
+    title_case: bool = False    # its title is in Title Case (`names.title_case`)
 
     @classmethod
     def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
            story_id: int = 0) -> Named:
-        return cls(feed_id, published_at, *latin_told(title, text), story_id)
+        return cls.told(feed_id, published_at, title, latin_told(title, text), story_id)
+
+    @classmethod
+    def told(cls, feed_id: str, published_at: datetime | None, title: str, told: Told,
+             story_id: int = 0) -> Named:
+        """From its `latin_told`, already read."""
+        return cls(feed_id, published_at, *told, story_id, names.title_case(title))
 
     def names(self) -> set[str]:
         """Its anchors, as indexed (`name_keys`)."""
         return {a for _, a in (*self.title, *self.body)}
+
+    def heads(self) -> set[str]:
+        """The names its headline gives: its title's anchors, of a title in Title Case
+        only those its text gives too ("May Have Heard Voices" names nothing)."""
+        told = {a for _, a in self.title}
+        return told & {a for _, a in self.body} if self.title_case else told
 
 
 def _distinct(shared: set[str], told: Named) -> int:
@@ -587,21 +601,26 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     `new` by its names (`counts`: how many items of the story window hold each key):
     published within NAMED_DAYS of each other (when both are dated), sharing at least
     NAMED_ANCHORS distinct rare names or figures (held by RARE_ITEMS items at most;
-    words side by side count as one name), one of them in both titles. A company's
-    funding round and its approval days later, a player's semifinal and his final the
-    next day, share a name or two, not three, or not within a day."""
+    words side by side count as one name), one of them in both titles; or
+    HEADLINE_NAMES distinct rare names that both titles give ("Augsburg: Fujitsu macht
+    dicht" = "Fujitsu schließt Werk in Augsburg"; a title in Title Case gives only the
+    names its text gives too, see `Named.heads`). A company's funding round and its
+    approval days later, a player's semifinal and his final the next day, share a name
+    or two, not three, or not within a day; a company's other news the same day shares
+    its name in the headlines, its town at most in the text."""
     mine = new.names()
     best: tuple[int, int] | None = None
     for c in candidates:
         if c.feed_id == new.feed_id or days_apart(new.published_at, c.published_at) > NAMED_DAYS:
             continue
         rare = {a for a in mine & c.names() if counts.get(a, 0) <= RARE_ITEMS}
-        heads = {a for _, a in new.title} & {a for _, a in c.title}
+        heads = new.heads() & c.heads()
         if not rare & heads:
             continue
         n = min(_distinct(rare, new), _distinct(rare, c))
         both = min(_distinct(rare & heads, new), _distinct(rare & heads, c))
-        if (n >= NAMED_ANCHORS + (both < 2)) and (best is None or n > best[1]):
+        if (n >= NAMED_ANCHORS + (both < 2) or both >= HEADLINE_NAMES) and (
+                best is None or n > best[1]):
             best = (c.story_id, n)
     return best[0] if best else None
 

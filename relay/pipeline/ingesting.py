@@ -668,14 +668,14 @@ class Ingester:
     def _named_story(self, item: Item, told: dedup.Told, window: datetime) -> int | None:
         """The story another outlet tells in other words, found by rare names
         (`dedup.choose_named_story`; `told`: the item's `dedup.latin_told`)."""
-        new = dedup.Named(item.feed_id, item.published_at, *told)
+        new = dedup.Named.told(item.feed_id, item.published_at, item.title, told)
         mine = new.names()
         counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
         rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
         candidates = [dedup.Named.of(feed, published, title, text, story)
                       for story, feed, published, title, text in self.store.named_candidates(
                           rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS,
-                          dedup.NAMED_ANCHORS)]
+                          dedup.HEADLINE_NAMES)]
         return dedup.choose_named_story(new, candidates, counts)
 
 

@@ -1,0 +1,93 @@
+"""Reports of one event by two outlets that share few words: the rules that let them join
+one story without joining a subject's different events (issue 9, the real set's recall)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relay import dedup, names
+from relay.config import builtin_topics
+from relay.models import Entry, FeedKind, FeedSpec
+from relay.pipeline import ingest
+from relay.store import Store
+from relay.tag import compile_taxonomy
+from relay.tokens import tokenize
+
+T0 = datetime(2026, 11, 2, 12, tzinfo=UTC)
+
+
+def _named(feed: str, told: tuple[str, str], hours: float = 0, story: int = 0) -> dedup.Named:
+    return dedup.Named.of(feed, T0 + timedelta(hours=hours), *told, story_id=story)
+
+
+@pytest.mark.parametrize("title, cased", [
+    ("Ferry Operator May Have Ignored Warnings, Officials Say", True),
+    ("Scenes From Fort Lauderdale Airport Shooting", True),
+    ("Trump Insists Mexico Will Pay for Wall After U.S. Begins the Work", True),
+    ("Reynolds, Fisher laid to rest at Hollywood Hills cemetery", False),   # sentence case
+    ("Mi Mix 3: Xiaomi-Flaggschiff mit Kamera-Slider und 10 GByte RAM", False),  # German nouns
+    ("Picture of the Day › Nishikori into final", False),
+    ("Kestrel Optics Closes Plant", False),          # no small word: too little to tell
+    ("Quartalszahlen: Intel legt Rekord vor", False),
+])
+def test_title_case_is_told_by_its_capitalized_small_words(title, cased):
+    assert names.title_case(title) is cased
+
+
+# Two outlets on one plant closure: the company and the town in both headlines, little else
+# in common (written after the corpus's golem/heise Fujitsu pair).
+CLOSURE_A = ("Lindau: Kestrel Optics macht das Werk dicht",
+             "Der Hersteller von Kameralinsen stellt die Fertigung zum Jahresende ein, "
+             "betroffen sind gut 300 Beschäftigte.")
+CLOSURE_B = ("Kestrel Optics schließt Standort in Lindau",
+             "Die Produktion wandert nach Portugal ab; der Betriebsrat will verhandeln.")
+# The same company's other news the same day: one name in both headlines, the town only in
+# the text.
+ORDER_B = ("Kestrel Optics liefert Linsen an Satellitenbauer",
+           "Das Unternehmen aus Lindau hat einen Großauftrag gewonnen.")
+# A Title Case headline and a reader-forum post: their capitals are no names.
+ASSAILANT = ("Ferry Operator May Have Ignored Warnings, Officials Say",
+             "The company that ran the ferry that sank near Halden had been told its "
+             "ballast pumps were failing, investigators said on Friday.")
+FORUM = ("Have Your Say › Should ferries run in winter at all?",
+         "Readers tell us what they think of sailing in storms.")
+
+
+@pytest.mark.parametrize("a, b, joined", [
+    (CLOSURE_A, CLOSURE_B, True),        # two rare names in both headlines
+    (CLOSURE_A, ORDER_B, False),         # the company, not the event
+    (ASSAILANT, FORUM, False),           # "Have" and "Say" of a Title Case headline
+])
+def test_two_rare_names_in_both_headlines_join_two_outlets(a, b, joined):
+    chosen = dedup.choose_named_story(_named("one", a), [_named("two", b, 2, 7)], {})
+    assert (chosen == 7) is joined
+
+
+def test_two_names_in_both_headlines_more_than_a_day_apart_stay_apart():
+    assert dedup.choose_named_story(_named("one", CLOSURE_A),
+                                    [_named("two", CLOSURE_B, 30, 7)], {}) is None
+
+
+def _feed(name: str) -> FeedSpec:
+    return FeedSpec(id=name, name=name, kind=FeedKind.RSS, url=f"https://{name}.example/",
+                    lang="de")
+
+
+def test_two_outlets_with_two_names_in_their_headlines_join_through_the_archive(tmp_path):
+    """The archive lends candidates that hold two of the item's rare names (not three)."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    one, two = _feed("one"), _feed("two")
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([one, two])
+        for feed, guid, told, hours in ((one, "closure", CLOSURE_A, 0),
+                                        (two, "order", ORDER_B, 1),
+                                        (two, "closure", CLOSURE_B, 2)):
+            entry = Entry(feed_id=feed.id, guid=guid, url=f"{feed.url}{guid}", title=told[0],
+                          content_html=told[1], published_at=T0 + timedelta(hours=hours))
+            ingest(feed, [entry], store, taxonomy, T0 + timedelta(hours=hours))
+        stories = {(feed, guid): story for feed, guid, story in store.conn.execute(
+            "SELECT feed_id, guid, story_id FROM items")}
+    assert stories[("one", "closure")] == stories[("two", "closure")]
+    assert stories[("two", "order")] != stories[("one", "closure")]
