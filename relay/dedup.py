@@ -250,6 +250,7 @@ class Telling:
     minhash: bytes = b""
     item_id: int = 0
     outlet: str = ""        # the outlet an aggregator names after a title (see `outlet`)
+    heads: frozenset[str] = frozenset()     # its title's names of several words (`heads`)
 
 
 _OUTLET = re.compile(r"[(（]([^()（）]{2,24})[)）]\s*$")
@@ -260,6 +261,28 @@ def outlet(title: str) -> str:
     "Impress Watch" ("" when there is none)."""
     m = _OUTLET.search(title)
     return m.group(1).strip() if m else ""
+
+
+@lru_cache(maxsize=50_000)
+def heads(title: str) -> frozenset[str]:
+    """The names of several words side by side a Latin-script title gives ("Broken Back -
+    \"Excuses\"" -> "broken back"; "Unrest hits Ivory Coast's main city" -> "ivory
+    coast"); none from a title in Title Case, whose capitals name nothing
+    (`names.title_case`)."""
+    if names.title_case(title):
+        return frozenset()
+    out: set[str] = set()
+    run: list[str] = []
+    last = -2
+    for pos, anchor in [*names.latin_anchors(title), (-9, "")]:
+        if pos == last + 1 and not anchor.startswith("#"):
+            run.append(anchor)
+        else:
+            if len(run) >= 2:
+                out.add(" ".join(run))
+            run = [anchor] if anchor and not anchor.startswith("#") else []
+        last = pos
+    return frozenset(out)
 
 
 def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
@@ -282,10 +305,14 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       events, see `_titles_agree`);
     - two items of one feed are published 12 hours apart at most (both dated), neither
       is short, their titles share a word beyond the feed's template, and they name two
-      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"): a
-      publisher does not tell one story twice, an aggregator does, in several outlets'
-      words (a forum's two sale posts, 1.10低价售泰平年红包卡 and …康银阁泰平年、二羊卡, are
-      two posts; a news site's two reports on one unrest, two reports).
+      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"), or
+      both titles give one name of several words (`heads`: "Ivory Coast", "Broken
+      Back"): a publisher does not tell one story twice in other words, an aggregator
+      does, in several outlets' words (a forum's two sale posts, 1.10低价售泰平年红包卡 and
+      …康银阁泰平年、二羊卡, are two posts), and a publisher's follow-up as similar as
+      this, the same half day, on the same named place, person or work, is the same
+      event told again (a ministry's notices are short, or name no such name in Latin
+      letters).
 
     Signatures are compared in one array operation; a candidate's body tokens are read
     (`body(item_id)`) only when it is similar enough for them to matter."""
@@ -314,7 +341,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
         if same_feed and (short or theirs_short or new.published_at is None
                           or c.published_at is None
-                          or not (new.outlet and c.outlet and new.outlet != c.outlet)
+                          or not ((new.outlet and c.outlet and new.outlet != c.outlet)
+                                  or new.heads & c.heads)
                           or not (_words(new.title_tokens) & _words(c.title_tokens)) - common):
             continue
         if (short or theirs_short) and not _titles_agree(

@@ -91,3 +91,49 @@ def test_two_outlets_with_two_names_in_their_headlines_join_through_the_archive(
             "SELECT feed_id, guid, story_id FROM items")}
     assert stories[("one", "closure")] == stories[("two", "closure")]
     assert stories[("two", "order")] != stories[("one", "closure")]
+
+
+@pytest.mark.parametrize("title, found", [
+    ('Broken Back - "Excuses"', {"broken back"}),
+    ("Unrest hits Ivory Coast's main city as army revolt spreads", {"ivory coast"}),
+    ("Scenes From Fort Lauderdale Airport Shooting", set()),      # Title Case: no names
+    ("Nishikori into final", set()),                              # one word
+    ("Zugausfall: 400 Pendler in Bad Hersfeld gestrandet", {"bad hersfeld"}),
+    ("Lindau, Kestrel: zwei Namen", set()),                       # a comma, a stop between
+])
+def test_heads_are_a_titles_names_of_several_words(title, found):
+    assert dedup.heads(title) == found
+
+
+MUTINY_BODY = ("Soldiers demanding unpaid bonuses took over the army barracks in Port Aldan "
+               "on Saturday, firing into the air and blocking the roads into the city, the "
+               "defence ministry said.")
+MUTINY_LATER = ("Soldiers demanding unpaid bonuses held the army barracks in Port Aldan and "
+                "blocked the roads into the city for a second day, the defence ministry said.")
+
+
+def _signed(feed: str, title: str, body: str, hours: float, story: int = 0,
+            ) -> tuple[dedup.Telling, dedup.Signature]:
+    (sig,) = dedup.signatures([dedup.features(tokenize(title, "en"), tokenize(body, "en"))])
+    assert sig is not None
+    return dedup.Telling(feed, tuple(tokenize(title, "en")), tuple(tokenize(body, "en")),
+                         T0 + timedelta(hours=hours), story, sig.to_bytes(),
+                         heads=dedup.heads(title)), sig
+
+
+@pytest.mark.parametrize("title_a, title_b, hours, joined", [
+    ("Gunfire at army barracks in Port Aldan", "Mutiny in Port Aldan spreads to the roads", 5,
+     True),
+    ("Gunfire at army barracks in the capital", "Mutiny in the capital spreads to the roads", 5,
+     False),                                             # no name in both titles
+    ("Gunfire at army barracks in Port Aldan", "Mutiny in Port Aldan spreads to the roads", 20,
+     False),                                             # not within 12 hours
+    ("Gunfire At Army Barracks In Port Aldan", "Mutiny In Port Aldan Spreads To The Roads", 5,
+     False),                                             # Title Case: its capitals name nothing
+])
+def test_a_feeds_two_reports_join_when_their_titles_share_a_name_of_several_words(
+        title_a, title_b, hours, joined):
+    a, sig_a = _signed("wire", title_a, MUTINY_BODY, 0, story=4)
+    b, sig_b = _signed("wire", title_b, MUTINY_LATER, hours)
+    assert dedup.similarity(sig_a, sig_b) >= dedup.STORY_THRESHOLD
+    assert (dedup.choose_story(sig_b, b, [a]) is not None) is joined
