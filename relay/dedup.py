@@ -569,6 +569,7 @@ NAMED_DAYS = 1.0           # the reports are published within a day of each othe
 RARE_ITEMS = 6             # a name held by at most this many items of the story window
 NAMED_ANCHORS = 3          # distinct rare names and figures the two reports share
 HEADLINE_NAMES = 2         # or this many distinct rare names both headlines give
+HEADLINE_WORDS = 2         # or one, and this many more words both headlines give
 
 
 @dataclass(frozen=True)
@@ -582,6 +583,7 @@ class Named:
     body: tuple[tuple[int, str], ...]
     story_id: int = 0
     title_case: bool = False    # its title is in Title Case (`names.title_case`)
+    words: frozenset[str] = frozenset()     # its title's words (`names.headline_words`)
 
     @classmethod
     def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
@@ -592,7 +594,8 @@ class Named:
     def told(cls, feed_id: str, published_at: datetime | None, title: str, told: Told,
              story_id: int = 0) -> Named:
         """From its `latin_told`, already read."""
-        return cls(feed_id, published_at, *told, story_id, names.title_case(title))
+        return cls(feed_id, published_at, *told, story_id, names.title_case(title),
+                   names.headline_words(title))
 
     def names(self) -> set[str]:
         """Its anchors, as indexed (`name_keys`)."""
@@ -632,7 +635,9 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     words side by side count as one name), one of them in both titles; or
     HEADLINE_NAMES distinct rare names that both titles give ("Augsburg: Fujitsu macht
     dicht" = "Fujitsu schließt Werk in Augsburg"; a title in Title Case gives only the
-    names its text gives too, see `Named.heads`). A company's funding round and its
+    names its text gives too, see `Named.heads`); or one rare name that both titles
+    give and HEADLINE_WORDS more words both titles say ("Scenes From Fort Lauderdale
+    Airport Shooting" = "5 dead in Fort Lauderdale airport shooting"). A company's funding round and its
     approval days later, a player's semifinal and his final the next day, share a name
     or two, not three, or not within a day; a company's other news the same day shares
     its name in the headlines, its town at most in the text."""
@@ -647,8 +652,9 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
             continue
         n = min(_distinct(rare, new), _distinct(rare, c))
         both = min(_distinct(rare & heads, new), _distinct(rare & heads, c))
-        if (n >= NAMED_ANCHORS + (both < 2) or both >= HEADLINE_NAMES) and (
-                best is None or n > best[1]):
+        said = len((new.words & c.words) - rare)
+        if (n >= NAMED_ANCHORS + (both < 2) or both >= HEADLINE_NAMES
+                or said >= HEADLINE_WORDS) and (best is None or n > best[1]):
             best = (c.story_id, n)
     return best[0] if best else None
 

@@ -228,6 +228,15 @@ def title_case(title: str) -> bool:
     return long_words >= TITLE_CASE_WORDS and small
 
 
+def headline_words(title: str) -> frozenset[str]:
+    """A headline's words of four letters or more, folded (`fold`), without function
+    words: what two headlines in one language have in common besides names."""
+    return frozenset(
+        f for w in _WORD.findall(title) for part in w.split("-")
+        if len(f := fold(part)) >= 4 and f.isalpha() and f not in _FUNCTION_WORDS
+        and f not in _SMALL_WORDS)
+
+
 def capitalized(text: str) -> list[str]:
     """The names of a Latin-script text (see `latin_anchors`), without its numbers."""
     return [a for _, a in latin_anchors(text) if not a.startswith("#")]

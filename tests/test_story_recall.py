@@ -137,3 +137,32 @@ def test_a_feeds_two_reports_join_when_their_titles_share_a_name_of_several_word
     b, sig_b = _signed("wire", title_b, MUTINY_LATER, hours)
     assert dedup.similarity(sig_a, sig_b) >= dedup.STORY_THRESHOLD
     assert (dedup.choose_story(sig_b, b, [a]) is not None) is joined
+
+
+@pytest.mark.parametrize("title, words", [
+    ("Scenes From Fort Lauderdale Airport Shooting",
+     {"scenes", "fort", "lauderdale", "airport", "shooting"}),
+    ("World › 5 dead, 8 injured in Fort-Lauderdale airport shooting",
+     {"world", "dead", "injured", "fort", "lauderdale", "airport", "shooting"}),
+    ("Flughafen in Fort Lauderdale: Täter checkte Waffe ein",
+     {"flughafen", "fort", "lauderdale", "tater", "checkte", "waffe"}),
+])
+def test_headline_words_are_folded_words_without_function_words(title, words):
+    assert names.headline_words(title) == words
+
+
+CAPSIZE_A = ("Ferry capsizes off Halden in a storm, 12 missing",
+             "Rescue boats searched the fjord through the night.")
+CAPSIZE_B = ("Halden ferry capsizes: coast guard searches for passengers",
+             "The vessel overturned shortly after leaving the harbour.")
+TERMINAL_B = ("Halden opens a new ferry terminal",
+              "The harbour's second quay will take larger vessels from spring.")
+
+
+@pytest.mark.parametrize("a, b, joined", [
+    (CAPSIZE_A, CAPSIZE_B, True),       # one name and two more words in both headlines
+    (CAPSIZE_A, TERMINAL_B, False),     # the town and one word: its other news
+])
+def test_one_name_and_two_words_in_both_headlines_join_two_outlets(a, b, joined):
+    chosen = dedup.choose_named_story(_named("one", a), [_named("two", b, 2, 7)], {})
+    assert (chosen == 7) is joined
