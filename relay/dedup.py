@@ -636,8 +636,9 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     HEADLINE_NAMES distinct rare names that both titles give ("Augsburg: Fujitsu macht
     dicht" = "Fujitsu schließt Werk in Augsburg"; a title in Title Case gives only the
     names its text gives too, see `Named.heads`); or one rare name that both titles
-    give and HEADLINE_WORDS more words both titles say ("Scenes From Fort Lauderdale
-    Airport Shooting" = "5 dead in Fort Lauderdale airport shooting"). A company's funding round and its
+    give and HEADLINE_WORDS more words that both titles say ("Scenes From Fort
+    Lauderdale Airport Shooting" = "5 dead in Fort Lauderdale airport shooting"). A
+    company's funding round and its
     approval days later, a player's semifinal and his final the next day, share a name
     or two, not three, or not within a day; a company's other news the same day shares
     its name in the headlines, its town at most in the text."""
