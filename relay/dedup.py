@@ -250,7 +250,8 @@ class Telling:
     minhash: bytes = b""
     item_id: int = 0
     outlet: str = ""        # the outlet an aggregator names after a title (see `outlet`)
-    heads: frozenset[str] = frozenset()     # its title's names of several words (`heads`)
+    heads: frozenset[str] = frozenset()     # its title's names of several words
+                                            # (`multiword_names`)
 
 
 _OUTLET = re.compile(r"[(（]([^()（）]{2,24})[)）]\s*$")
@@ -264,7 +265,7 @@ def outlet(title: str) -> str:
 
 
 @lru_cache(maxsize=50_000)
-def heads(title: str) -> frozenset[str]:
+def multiword_names(title: str) -> frozenset[str]:
     """The names of several words side by side a Latin-script title gives ("Broken Back -
     \"Excuses\"" -> "broken back"; "Unrest hits Ivory Coast's main city" -> "ivory
     coast"); none from a title in Title Case, whose capitals name nothing
@@ -306,7 +307,7 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
     - two items of one feed are published 12 hours apart at most (both dated), neither
       is short, their titles share a word beyond the feed's template, and they name two
       different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"), or
-      both titles give one name of several words (`heads`: "Ivory Coast", "Broken
+      both titles give one name of several words (`multiword_names`: "Ivory Coast", "Broken
       Back"): a publisher does not tell one story twice in other words, an aggregator
       does, in several outlets' words (a forum's two sale posts, 1.10低价售泰平年红包卡 and
       …康银阁泰平年、二羊卡, are two posts), and a publisher's follow-up as similar as
@@ -638,10 +639,10 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     names its text gives too, see `Named.heads`); or one rare name that both titles
     give and HEADLINE_WORDS more words that both titles say ("Scenes From Fort
     Lauderdale Airport Shooting" = "5 dead in Fort Lauderdale airport shooting"). A
-    company's funding round and its
-    approval days later, a player's semifinal and his final the next day, share a name
-    or two, not three, or not within a day; a company's other news the same day shares
-    its name in the headlines, its town at most in the text."""
+    company's funding round and its approval days later, a player's semifinal and his
+    final the next day, share a name or two, not three, or not within a day; a
+    company's other news the same day shares its name in the headlines, its town at
+    most in the text."""
     mine = new.names()
     best: tuple[int, int] | None = None
     for c in candidates:

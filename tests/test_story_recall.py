@@ -101,8 +101,8 @@ def test_two_outlets_with_two_names_in_their_headlines_join_through_the_archive(
     ("Zugausfall: 400 Pendler in Bad Hersfeld gestrandet", {"bad hersfeld"}),
     ("Lindau, Kestrel: zwei Namen", set()),                       # a comma, a stop between
 ])
-def test_heads_are_a_titles_names_of_several_words(title, found):
-    assert dedup.heads(title) == found
+def test_multiword_names_are_a_titles_names_of_several_words(title, found):
+    assert dedup.multiword_names(title) == found
 
 
 MUTINY_BODY = ("Soldiers demanding unpaid bonuses took over the army barracks in Port Aldan "
@@ -118,7 +118,7 @@ def _signed(feed: str, title: str, body: str, hours: float, story: int = 0,
     assert sig is not None
     return dedup.Telling(feed, tuple(tokenize(title, "en")), tuple(tokenize(body, "en")),
                          T0 + timedelta(hours=hours), story, sig.to_bytes(),
-                         heads=dedup.heads(title)), sig
+                         heads=dedup.multiword_names(title)), sig
 
 
 @pytest.mark.parametrize("title_a, title_b, hours, joined", [

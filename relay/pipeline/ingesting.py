@@ -640,12 +640,14 @@ class Ingester:
         store = self.store
         if ready.minhash is not None:
             candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
-                                        blob, item_id, dedup.outlet(raw), dedup.heads(raw))
+                                        blob, item_id, dedup.outlet(raw),
+                                        dedup.multiword_names(raw))
                           for item_id, story, blob, feed, title, published, raw in
                           store.story_candidates(ready.band_keys, window)]
             new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
                                 tuple(item.index_text.split()), item.published_at,
-                                outlet=dedup.outlet(item.title), heads=dedup.heads(item.title))
+                                outlet=dedup.outlet(item.title),
+                                heads=dedup.multiword_names(item.title))
             chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
                                         candidates, ready.common, store.body_tokens)
             if chosen:
