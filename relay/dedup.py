@@ -609,6 +609,18 @@ class Named:
         return told & {a for _, a in self.body} if self.title_case else told
 
 
+@lru_cache(maxsize=50_000)
+def _title_anchors(title: str) -> frozenset[str]:
+    return frozenset(a for _, a in names.latin_anchors(title))
+
+
+def may_name_together(keys: frozenset[str], title: str) -> bool:
+    """Whether a candidate's title gives one of `keys` (the new item's rare names that
+    its own title gives): every rule of `choose_named_story` needs one such name in both
+    titles, so a candidate without one need not have its text read."""
+    return not keys.isdisjoint(_title_anchors(title))
+
+
 def _distinct(shared: set[str], told: Named) -> int:
     """How many distinct names of `shared` a text gives: words that stand side by side
     in it are one name (Fort Lauderdale, British Airways, Red Dead Redemption); a figure

@@ -24,7 +24,7 @@ import unicodedata
 from functools import cache, lru_cache
 from importlib import resources
 
-from relay.tokens import latin_tokens, morphemes
+from relay.tokens import SCALE_WORDS, latin_tokens, morphemes
 
 MIN_KEY = 3
 
@@ -230,11 +230,13 @@ def title_case(title: str) -> bool:
 
 def headline_words(title: str) -> frozenset[str]:
     """A headline's words of four letters or more, folded (`fold`), without function
-    words: what two headlines in one language have in common besides names."""
+    words and the scale of an amount ("$140 million" and "$38 million" are two figures,
+    not a word in common): what two headlines in one language have in common besides
+    names."""
     return frozenset(
         f for w in _WORD.findall(title) for part in w.split("-")
         if len(f := fold(part)) >= 4 and f.isalpha() and f not in _FUNCTION_WORDS
-        and f not in _SMALL_WORDS)
+        and f not in _SMALL_WORDS and f not in SCALE_WORDS)
 
 
 def capitalized(text: str) -> list[str]:

@@ -674,10 +674,13 @@ class Ingester:
         mine = new.names()
         counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
         rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
+        headed = frozenset(rare) & new.heads()
+        if not headed:      # every rule needs a rare name in both titles
+            return None
         candidates = [dedup.Named.of(feed, published, title, text, story)
                       for story, feed, published, title, text in self.store.named_candidates(
-                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS,
-                          dedup.HEADLINE_NAMES)]
+                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS, 1)
+                      if dedup.may_name_together(headed, title)]
         return dedup.choose_named_story(new, candidates, counts)
 
 
