@@ -266,24 +266,34 @@ def outlet(title: str) -> str:
 
 @lru_cache(maxsize=50_000)
 def multiword_names(title: str) -> frozenset[str]:
-    """The names of several words side by side a Latin-script title gives ("Broken Back -
-    \"Excuses\"" -> "broken back"; "Unrest hits Ivory Coast's main city" -> "ivory
-    coast"); none from a title in Title Case, whose capitals name nothing
-    (`names.title_case`)."""
+    """The names of several words side by side a title gives in a script with capitals
+    ("Broken Back - \"Excuses\"" -> "broken back"; "Unrest hits Ivory Coast's main city"
+    -> "ivory coast"); none from a title in Title Case, whose capitals name nothing
+    (`names.title_case`), none from words of scripts without capitals (a Japanese title's
+    runs), and not the outlet an aggregator names after a title ("(Impress Watch)")."""
+    title = _OUTLET.sub("", title)
     if names.title_case(title):
         return frozenset()
     out: set[str] = set()
     run: list[str] = []
     last = -2
     for pos, anchor in [*names.latin_anchors(title), (-9, "")]:
-        if pos == last + 1 and not anchor.startswith("#"):
+        word = _cased(anchor)
+        if word and run and pos == last + 1:
             run.append(anchor)
         else:
             if len(run) >= 2:
                 out.add(" ".join(run))
-            run = [anchor] if anchor and not anchor.startswith("#") else []
+            run = [anchor] if word else []
         last = pos
     return frozenset(out)
+
+
+def _cased(anchor: str) -> bool:
+    """A word of letters that have capitals (Latin, Cyrillic, Greek): not a figure, not a
+    run of kanji or kana."""
+    letters = [ch for ch in anchor if ch.isalpha()]
+    return bool(letters) and all(ch.upper() != ch.lower() for ch in letters)
 
 
 def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],

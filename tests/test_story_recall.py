@@ -108,6 +108,9 @@ def test_two_outlets_with_two_names_in_their_headlines_join_through_the_archive(
     ("Nishikori into final", set()),                              # one word
     ("Zugausfall: 400 Pendler in Bad Hersfeld gestrandet", {"bad hersfeld"}),
     ("Lindau, Kestrel: zwei Namen", set()),                       # a comma, a stop between
+    ("auとUQ mobileのオンラインショップ、販売停止中(Impress Watch)", set()),  # no kana, no outlet
+    ("7月のPrime Gaming、プライムデーにゲーム大量無料配布(Impress Watch)", set()),
+    ("Пожар в отеле Нижнего Новгорода", {"нижнего новгорода"}),   # Cyrillic has capitals
 ])
 def test_multiword_names_are_a_titles_names_of_several_words(title, found):
     assert dedup.multiword_names(title) == found
