@@ -250,6 +250,8 @@ class Telling:
     minhash: bytes = b""
     item_id: int = 0
     outlet: str = ""        # the outlet an aggregator names after a title (see `outlet`)
+    heads: frozenset[str] = frozenset()     # its title's names of several words
+                                            # (`multiword_names`)
 
 
 _OUTLET = re.compile(r"[(（]([^()（）]{2,24})[)）]\s*$")
@@ -260,6 +262,38 @@ def outlet(title: str) -> str:
     "Impress Watch" ("" when there is none)."""
     m = _OUTLET.search(title)
     return m.group(1).strip() if m else ""
+
+
+@lru_cache(maxsize=50_000)
+def multiword_names(title: str) -> frozenset[str]:
+    """The names of several words side by side a title gives in a script with capitals
+    ("Broken Back - \"Excuses\"" -> "broken back"; "Unrest hits Ivory Coast's main city"
+    -> "ivory coast"); none from a title in Title Case, whose capitals name nothing
+    (`names.title_case`), none from words of scripts without capitals (a Japanese title's
+    runs), and not the outlet an aggregator names after a title ("(Impress Watch)")."""
+    title = _OUTLET.sub("", title)
+    if names.title_case(title):
+        return frozenset()
+    out: set[str] = set()
+    run: list[str] = []
+    last = -2
+    for pos, anchor in [*names.latin_anchors(title), (-9, "")]:
+        word = _cased(anchor)
+        if word and run and pos == last + 1:
+            run.append(anchor)
+        else:
+            if len(run) >= 2:
+                out.add(" ".join(run))
+            run = [anchor] if word else []
+        last = pos
+    return frozenset(out)
+
+
+def _cased(anchor: str) -> bool:
+    """A word of letters that have capitals (Latin, Cyrillic, Greek): not a figure, not a
+    run of kanji or kana."""
+    letters = [ch for ch in anchor if ch.isalpha()]
+    return bool(letters) and all(ch.upper() != ch.lower() for ch in letters)
 
 
 def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
@@ -282,10 +316,14 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       events, see `_titles_agree`);
     - two items of one feed are published 12 hours apart at most (both dated), neither
       is short, their titles share a word beyond the feed's template, and they name two
-      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"): a
-      publisher does not tell one story twice, an aggregator does, in several outlets'
-      words (a forum's two sale posts, 1.10低价售泰平年红包卡 and …康银阁泰平年、二羊卡, are
-      two posts; a news site's two reports on one unrest, two reports).
+      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"), or
+      both titles give one name of several words (`multiword_names`: "Ivory Coast", "Broken
+      Back"): a publisher does not tell one story twice in other words, an aggregator
+      does, in several outlets' words (a forum's two sale posts, 1.10低价售泰平年红包卡 and
+      …康银阁泰平年、二羊卡, are two posts), and a publisher's follow-up as similar as
+      this, the same half day, on the same named place, person or work, is the same
+      event told again (a ministry's notices are short, or name no such name in Latin
+      letters).
 
     Signatures are compared in one array operation; a candidate's body tokens are read
     (`body(item_id)`) only when it is similar enough for them to matter."""
@@ -314,7 +352,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
         if same_feed and (short or theirs_short or new.published_at is None
                           or c.published_at is None
-                          or not (new.outlet and c.outlet and new.outlet != c.outlet)
+                          or not ((new.outlet and c.outlet and new.outlet != c.outlet)
+                                  or new.heads & c.heads)
                           or not (_words(new.title_tokens) & _words(c.title_tokens)) - common):
             continue
         if (short or theirs_short) and not _titles_agree(
@@ -540,6 +579,8 @@ def name_keys(lang: str, title: str, text: str, tokens: Sequence[str],
 NAMED_DAYS = 1.0           # the reports are published within a day of each other
 RARE_ITEMS = 6             # a name held by at most this many items of the story window
 NAMED_ANCHORS = 3          # distinct rare names and figures the two reports share
+HEADLINE_NAMES = 2         # or this many distinct rare names both headlines give
+HEADLINE_WORDS = 2         # or one, and this many more words both headlines give
 
 
 @dataclass(frozen=True)
@@ -552,15 +593,42 @@ class Named:
     title: tuple[tuple[int, str], ...]
     body: tuple[tuple[int, str], ...]
     story_id: int = 0
+    title_case: bool = False    # its title is in Title Case (`names.title_case`)
+    words: frozenset[str] = frozenset()     # its title's words (`names.headline_words`)
 
     @classmethod
     def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
            story_id: int = 0) -> Named:
-        return cls(feed_id, published_at, *latin_told(title, text), story_id)
+        return cls.told(feed_id, published_at, title, latin_told(title, text), story_id)
+
+    @classmethod
+    def told(cls, feed_id: str, published_at: datetime | None, title: str, told: Told,
+             story_id: int = 0) -> Named:
+        """From its `latin_told`, already read."""
+        return cls(feed_id, published_at, *told, story_id, names.title_case(title),
+                   names.headline_words(title))
 
     def names(self) -> set[str]:
         """Its anchors, as indexed (`name_keys`)."""
         return {a for _, a in (*self.title, *self.body)}
+
+    def heads(self) -> set[str]:
+        """The names its headline gives: its title's anchors, of a title in Title Case
+        only those its text gives too ("May Have Heard Voices" names nothing)."""
+        told = {a for _, a in self.title}
+        return told & {a for _, a in self.body} if self.title_case else told
+
+
+@lru_cache(maxsize=50_000)
+def _title_anchors(title: str) -> frozenset[str]:
+    return frozenset(a for _, a in names.latin_anchors(title))
+
+
+def may_name_together(keys: frozenset[str], title: str) -> bool:
+    """Whether a candidate's title gives one of `keys` (the new item's rare names that
+    its own title gives): every rule of `choose_named_story` needs one such name in both
+    titles, so a candidate without one need not have its text read."""
+    return not keys.isdisjoint(_title_anchors(title))
 
 
 def _distinct(shared: set[str], told: Named) -> int:
@@ -587,21 +655,30 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     `new` by its names (`counts`: how many items of the story window hold each key):
     published within NAMED_DAYS of each other (when both are dated), sharing at least
     NAMED_ANCHORS distinct rare names or figures (held by RARE_ITEMS items at most;
-    words side by side count as one name), one of them in both titles. A company's
-    funding round and its approval days later, a player's semifinal and his final the
-    next day, share a name or two, not three, or not within a day."""
+    words side by side count as one name), one of them in both titles; or
+    HEADLINE_NAMES distinct rare names that both titles give ("Augsburg: Fujitsu macht
+    dicht" = "Fujitsu schließt Werk in Augsburg"; a title in Title Case gives only the
+    names its text gives too, see `Named.heads`); or one rare name that both titles
+    give and HEADLINE_WORDS more words that both titles say ("Scenes From Fort
+    Lauderdale Airport Shooting" = "5 dead in Fort Lauderdale airport shooting"). A
+    company's funding round and its approval days later, a player's semifinal and his
+    final the next day, share a name or two, not three, or not within a day; a
+    company's other news the same day shares its name in the headlines, its town at
+    most in the text."""
     mine = new.names()
     best: tuple[int, int] | None = None
     for c in candidates:
         if c.feed_id == new.feed_id or days_apart(new.published_at, c.published_at) > NAMED_DAYS:
             continue
         rare = {a for a in mine & c.names() if counts.get(a, 0) <= RARE_ITEMS}
-        heads = {a for _, a in new.title} & {a for _, a in c.title}
+        heads = new.heads() & c.heads()
         if not rare & heads:
             continue
         n = min(_distinct(rare, new), _distinct(rare, c))
         both = min(_distinct(rare & heads, new), _distinct(rare & heads, c))
-        if (n >= NAMED_ANCHORS + (both < 2)) and (best is None or n > best[1]):
+        said = len((new.words & c.words) - rare)
+        if (n >= NAMED_ANCHORS + (both < 2) or both >= HEADLINE_NAMES
+                or said >= HEADLINE_WORDS) and (best is None or n > best[1]):
             best = (c.story_id, n)
     return best[0] if best else None
 

@@ -642,12 +642,14 @@ class Ingester:
         store = self.store
         if ready.minhash is not None:
             candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
-                                        blob, item_id, dedup.outlet(raw))
+                                        blob, item_id, dedup.outlet(raw),
+                                        dedup.multiword_names(raw))
                           for item_id, story, blob, feed, title, published, raw in
                           store.story_candidates(ready.band_keys, window)]
             new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
                                 tuple(item.index_text.split()), item.published_at,
-                                outlet=dedup.outlet(item.title))
+                                outlet=dedup.outlet(item.title),
+                                heads=dedup.multiword_names(item.title))
             chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
                                         candidates, ready.common, store.body_tokens)
             if chosen:
@@ -670,14 +672,17 @@ class Ingester:
     def _named_story(self, item: Item, told: dedup.Told, window: datetime) -> int | None:
         """The story another outlet tells in other words, found by rare names
         (`dedup.choose_named_story`; `told`: the item's `dedup.latin_told`)."""
-        new = dedup.Named(item.feed_id, item.published_at, *told)
+        new = dedup.Named.told(item.feed_id, item.published_at, item.title, told)
         mine = new.names()
         counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
         rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
+        headed = frozenset(rare) & new.heads()
+        if not headed:      # every rule needs a rare name in both titles
+            return None
         candidates = [dedup.Named.of(feed, published, title, text, story)
                       for story, feed, published, title, text in self.store.named_candidates(
-                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS,
-                          dedup.NAMED_ANCHORS)]
+                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS, 1)
+                      if dedup.may_name_together(headed, title)]
         return dedup.choose_named_story(new, candidates, counts)
 
 
