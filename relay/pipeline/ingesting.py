@@ -191,7 +191,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
     worker process as well as here. What the feed repeats across the batch and its
     recent items (`prior`) is left out of the signatures and figures; signatures are
-    computed in bulk (datasketch). An entry that cannot be prepared is logged with its
+    computed in bulk (`dedup.signatures`). An entry that cannot be prepared is logged with its
     guid and left out: it harms only itself. Returns the items and how many were left
     out."""
     prepared = []
