@@ -10,9 +10,9 @@ Two levels:
    different titles are never exact duplicates (`pipeline.ingesting`). The
    store answers whether a key is known; this module only names the keys.
 2. Near duplicates join a story. Each item gets a MinHash signature
-   (datasketch, NUM_PERM permutations over CRC-32 hashes: SHA-1, datasketch's
-   default, cost ten times more for the same quality) of its features: the set of its
-   tokens without dates (`numbers`), with numbers and long words repeated as extra
+   (NUM_PERM permutations over CRC-32 hashes, in datasketch 2.0's scheme, see
+   `signatures`; SHA-1, datasketch's default, cost ten times more for the same quality)
+   of its features: the set of its tokens without dates (`numbers`), with numbers and long words repeated as extra
    features so that figures and rare names weigh more than function words, and
    without what its feed repeats in every item (`template`). The signature is
    cut into BANDS bands of ROWS rows; every band is hashed and stored (the
@@ -63,7 +63,7 @@ _STOP = frozenset([
 
 @dataclass(frozen=True)
 class Signature:
-    values: np.ndarray  # uint64 array of NUM_PERM values below 2**32
+    values: np.ndarray  # NUM_PERM unsigned values below 2**32 (uint32 or uint64)
 
     def to_bytes(self) -> bytes:
         return self.values.astype("<u4").tobytes()
@@ -201,19 +201,69 @@ def template(batch: Sequence[set[str]], prior: Profile | None = None) -> frozens
     return frozenset(f for f, n in counts.items() if n >= floor)
 
 
-def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
-    """One signature per feature set (None for an empty set), computed in bulk."""
-    # Imported here: datasketch pulls in scipy (0.3 s, ~55 MB), which only ingest needs.
-    from datasketch import MinHash
+# -- MinHash --------------------------------------------------------------------------------
+# The scheme relay's archives are signed with: datasketch 2.0's default ("affine32"), which
+# `MinHash(NUM_PERM, seed=_SEED, hashfunc=zlib.crc32)` computed before relay computed its
+# signatures itself. A feature's CRC-32 is mixed by MurmurHash3's 32-bit finalizer, then
+# mapped by NUM_PERM permutations h -> a * h + b modulo 2**32 (odd a), whose (a, b) are drawn
+# from RandomState(_SEED); a set's signature is the minimum of each. Fixed here, with golden
+# values in tests/test_dedup.py, so that no upgrade of a library changes what a stored
+# signature means (datasketch 2.0 changed its default scheme; 1.x's would change them all).
+_BLOCK = 2048                 # feature hashes permuted at once (1 MB of uint32)
+_FMIX = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
 
-    sets = list(feature_sets)
-    encoded = [[f.encode("utf-8") for f in s] for s in sets if s]
-    hashes = (MinHash.bulk(encoded, num_perm=NUM_PERM, seed=_SEED, hashfunc=zlib.crc32)
-              if encoded else [])
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of each permutation, as columns."""
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a[:, None], b[:, None]
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer on uint32 values: spreads CRC-32's linear structure."""
+    shift1, mul1, shift2, mul2 = _FMIX
+    h = h ^ (h >> shift1)
+    h *= mul1
+    h ^= h >> shift2
+    h *= mul2
+    h ^= h >> shift1
+    return h
+
+
+def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
+    """One signature per feature set (None for an empty set), computed in bulk: the
+    features of many sets are permuted in one array and each set's minimum taken."""
     out: list[Signature | None] = []
-    it = iter(hashes)
-    for s in sets:
-        out.append(Signature(next(it).hashvalues) if s else None)
+    hashes: list[int] = []
+    starts: list[int] = []          # where each non-empty set's hashes begin in `hashes`
+    slots: list[int] = []           # its place in `out`
+
+    def flush() -> None:
+        if not starts:
+            return
+        a, b = _permutations()
+        # One row per permutation: each set's minimum is taken along contiguous memory.
+        permuted = a * _fmix32(np.array(hashes, dtype=np.uint32))
+        permuted += b
+        mins = np.ascontiguousarray(np.minimum.reduceat(permuted, starts, axis=1).T)
+        for slot, values in zip(slots, mins, strict=True):
+            out[slot] = Signature(values)
+        hashes.clear()
+        starts.clear()
+        slots.clear()
+
+    for feats in feature_sets:
+        out.append(None)
+        if feats:
+            starts.append(len(hashes))
+            slots.append(len(out) - 1)
+            hashes.extend(map(zlib.crc32, map(str.encode, feats)))    # UTF-8
+            if len(hashes) >= _BLOCK:
+                flush()
+    flush()
     return out
 
 
