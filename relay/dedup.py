@@ -49,6 +49,11 @@ STORY_THRESHOLD = 0.35       # benchmarks/quality: same-language story F1 0.971,
 STORY_WINDOW_DAYS = 7
 _DIGIT = re.compile(r"\d")
 _SEED = 1
+# What a stored signature means (see `signatures`), recorded in the archive
+# (`Store.meta("minhash_scheme")`): an archive signed under another scheme has its story
+# window signed again (`pipeline.ingesting.sign_window`) rather than silently matching
+# nothing. Change this string whenever a signature's value would change.
+SCHEME = f"crc32-fmix32-affine32-seed{_SEED}-perm{NUM_PERM}"
 
 # Function words carry no story identity; dropping them makes similarity honest.
 _STOP = frozenset([

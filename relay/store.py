@@ -273,6 +273,16 @@ MIGRATIONS: list[Migration] = [
     # 19: the archive's stable face for the tools that query SQLite (VIEWS): made by the
     # step below, and again after every later migration (see Store._migrate_one)
     make_views,
+    # 20: the MinHash scheme the signatures were made with (dedup.SCHEME), recorded in
+    # archive_meta. Before it was recorded, a signature may be datasketch 1.x's (its
+    # default changed in 2.0, and relay's `datasketch>=1.6` took either): the signatures
+    # are dropped and the next collect signs the story window again in relay's own scheme.
+    """
+    CREATE TABLE IF NOT EXISTS archive_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    DELETE FROM lsh_bands;
+    UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL;
+    INSERT OR IGNORE INTO pending (task) VALUES ('sign-window');
+    """,
 ]
 VIEWS_SINCE = MIGRATIONS.index(make_views) + 1   # the schema version that made VIEWS
 
@@ -1088,6 +1098,25 @@ class Store:
     def done(self, task: str) -> None:
         with self.transaction():
             self.conn.execute("DELETE FROM pending WHERE task = ?", (task,))
+
+    def meta(self, key: str) -> str | None:
+        """A fact the archive records about itself (e.g. `minhash_scheme`), or None."""
+        row = self.conn.execute("SELECT value FROM archive_meta WHERE key = ?",
+                                (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO archive_meta (key, value) VALUES (?, ?)",
+                              (key, value))
+
+    def drop_signatures(self) -> None:
+        """Forget every MinHash signature and LSH band (their scheme changed) and leave the
+        story window to be signed again (`pending`: sign-window)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM lsh_bands")
+            self.conn.execute("UPDATE items SET minhash = NULL WHERE minhash IS NOT NULL")
+            self.conn.execute("INSERT OR IGNORE INTO pending (task) VALUES ('sign-window')")
 
     def items_to_sign(self, since: datetime) -> list[tuple[int, str, str, str]]:
         """(id, feed id, indexed title, indexed body) of items collected since `since` that

@@ -103,3 +103,36 @@ def test_languages_are_the_distinct_languages_of_the_items(tmp_path):
         plan = store.conn.execute("EXPLAIN QUERY PLAN SELECT MIN(lang) FROM items"
                                   " WHERE lang > 'en'").fetchall()
         assert "items_lang" in str(plan)    # an index step per language, not a scan
+
+
+def test_the_archive_records_its_signature_scheme_and_a_foreign_one_is_signed_again(tmp_path):
+    """The MinHash scheme is relay's own (dedup.SCHEME) and the archive says which one its
+    signatures are of: a story told again still finds its first report after an archive
+    signed under another scheme is opened (as one signed by datasketch 1.x would be)."""
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    first = [Entry(feed_id="f", guid="a", url="https://f.example/a",
+                   title="Ohio puts $48 million into quantum networking testbed",
+                   content_html="The state of Ohio will spend $48 million on a quantum "
+                   "networking testbed led by Ohio State with Battelle and IBM.",
+                   published_at=T0 - timedelta(hours=1))]
+    again = [Entry(feed_id="g", guid="b", url="https://other.example/b",
+                   title="Ohio puts $48 million into quantum networking testbed (update)",
+                   content_html="The state of Ohio will spend $48 million on a quantum "
+                   "networking testbed led by Ohio State with Battelle and IBM, the "
+                   "governor announced.", published_at=T0)]
+    with Store(tmp_path / "a.db") as store:
+        store.sync_feeds([FEED, OTHER])
+        assert store.pending("sign-window")          # a new archive: nothing to sign yet
+        ingest(FEED, first, store, taxonomy, T0)
+        assert sign_window(store, T0) == 0
+        assert store.meta("minhash_scheme") == dedup.SCHEME
+        # Another scheme's signatures: they match nothing relay computes now.
+        store.set_meta("minhash_scheme", "datasketch-1.x-sha1")
+        store.conn.execute("UPDATE lsh_bands SET hash = hash + 1")
+        store.conn.execute("UPDATE items SET minhash = zeroblob(504)")
+        assert sign_window(store, T0 + timedelta(hours=1)) == 1
+        assert store.meta("minhash_scheme") == dedup.SCHEME
+        assert not store.pending("sign-window")
+        ingest(OTHER, again, store, taxonomy, T0 + timedelta(hours=2))
+        stories = store.conn.execute("SELECT DISTINCT story_id FROM items").fetchall()
+    assert len(stories) == 1

@@ -824,8 +824,16 @@ def sign_window(store: Archive, now: datetime) -> int:
     """After a migration dropped the signatures (their hash changed): sign the items of
     the story window again from their indexed tokens, so that new items still find the
     stories they belong to. Done once, under the write lock (two collects at once sign
-    once); returns how many items were signed."""
+    once); returns how many items were signed. An archive whose recorded scheme
+    (`dedup.SCHEME`) is not relay's has its signatures dropped and signed again here."""
+    recorded = store.meta("minhash_scheme")
+    if recorded is not None and recorded != dedup.SCHEME:
+        log.warning("the archive's story signatures are of another scheme (%s, not %s): "
+                    "signing the story window again", recorded, dedup.SCHEME)
+        store.drop_signatures()
     if not store.pending("sign-window"):
+        if recorded is None:
+            store.set_meta("minhash_scheme", dedup.SCHEME)
         return 0
     with store.transaction():
         if not store.pending("sign-window"):
@@ -843,6 +851,7 @@ def sign_window(store: Archive, now: datetime) -> int:
         for (item_id, _feed, _title, _body), sig in zip(rows, sigs, strict=True):
             if sig is not None:
                 store.set_signature(item_id, sig.to_bytes(), dedup.bands(sig))
+        store.set_meta("minhash_scheme", dedup.SCHEME)
         store.done("sign-window")
     if rows:
         log.info("signed %d items of the story window again (MinHash hash changed)", len(rows))
