@@ -13,6 +13,7 @@ statement meets it; the commands that only read open a read-only Store.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -21,10 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import sqlite_utils
 
 from relay.errors import LockedError, QueryError, StoreError
 from relay.models import (
@@ -48,6 +47,9 @@ from relay.models import (
     kept_date,
     utc_text,
 )
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
 log = logging.getLogger("relay")
@@ -85,6 +87,7 @@ VIEWS: dict[str, str] = {
 
 
 def _views_db(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    import sqlite_utils  # (a migration's, and `relay sql`'s: not every command's start)
     return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
 
 
@@ -556,7 +559,8 @@ class Store:
             # 64 MB of page cache (the default is 2 MB): the LSH band index takes random
             # inserts, and a window of 20,000 items inserts its bands in 185 us, not 281.
             conn.execute("PRAGMA cache_size=-65536")
-            self.db = sqlite_utils.Database(conn)
+            # as sqlite-utils sets a connection it wraps (relay's was, from the start)
+            conn.execute("PRAGMA recursive_triggers=ON")
             self._migrate()
         except BaseException as exc:
             if conn is not None:
@@ -592,6 +596,13 @@ class Store:
         # temporary tables (the feeds copy) in memory: the folder may be read-only
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
+
+    @functools.cached_property
+    def _db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the connection (`query`), made when first needed: its import
+        is a query's, not every command's start."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
 
     def __enter__(self) -> Store:
         return self
@@ -1536,9 +1547,10 @@ class Store:
                           " ".join(filter(None, (_ACTIONS.get(action, str(action)), arg1))))
             return sqlite3.SQLITE_DENY
 
+        db = self._db       # (made before the authorizer, which would refuse its pragma)
         self.conn.set_authorizer(only_reads)
         try:
-            cursor = self.db.execute(sql, dict(params) if params else None)
+            cursor = db.execute(sql, dict(params) if params else None)
         except (sqlite3.Error, sqlite3.Warning) as exc:
             raise self._query_error(exc, denied) from exc
         finally:
