@@ -10,9 +10,9 @@ Two levels:
    different titles are never exact duplicates (`pipeline.ingesting`). The
    store answers whether a key is known; this module only names the keys.
 2. Near duplicates join a story. Each item gets a MinHash signature
-   (datasketch, NUM_PERM permutations over CRC-32 hashes: SHA-1, datasketch's
-   default, cost ten times more for the same quality) of its features: the set of its
-   tokens without dates (`numbers`), with numbers and long words repeated as extra
+   (NUM_PERM permutations over CRC-32 hashes, in datasketch 2.0's scheme, see
+   `signatures`; SHA-1, datasketch's default, cost ten times more for the same quality)
+   of its features: the set of its tokens without dates (`numbers`), with numbers and long words repeated as extra
    features so that figures and rare names weigh more than function words, and
    without what its feed repeats in every item (`template`). The signature is
    cut into BANDS bands of ROWS rows; every band is hashed and stored (the
@@ -63,7 +63,7 @@ _STOP = frozenset([
 
 @dataclass(frozen=True)
 class Signature:
-    values: np.ndarray  # uint64 array of NUM_PERM values below 2**32
+    values: np.ndarray  # NUM_PERM unsigned values below 2**32 (uint32 or uint64)
 
     def to_bytes(self) -> bytes:
         return self.values.astype("<u4").tobytes()
@@ -201,19 +201,69 @@ def template(batch: Sequence[set[str]], prior: Profile | None = None) -> frozens
     return frozenset(f for f, n in counts.items() if n >= floor)
 
 
-def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
-    """One signature per feature set (None for an empty set), computed in bulk."""
-    # Imported here: datasketch pulls in scipy (0.3 s, ~55 MB), which only ingest needs.
-    from datasketch import MinHash
+# -- MinHash --------------------------------------------------------------------------------
+# The scheme relay's archives are signed with: datasketch 2.0's default ("affine32"), which
+# `MinHash(NUM_PERM, seed=_SEED, hashfunc=zlib.crc32)` computed before relay computed its
+# signatures itself. A feature's CRC-32 is mixed by MurmurHash3's 32-bit finalizer, then
+# mapped by NUM_PERM permutations h -> a * h + b modulo 2**32 (odd a), whose (a, b) are drawn
+# from RandomState(_SEED); a set's signature is the minimum of each. Fixed here, with golden
+# values in tests/test_dedup.py, so that no upgrade of a library changes what a stored
+# signature means (datasketch 2.0 changed its default scheme; 1.x's would change them all).
+_BLOCK = 2048                 # feature hashes permuted at once (1 MB of uint32)
+_FMIX = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
 
-    sets = list(feature_sets)
-    encoded = [[f.encode("utf-8") for f in s] for s in sets if s]
-    hashes = (MinHash.bulk(encoded, num_perm=NUM_PERM, seed=_SEED, hashfunc=zlib.crc32)
-              if encoded else [])
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of each permutation, as columns."""
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a[:, None], b[:, None]
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer on uint32 values: spreads CRC-32's linear structure."""
+    shift1, mul1, shift2, mul2 = _FMIX
+    h = h ^ (h >> shift1)
+    h *= mul1
+    h ^= h >> shift2
+    h *= mul2
+    h ^= h >> shift1
+    return h
+
+
+def signatures(feature_sets: Iterable[set[str]]) -> list[Signature | None]:
+    """One signature per feature set (None for an empty set), computed in bulk: the
+    features of many sets are permuted in one array and each set's minimum taken."""
     out: list[Signature | None] = []
-    it = iter(hashes)
-    for s in sets:
-        out.append(Signature(next(it).hashvalues) if s else None)
+    hashes: list[int] = []
+    starts: list[int] = []          # where each non-empty set's hashes begin in `hashes`
+    slots: list[int] = []           # its place in `out`
+
+    def flush() -> None:
+        if not starts:
+            return
+        a, b = _permutations()
+        # One row per permutation: each set's minimum is taken along contiguous memory.
+        permuted = a * _fmix32(np.array(hashes, dtype=np.uint32))
+        permuted += b
+        mins = np.ascontiguousarray(np.minimum.reduceat(permuted, starts, axis=1).T)
+        for slot, values in zip(slots, mins, strict=True):
+            out[slot] = Signature(values)
+        hashes.clear()
+        starts.clear()
+        slots.clear()
+
+    for feats in feature_sets:
+        out.append(None)
+        if feats:
+            starts.append(len(hashes))
+            slots.append(len(out) - 1)
+            hashes.extend(map(zlib.crc32, map(str.encode, feats)))    # UTF-8
+            if len(hashes) >= _BLOCK:
+                flush()
+    flush()
     return out
 
 
@@ -250,6 +300,8 @@ class Telling:
     minhash: bytes = b""
     item_id: int = 0
     outlet: str = ""        # the outlet an aggregator names after a title (see `outlet`)
+    heads: frozenset[str] = frozenset()     # its title's names of several words
+                                            # (`multiword_names`)
 
 
 _OUTLET = re.compile(r"[(（]([^()（）]{2,24})[)）]\s*$")
@@ -260,6 +312,38 @@ def outlet(title: str) -> str:
     "Impress Watch" ("" when there is none)."""
     m = _OUTLET.search(title)
     return m.group(1).strip() if m else ""
+
+
+@lru_cache(maxsize=50_000)
+def multiword_names(title: str) -> frozenset[str]:
+    """The names of several words side by side a title gives in a script with capitals
+    ("Broken Back - \"Excuses\"" -> "broken back"; "Unrest hits Ivory Coast's main city"
+    -> "ivory coast"); none from a title in Title Case, whose capitals name nothing
+    (`names.title_case`), none from words of scripts without capitals (a Japanese title's
+    runs), and not the outlet an aggregator names after a title ("(Impress Watch)")."""
+    title = _OUTLET.sub("", title)
+    if names.title_case(title):
+        return frozenset()
+    out: set[str] = set()
+    run: list[str] = []
+    last = -2
+    for pos, anchor in [*names.latin_anchors(title), (-9, "")]:
+        word = _cased(anchor)
+        if word and run and pos == last + 1:
+            run.append(anchor)
+        else:
+            if len(run) >= 2:
+                out.add(" ".join(run))
+            run = [anchor] if word else []
+        last = pos
+    return frozenset(out)
+
+
+def _cased(anchor: str) -> bool:
+    """A word of letters that have capitals (Latin, Cyrillic, Greek): not a figure, not a
+    run of kanji or kana."""
+    letters = [ch for ch in anchor if ch.isalpha()]
+    return bool(letters) and all(ch.upper() != ch.lower() for ch in letters)
 
 
 def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
@@ -282,10 +366,14 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
       events, see `_titles_agree`);
     - two items of one feed are published 12 hours apart at most (both dated), neither
       is short, their titles share a word beyond the feed's template, and they name two
-      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"): a
-      publisher does not tell one story twice, an aggregator does, in several outlets'
-      words (a forum's two sale posts, 1.10低价售泰平年红包卡 and …康银阁泰平年、二羊卡, are
-      two posts; a news site's two reports on one unrest, two reports).
+      different outlets after their titles ("…(Impress Watch)", "…(PHILE WEB)"), or
+      both titles give one name of several words (`multiword_names`: "Ivory Coast", "Broken
+      Back"): a publisher does not tell one story twice in other words, an aggregator
+      does, in several outlets' words (a forum's two sale posts, 1.10低价售泰平年红包卡 and
+      …康银阁泰平年、二羊卡, are two posts), and a publisher's follow-up as similar as
+      this, the same half day, on the same named place, person or work, is the same
+      event told again (a ministry's notices are short, or name no such name in Latin
+      letters).
 
     Signatures are compared in one array operation; a candidate's body tokens are read
     (`body(item_id)`) only when it is similar enough for them to matter."""
@@ -314,7 +402,8 @@ def choose_story(sig: Signature, new: Telling, candidates: Sequence[Telling],
         theirs_short = _substance(c, common if same_feed else frozenset()) < SUBSTANCE
         if same_feed and (short or theirs_short or new.published_at is None
                           or c.published_at is None
-                          or not (new.outlet and c.outlet and new.outlet != c.outlet)
+                          or not ((new.outlet and c.outlet and new.outlet != c.outlet)
+                                  or new.heads & c.heads)
                           or not (_words(new.title_tokens) & _words(c.title_tokens)) - common):
             continue
         if (short or theirs_short) and not _titles_agree(
@@ -540,6 +629,8 @@ def name_keys(lang: str, title: str, text: str, tokens: Sequence[str],
 NAMED_DAYS = 1.0           # the reports are published within a day of each other
 RARE_ITEMS = 6             # a name held by at most this many items of the story window
 NAMED_ANCHORS = 3          # distinct rare names and figures the two reports share
+HEADLINE_NAMES = 2         # or this many distinct rare names both headlines give
+HEADLINE_WORDS = 2         # or one, and this many more words both headlines give
 
 
 @dataclass(frozen=True)
@@ -552,15 +643,42 @@ class Named:
     title: tuple[tuple[int, str], ...]
     body: tuple[tuple[int, str], ...]
     story_id: int = 0
+    title_case: bool = False    # its title is in Title Case (`names.title_case`)
+    words: frozenset[str] = frozenset()     # its title's words (`names.headline_words`)
 
     @classmethod
     def of(cls, feed_id: str, published_at: datetime | None, title: str, text: str,
            story_id: int = 0) -> Named:
-        return cls(feed_id, published_at, *latin_told(title, text), story_id)
+        return cls.told(feed_id, published_at, title, latin_told(title, text), story_id)
+
+    @classmethod
+    def told(cls, feed_id: str, published_at: datetime | None, title: str, told: Told,
+             story_id: int = 0) -> Named:
+        """From its `latin_told`, already read."""
+        return cls(feed_id, published_at, *told, story_id, names.title_case(title),
+                   names.headline_words(title))
 
     def names(self) -> set[str]:
         """Its anchors, as indexed (`name_keys`)."""
         return {a for _, a in (*self.title, *self.body)}
+
+    def heads(self) -> set[str]:
+        """The names its headline gives: its title's anchors, of a title in Title Case
+        only those its text gives too ("May Have Heard Voices" names nothing)."""
+        told = {a for _, a in self.title}
+        return told & {a for _, a in self.body} if self.title_case else told
+
+
+@lru_cache(maxsize=50_000)
+def _title_anchors(title: str) -> frozenset[str]:
+    return frozenset(a for _, a in names.latin_anchors(title))
+
+
+def may_name_together(keys: frozenset[str], title: str) -> bool:
+    """Whether a candidate's title gives one of `keys` (the new item's rare names that
+    its own title gives): every rule of `choose_named_story` needs one such name in both
+    titles, so a candidate without one need not have its text read."""
+    return not keys.isdisjoint(_title_anchors(title))
 
 
 def _distinct(shared: set[str], told: Named) -> int:
@@ -587,21 +705,30 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     `new` by its names (`counts`: how many items of the story window hold each key):
     published within NAMED_DAYS of each other (when both are dated), sharing at least
     NAMED_ANCHORS distinct rare names or figures (held by RARE_ITEMS items at most;
-    words side by side count as one name), one of them in both titles. A company's
-    funding round and its approval days later, a player's semifinal and his final the
-    next day, share a name or two, not three, or not within a day."""
+    words side by side count as one name), one of them in both titles; or
+    HEADLINE_NAMES distinct rare names that both titles give ("Augsburg: Fujitsu macht
+    dicht" = "Fujitsu schließt Werk in Augsburg"; a title in Title Case gives only the
+    names its text gives too, see `Named.heads`); or one rare name that both titles
+    give and HEADLINE_WORDS more words that both titles say ("Scenes From Fort
+    Lauderdale Airport Shooting" = "5 dead in Fort Lauderdale airport shooting"). A
+    company's funding round and its approval days later, a player's semifinal and his
+    final the next day, share a name or two, not three, or not within a day; a
+    company's other news the same day shares its name in the headlines, its town at
+    most in the text."""
     mine = new.names()
     best: tuple[int, int] | None = None
     for c in candidates:
         if c.feed_id == new.feed_id or days_apart(new.published_at, c.published_at) > NAMED_DAYS:
             continue
         rare = {a for a in mine & c.names() if counts.get(a, 0) <= RARE_ITEMS}
-        heads = {a for _, a in new.title} & {a for _, a in c.title}
+        heads = new.heads() & c.heads()
         if not rare & heads:
             continue
         n = min(_distinct(rare, new), _distinct(rare, c))
         both = min(_distinct(rare & heads, new), _distinct(rare & heads, c))
-        if (n >= NAMED_ANCHORS + (both < 2)) and (best is None or n > best[1]):
+        said = len((new.words & c.words) - rare)
+        if (n >= NAMED_ANCHORS + (both < 2) or both >= HEADLINE_NAMES
+                or said >= HEADLINE_WORDS) and (best is None or n > best[1]):
             best = (c.story_id, n)
     return best[0] if best else None
 

@@ -24,7 +24,7 @@ import unicodedata
 from functools import cache, lru_cache
 from importlib import resources
 
-from relay.tokens import latin_tokens, morphemes
+from relay.tokens import SCALE_WORDS, latin_tokens, morphemes
 
 MIN_KEY = 3
 
@@ -194,6 +194,49 @@ def latin_anchors(text: str) -> list[tuple[int, str]]:
                 continue
             out.append((pos, folded))
     return out
+
+
+TITLE_CASE_WORDS = 3       # words of four letters or more a headline needs to be judged
+# English words that only Title Case writes with a capital inside a headline.
+_SMALL_TEXT = """
+a an the and but or nor for of to in on at by up as is are was be been has have had will
+with from after before over into about than that this what who how why when where not no
+may can could would should your our their his her its says say out off just
+"""
+_SMALL_WORDS = frozenset(_SMALL_TEXT.split())
+
+
+def title_case(title: str) -> bool:
+    """Whether a headline is written in English Title Case ("Florida Airport Assailant
+    May Have Heard Voices", "Scenes From Fort Lauderdale"): every word of four letters or
+    more starts with a capital (TITLE_CASE_WORDS of them at least), and so does a small
+    word inside a phrase (From, Have, Will). Its capitals then say nothing of names; a
+    headline in sentence case ("Reynolds, Fisher laid to rest") or a German one, whose
+    nouns are capitalized but not its "mit" and "und", keeps them."""
+    long_words, small = 0, False
+    end = 0
+    for m in _WORD.finditer(title):
+        word, gap, end = m.group(), title[end:m.start()], m.end()
+        if not word[0].isalpha():
+            continue
+        if len(word) >= 4:
+            if not word[0].isupper():
+                return False
+            long_words += 1
+        opening = m.start() == 0 or _BREAK.search(gap) is not None or "›" in gap
+        small = small or (word[0].isupper() and not opening and word.casefold() in _SMALL_WORDS)
+    return long_words >= TITLE_CASE_WORDS and small
+
+
+def headline_words(title: str) -> frozenset[str]:
+    """A headline's words of four letters or more, folded (`fold`), without function
+    words and the scale of an amount ("$140 million" and "$38 million" are two figures,
+    not a word in common): what two headlines in one language have in common besides
+    names."""
+    return frozenset(
+        f for w in _WORD.findall(title) for part in w.split("-")
+        if len(f := fold(part)) >= 4 and f.isalpha() and f not in _FUNCTION_WORDS
+        and f not in _SMALL_WORDS and f not in SCALE_WORDS)
 
 
 def capitalized(text: str) -> list[str]:

@@ -98,6 +98,7 @@ _SCALES = {"thousand": 10**3, "k": 10**3, "million": 10**6, "millions": 10**6, "
            "mn": 10**6, "mio": 10**6, "millionen": 10**6, "billion": 10**9, "billions": 10**9,
            "bn": 10**9, "b": 10**9, "milliard": 10**9, "milliards": 10**9, "mrd": 10**9,
            "milliarde": 10**9, "milliarden": 10**9, "trillion": 10**12, "billionen": 10**12}
+SCALE_WORDS = frozenset(_SCALES)      # the words of an amount's scale (million, Mrd.)
 _SHORT_SCALES = {"k", "m", "mn", "b", "bn"}
 _CURRENCY = set("$€£¥")
 _AMOUNT = re.compile(

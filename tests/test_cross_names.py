@@ -137,7 +137,9 @@ def _named(feed: str, told: tuple[str, str], hours: float = 0, story: int = 0) -
     (FR_SAME, 3, {}, True),                                # another language, the same names
     (HEISE, 30, {}, False),                                # not within a day
     (HEISE_LATER, 3, {}, False),                           # the airline, not the event
-    (HEISE, 3, {"nordwind": 40, "airlines": 40, "#412000": 40, "tallinn": 40}, False),
+    # every name common, the capitalized German nouns of both headlines too
+    (HEISE, 3, {"nordwind": 40, "airlines": 40, "#412000": 40, "tallinn": 40, "kunden": 40,
+                "weitere": 40}, False),
 ])
 def test_another_outlets_words_on_one_event_join_by_rare_names(other, hours, counts, joined):
     chosen = dedup.choose_named_story(_named("golem", GOLEM), [_named("x", other, hours, 7)],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import zlib
 from dataclasses import replace
 from datetime import datetime
 
@@ -53,6 +56,58 @@ def test_signatures_round_trip_and_old_shapes_are_ignored():
     assert dedup.Signature.from_bytes(s.to_bytes()).values.tolist() == s.values.tolist()
     old = dedup.Telling("f", (), (), None, 1, b"\0" * (128 * 4))  # another permutation count
     assert dedup.choose_story(s, telling("g", *BASE), [old]) is None
+
+
+# Signatures as datasketch 2.0 computes them by default (scheme "affine32") with
+# MinHash(num_perm=126, seed=1, hashfunc=zlib.crc32), which signed relay's archives before
+# relay computed them itself: they must never change. Each row: the features, the first
+# four and last two values, and the SHA-256 of the whole signature (to_bytes).
+GOLDEN = [
+    ({"quantum"}, [322885089, 1258035094, 3548917826, 2577952119], [3314119037, 2866275531],
+     "8be7ba4e0f620fb2a95e50bbf854ea47"),
+    ({"quantum", "121000000", "121000000#1", "connecticut", "yale"},
+     [54906149, 73054941, 1186413803, 614575883], [1002027513, 497800615],
+     "b8d00774015495603ebd5acefdb8d0b6"),
+    ({"量子", "コンピュータ", "研究拠点", "2026年"},
+     [1649033388, 2373023213, 1226324699, 525965965], [361594417, 2290879974],
+     "165d83d115320e2246cadb96f40ea83a"),
+    ({str(i) for i in range(600)},                  # more features than one block
+     [7711865, 2682489, 1299380, 8243020], [2157000, 15589341],
+     "f459cb9e57cf5e0d25df52a17224c301"),
+]
+
+
+@pytest.mark.parametrize("features, first, last, digest", GOLDEN)
+def test_signatures_keep_their_values(features, first, last, digest):
+    (s,) = dedup.signatures([features])
+    assert s is not None
+    assert s.values.tolist()[:4] == first and s.values.tolist()[-2:] == last
+    assert hashlib.sha256(s.to_bytes()).hexdigest()[:32] == digest
+    assert dedup.Signature.from_bytes(s.to_bytes()).values.tolist() == s.values.tolist()
+
+
+def test_signatures_in_bulk_are_each_sets_own():
+    # Sets of every size, empty ones among them: several blocks of hashes in one call.
+    sets = [{f"w{i}-{j}" for j in range(i * 37 % 300)} for i in range(40)]
+    sets += [features for features, *_ in GOLDEN]
+    bulk = [s.values.tolist() if s is not None else None for s in dedup.signatures(sets)]
+    alone = [s.values.tolist() if s is not None else None
+             for s in (dedup.signatures([f])[0] for f in sets)]
+    assert bulk == alone
+    assert [b is None for b in bulk] == [not s for s in sets]
+
+
+def test_signatures_equal_datasketchs_when_it_is_installed():
+    datasketch = pytest.importorskip("datasketch", reason="datasketch is not installed "
+                                     "(relay no longer needs it); GOLDEN pins its values")
+    if int(importlib.metadata.version("datasketch").split(".")[0]) < 2:
+        pytest.skip("datasketch before 2.0 has no affine32 scheme")
+    sets = [{f"t{i * 7 + j}" for j in range(i % 50 + 1)} for i in range(60)]
+    sets += [features for features, *_ in GOLDEN]
+    theirs = datasketch.MinHash.bulk([[f.encode() for f in s] for s in sets], num_perm=126,
+                                     seed=1, hashfunc=zlib.crc32, scheme="affine32")
+    mine = dedup.signatures(sets)
+    assert [m.values.tolist() for m in mine if m] == [t.hashvalues.tolist() for t in theirs]
 
 
 def test_bands_cover_the_signature_and_are_stable():

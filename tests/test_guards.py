@@ -337,6 +337,26 @@ def test_an_item_the_archive_refuses_is_skipped_whole_and_its_feed_kept(
                             " (SELECT id FROM items)").fetchone()[0] == 0
 
 
+def test_a_group_of_items_the_archive_takes_is_stored_in_one_savepoint(tmp_path):
+    """SQLite's full-text index writes what it holds at every savepoint: one savepoint an
+    item cost 0.15 ms an item. A group is stored in one; only a group with an item the
+    archive refuses is stored again, item by item (see the test above)."""
+    feed = FeedSpec(id="feed", name="feed", kind=FeedKind.RSS, url="https://x.example/")
+    body = rss("feed", 40).encode()
+    entries = feeds.parse_feed(Fetched("feed", "https://x.example/feed.xml", 200, body))
+    taxonomy = compile_taxonomy(builtin_topics(), tokenize)
+    statements: list[str] = []
+    with Store(tmp_path / "relay.db") as store:
+        store.sync_feeds([feed])
+        store.conn.set_trace_callback(statements.append)
+        new, _ = ingesting.ingest(feed, entries, store, taxonomy, datetime.now(UTC))
+        store.conn.set_trace_callback(None)
+        assert new == 40
+        assert store.conn.execute("SELECT COUNT(*) FROM items_fts").fetchone()[0] == 40
+    assert [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))] == [
+        "SAVEPOINT one", "RELEASE one"]
+
+
 def test_running_out_of_memory_on_one_feed_fails_it_alone(tmp_path, http_server, monkeypatch):
     """A MemoryError met while one feed is stored is that feed's (its document was too
     much), not the archive's: the run goes on; only failures of the archive end it."""

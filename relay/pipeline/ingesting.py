@@ -193,7 +193,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
     worker process as well as here. What the feed repeats across the batch and its
     recent items (`prior`) is left out of the signatures and figures; signatures are
-    computed in bulk (datasketch). An entry that cannot be prepared is logged with its
+    computed in bulk (`dedup.signatures`). An entry that cannot be prepared is logged with its
     guid and left out: it harms only itself. Returns the items and how many were left
     out."""
     prepared = []
@@ -287,6 +287,16 @@ class Outcome:
 
 
 Stored = Callable[[Outcome], None]
+
+
+@dataclass
+class _Group:
+    """What storing one group of a batch's items did: new and duplicate items, and the
+    new items' URL keys by content hash."""
+
+    new: int = 0
+    duplicates: int = 0
+    hashes: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -597,25 +607,60 @@ class Ingester:
                 # Known guids again, under the write lock: another relay process may
                 # have stored this feed since the batch was queued.
                 known = store.known_guids(batch.feed.id, [r.item.guid for r in prepared])
-                for ready in prepared:
-                    if self.should_stop():
-                        break
-                    item = ready.item
-                    if (item.guid in known or any(
-                            _same_link(key, item.url_key)
-                            for key in batch_hashes.get(item.content_hash, ()))
-                            or _archived_copy(store, item, item.url_key in batch.listings,
-                                              batch.feed.kind is not FeedKind.REPORTS,
-                                              ready.common, batch.feed.audience)
-                            is not None):
-                        duplicates += 1
-                        continue
-                    if self._insert(batch, ready, window):
-                        batch_hashes.setdefault(item.content_hash, set()).add(item.url_key)
-                        new += 1
+                # The group whole in one savepoint first: one savepoint an item made
+                # SQLite write each item's full-text index apart (FTS5 flushes at every
+                # savepoint: 0.15 ms an item). Only when an item is refused is the group
+                # stored again, each item in its own savepoint (see `_insert`).
+                try:
+                    with store.savepoint():
+                        group = self._store_group(batch, prepared, known, window,
+                                                  batch_hashes, guarded=False)
+                except SYSTEM_ERRORS:
+                    raise
+                except Exception:
+                    group = self._store_group(batch, prepared, known, window, batch_hashes,
+                                              guarded=True)
+                for content, keys in group.hashes.items():
+                    batch_hashes.setdefault(content, set()).update(keys)
+                new, duplicates = new + group.new, duplicates + group.duplicates
         for job in batch.jobs:
             job.cancel()
         return new, duplicates
+
+    def _store_group(self, batch: Batch, prepared: list[Ready], known: set[str],
+                     window: datetime, batch_hashes: Mapping[str, set[str]], guarded: bool,
+                     ) -> _Group:
+        """Store a group of a batch's items in the open transaction. `guarded`: each item
+        in its own savepoint, one that fails skipped; else the first that fails raises.
+        `batch_hashes`: the content hashes of the batch's earlier groups."""
+        group = _Group()
+        store = self.store
+        for ready in prepared:
+            if self.should_stop():
+                break
+            item = ready.item
+            if (item.guid in known or any(
+                    _same_link(key, item.url_key)
+                    for keys in (batch_hashes, group.hashes)
+                    for key in keys.get(item.content_hash, ()))
+                    or _archived_copy(store, item, item.url_key in batch.listings,
+                                      batch.feed.kind is not FeedKind.REPORTS,
+                                      ready.common, batch.feed.audience)
+                    is not None):
+                group.duplicates += 1
+                continue
+            if not guarded:
+                self._write(ready, window)
+            elif not self._insert(batch, ready, window):
+                continue
+            group.hashes.setdefault(item.content_hash, set()).add(item.url_key)
+            group.new += 1
+        return group
+
+    def _write(self, ready: Ready, window: datetime) -> None:
+        item = ready.item
+        self.store.insert_item(item, ready.minhash, ready.band_keys,
+                               self._story(item, ready, window), ready.figures, ready.names)
 
     def _insert(self, batch: Batch, ready: Ready, window: datetime) -> bool:
         """Store one item whole, or nothing of it: an item the archive refuses (a value
@@ -624,9 +669,7 @@ class Ingester:
         item = ready.item
         try:
             with self.store.savepoint():
-                self.store.insert_item(item, ready.minhash, ready.band_keys,
-                                       self._story(item, ready, window), ready.figures,
-                                       ready.names)
+                self._write(ready, window)
         except SYSTEM_ERRORS:
             raise
         except Exception as exc:
@@ -642,12 +685,14 @@ class Ingester:
         store = self.store
         if ready.minhash is not None:
             candidates = [dedup.Telling(feed, tuple(title.split()), None, published, story,
-                                        blob, item_id, dedup.outlet(raw))
+                                        blob, item_id, dedup.outlet(raw),
+                                        dedup.multiword_names(raw))
                           for item_id, story, blob, feed, title, published, raw in
                           store.story_candidates(ready.band_keys, window)]
             new = dedup.Telling(item.feed_id, tuple(item.index_title.split()),
                                 tuple(item.index_text.split()), item.published_at,
-                                outlet=dedup.outlet(item.title))
+                                outlet=dedup.outlet(item.title),
+                                heads=dedup.multiword_names(item.title))
             chosen = dedup.choose_story(dedup.Signature.from_bytes(ready.minhash), new,
                                         candidates, ready.common, store.body_tokens)
             if chosen:
@@ -670,14 +715,17 @@ class Ingester:
     def _named_story(self, item: Item, told: dedup.Told, window: datetime) -> int | None:
         """The story another outlet tells in other words, found by rare names
         (`dedup.choose_named_story`; `told`: the item's `dedup.latin_told`)."""
-        new = dedup.Named(item.feed_id, item.published_at, *told)
+        new = dedup.Named.told(item.feed_id, item.published_at, item.title, told)
         mine = new.names()
         counts = self.store.name_counts(mine, dedup.RARE_ITEMS + 1)
         rare = [k for k in mine if counts.get(k, 0) <= dedup.RARE_ITEMS]
+        headed = frozenset(rare) & new.heads()
+        if not headed:      # every rule needs a rare name in both titles
+            return None
         candidates = [dedup.Named.of(feed, published, title, text, story)
                       for story, feed, published, title, text in self.store.named_candidates(
-                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS,
-                          dedup.NAMED_ANCHORS)]
+                          rare, item.feed_id, window, item.published_at, dedup.NAMED_DAYS, 1)
+                      if dedup.may_name_together(headed, title)]
         return dedup.choose_named_story(new, candidates, counts)
 
 
