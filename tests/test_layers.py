@@ -58,6 +58,14 @@ def test_stage_imports_follow_the_layers(path):
     assert imported <= allowed, f"{path.name} imports {sorted(imported - allowed)}"
 
 
+def test_no_sqlite3_exception_is_met_outside_the_store():
+    """The store translates every error SQLite raises at its public methods
+    (store.translate): no other module names sqlite3, so none catches its exceptions."""
+    for path in MODULES:
+        if path.name != "store.py":
+            assert "sqlite3" not in path.read_text(encoding="utf-8"), path.name
+
+
 def test_only_store_speaks_sql():
     for path in MODULES:
         if path.name in ("store.py",) or "test" in path.name:

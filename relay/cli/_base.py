@@ -32,7 +32,6 @@ class Ctx:
     db: Path | None
     verbose: int
     left_out: int = 0         # feed entries left out for their errors (each said once)
-    archive: Path | None = None     # the archive a command opened (named by store errors)
     quiet: bool = False             # no progress display
 
     def config(self, strict: bool = False) -> Config:
@@ -59,7 +58,6 @@ class Ctx:
         if (readonly or not create) and not path.exists():
             raise UsageError("no archive here yet", where=str(path),
                              hint="check --db / settings.database, or run `relay collect` first")
-        self.archive = path
         store = pipeline.open_archive(path, readonly=readonly)
         try:
             yield config, store
@@ -103,23 +101,14 @@ def fail(exc: RelayError, verbose: int = 0) -> NoReturn:
 
 class RelayGroup(click.Group):
     """Turns a RelayError anywhere below into one line on stderr and its exit code (-v
-    adds the traceback); so is a failure of the archive's disk or file that SQLite met
-    outside a statement (while reading rows), translated by pipeline.archive_error."""
+    adds the traceback). A failure of the archive is one too: the store translates every
+    error SQLite raises (store.translate), so none reaches a command."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             result = super().invoke(ctx)
         except RelayError as exc:
             fail(exc, getattr(ctx.obj, "verbose", 0))
-        except (click.exceptions.Exit, click.ClickException):
-            raise       # click's own ends (a subcommand's --help), not SQLite's
-        except Exception as exc:
-            translated = pipeline.archive_error(
-                exc, getattr(ctx.obj, "archive", None) or "the archive")
-            if translated is None:
-                raise
-            translated.__cause__ = exc
-            fail(translated, getattr(ctx.obj, "verbose", 0))
         if isinstance(ctx.obj, Ctx) and ctx.obj.left_out:
             sys.exit(2)       # bad input: a feed entry was left out (see Ctx.config)
         return result

@@ -12,7 +12,7 @@ function, found by its name in the module of its area:
   token checked), `import_subscribers` (CSV), `list_subscribers`, `make_subscriber`.
 - searching: `search` (query, filters, snippets); sql: `run_sql` (`relay sql`).
 - archive: `open_archive`, `status`, `show_item`, `show_story`, `export_items`,
-  `schema_version`, `archive_error` (SQLite's failures as relay errors).
+  `schema_version`.
 - digests: `build_digests` (select, render, write, queue; a period built once),
   `preview_digest`, `send_pending` (over one SMTP connection, each delivery claimed),
   `deliveries_waiting`, `publish_topic_feeds`.
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from relay.digest.deliver import shown_address
     from relay.pipeline.archive import (
         EXPORT_FIELDS,
-        archive_error,
         export_items,
         open_archive,
         schema_version,
@@ -89,7 +88,6 @@ if TYPE_CHECKING:
 # Each name of the use-case layer and the module that defines it.
 _HOMES: dict[str, str] = {
     "shown_address": "relay.digest.deliver",
-    "archive_error": "relay.pipeline.archive",
     "EXPORT_FIELDS": "relay.pipeline.archive",
     "export_items": "relay.pipeline.archive",
     "open_archive": "relay.pipeline.archive",
@@ -145,7 +143,7 @@ __all__ = [
     "NewFeed", "OpmlExport", "OpmlImport", "Progress", "export_opml", "import_opml",
     "probe_urls", "prometheus_metrics",
     "EXPORT_FIELDS", "DigestResult", "add_feed", "FeedCheck", "ImportReport", "SendResult",
-    "archive_error", "build_digests", "check_feeds", "collect", "deliveries_waiting",
+    "build_digests", "check_feeds", "collect", "deliveries_waiting",
     "export_items", "feed_health", "feeds_to_collect", "health_report", "import_subscribers",
     "ingest", "limits_for", "list_subscribers", "make_subscriber", "open_archive",
     "period_of", "prepare", "preview_digest", "probe_url", "retag", "run_sql", "schedule_feeds",
