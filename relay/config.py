@@ -46,14 +46,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import soupsieve
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
-from soupsieve import SelectorSyntaxError
 
 from relay import langs
 from relay.errors import ConfigError
@@ -650,9 +648,12 @@ def _feeds(ctx: _Ctx, node: Any, base: Path, topic_ids: set[str], only: int | No
             s = _mapping(ctx, f, "selectors", f"{p}.selectors")
             _check_keys(ctx, s, SELECTOR_KEYS, f"{p}.selectors")
             selectors = {k: _get(ctx, s, k, f"{p}.selectors", str) for k in s}
+            if selectors:   # (soupsieve, and bs4 under it, for the page feeds that need it)
+                from soupsieve import SelectorSyntaxError
+                from soupsieve import compile as css
             for k, selector in selectors.items():
                 try:
-                    soupsieve.compile(selector)
+                    css(selector)
                 except SelectorSyntaxError as exc:
                     raise ctx.error(s, k, f"{p}.selectors.{k}",
                                     f"{selector!r} is not a CSS selector "

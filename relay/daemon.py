@@ -37,18 +37,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
-
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import IO, TYPE_CHECKING
 
 from relay import pipeline
-from relay.config import DAYS
 from relay.errors import LockedError, RelayError
 from relay.models import Config, Frequency
-from relay.pipeline.ports import Archive
+
+if TYPE_CHECKING:   # (every command imports this module for log_to_stderr: kept light)
+    from relay.pipeline.ports import Archive
 
 log = logging.getLogger("relay.daemon")
 RETRY_SEND_MINUTES = 5
@@ -144,6 +140,10 @@ class Daemon:
         self.stop_event = threading.Event()
         self.lock = DatabaseLock(database)
         self.store: Archive | None = None
+        # APScheduler is imported by the daemon it runs, not by every command that
+        # only borrows this module's log formats (log_to_stderr)
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -198,6 +198,10 @@ class Daemon:
         pipeline.send_pending(self.config, store, now, should_stop=self.should_stop)
 
     def start(self) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        from relay.config import DAYS
         self.lock.acquire()
         self.store = pipeline.open_archive(self.database)
         pipeline.warm_up()

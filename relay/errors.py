@@ -13,13 +13,19 @@ RelayError                 exit 2 unless stated
                            disk full, read-only, damaged, not an archive, schema to upgrade
     LockedError            another relay process holds the database (a daemon's lock, or
                            a write transaction that outlasted the busy timeout)
+  RefusedError             the archive refused what it was given (a constraint, a value
+                           SQLite cannot store): relay's defect or one record's, so that
+                           item, feed or subscriber fails alone (exit 1 if it ends a command)
   DeliveryError            one message could not be handed to SMTP (exit 1)
   OutputError              relay's own files (settings.digests_dir) cannot be written (exit 1)
 
 Every error carries `where` (file:line, feed id, url, address) and an optional
 `hint`; an error of a use case's input may name the input (`field`: topics, lang,
-period) in the use case's words, and a driver adds its own (the CLI its option). Foreign exceptions are translated once, at the boundary that calls the
-foreign library (`raise FetchError(...) from exc`). Only `cli` prints them.
+period) in the use case's words, and a driver adds its own (the CLI its option).
+Foreign exceptions are translated once, at the boundary that calls the foreign library
+(`raise FetchError(...) from exc`); SQLite's at the Store's public methods
+(store.translate), into a StoreError, a RefusedError or a QueryError. Only `cli` prints
+them.
 This module imports nothing of relay.
 """
 
@@ -93,6 +99,14 @@ class StoreError(RelayError):
 
 class LockedError(StoreError):
     """Another relay process holds the database."""
+
+
+class RefusedError(RelayError):
+    """The archive refused a value or broke a constraint for what relay gave it: not a
+    failure of the archive (not a StoreError, which ends a run), but of the one item, feed
+    or subscriber at hand, which fails alone."""
+
+    exit_code = EXIT_FAILURES
 
 
 class DeliveryError(RelayError):

@@ -6,27 +6,30 @@ Times are stored as UTC ISO 8601 strings (`2026-11-28T13:02:21Z`), which sort
 as text. Writes that belong together are one transaction (`with
 store.transaction():`): an item is stored with its tags, bands, story and
 index rows, or not at all; a digest with its delivery, or not at all.
-Nothing outside this module speaks SQL. A failure of the file or its disk (full,
-read-only, locked, damaged) is a StoreError with a hint (`store_error`), whichever
-statement meets it; the commands that only read open a read-only Store.
+Nothing outside this module speaks SQL, nor meets an sqlite3 exception: every public
+method of the Store translates what SQLite raised, while it runs or while its rows are
+read (`translate`, applied by `_translating`): a failure of the file or its disk (full,
+read-only, locked, damaged) or a statement the archive cannot run is a StoreError with a
+hint, a value or constraint it refuses a RefusedError, a search expression FTS5 cannot
+read a QueryError. The commands that only read open a read-only Store.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import FunctionType, GeneratorType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
-import sqlite_utils
-
-from relay.errors import LockedError, QueryError, StoreError
+from relay.errors import LockedError, QueryError, RefusedError, StoreError
 from relay.models import (
     EARLIEST,
     ArchiveStatus,
@@ -49,8 +52,12 @@ from relay.models import (
     utc_text,
 )
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 Migration = str | Callable[[sqlite3.Connection], None]   # SQL, or a step that reads the schema
 log = logging.getLogger("relay")
+_T = TypeVar("_T")
 
 # The archive's stable, documented face for the tools people query SQLite with (`relay
 # sql`, sqlite-utils, Datasette): their names and columns are kept from one relay to the
@@ -85,6 +92,7 @@ VIEWS: dict[str, str] = {
 
 
 def _views_db(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    import sqlite_utils  # (a migration's, and `relay sql`'s: not every command's start)
     return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
 
 
@@ -295,15 +303,16 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) 
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
-# Failures of the archive itself (disk full, locked, read-only, damaged: the StoreErrors
-# every statement's SQLite failure of the system becomes, see store_error): never of the
+# Failures of the archive itself (disk full, locked, read-only, damaged, a statement its
+# schema cannot run: the StoreErrors SQLite's errors become, see translate): never of the
 # one item or feed at hand. A collect does not record them as a feed's error (the next
-# feed would meet them too): the run ends with them. Any other error, a MemoryError
-# too, is the feed's own, recorded, and the run goes on.
+# feed would meet them too): the run ends with them. Any other error, a MemoryError or a
+# value the archive refuses (RefusedError) too, is the feed's own, recorded, and the run
+# goes on.
 ARCHIVE_ERRORS = (StoreError,)
-# ... these, SQLite's other operational errors and running out of memory: ingest does not
-# skip an item for them (the item is not at fault: its feed fails).
-SYSTEM_ERRORS = (*ARCHIVE_ERRORS, sqlite3.OperationalError, MemoryError)
+# ... these and running out of memory: ingest does not skip an item for them (the item
+# is not at fault: its feed fails). A RefusedError is the item's: it is skipped.
+SYSTEM_ERRORS = (*ARCHIVE_ERRORS, MemoryError)
 
 
 def _published_nullable(conn: sqlite3.Connection) -> None:
@@ -505,33 +514,96 @@ def store_error(exc: BaseException, path: Path | str) -> StoreError | None:
                 hint=hint.format(path=path, folder=folder))
 
 
-class _Connection(sqlite3.Connection):
-    """A connection whose failures of the system are StoreErrors (see store_error),
-    whichever statement meets them: the one place SQLite's errors are translated."""
+def translate(exc: sqlite3.Error, path: Path | str) -> StoreError | RefusedError:
+    """The relay error, with a hint, for any error SQLite raised: a failure of the file or
+    its disk (store_error); a statement the archive cannot run (its schema is not this
+    relay's, or relay has a defect: every later statement would meet it too) a
+    StoreError; a value or a constraint it refuses (one record's) a RefusedError."""
+    failure = store_error(exc, path)
+    if failure is not None:
+        return failure
+    said = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreError(f"the archive cannot run a statement of relay's ({said})",
+                          where=str(path), hint="its schema may not be this relay's (was it "
+                          "changed by hand?); otherwise this is relay's defect: -v shows "
+                          "where, and a report of it is welcome")
+    return RefusedError(f"the archive refused what relay gave it ({said})", where=str(path),
+                        hint="relay's defect, or one record's: -v shows where, and a report "
+                        "of it is welcome")
 
-    archive: Path | str = ""
 
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _translated(method: _Method) -> _Method:
+    """`method` of the Store with every SQLite error it meets translated (`translate`),
+    those met later too: while a generator it returned is read, or when a context
+    manager it returned (a transaction) ends."""
+    @functools.wraps(method)
+    def call(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().execute(sql, parameters)
+            result = method(self, *args, **kwargs)
         except sqlite3.Error as exc:
-            raise (store_error(exc, self.archive) or exc) from exc
+            raise translate(exc, self.path) from exc
+        if isinstance(result, GeneratorType):
+            return _TranslatedRows(result, self.path)
+        if isinstance(result, AbstractContextManager):
+            return _TranslatedBlock(result, self.path)
+        return result
+    return cast(_Method, call)
 
-    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+
+class _TranslatedRows(Iterator[Any]):
+    def __init__(self, rows: Generator[Any, None, None], path: Path) -> None:
+        self.rows, self.path = rows, path
+
+    def __next__(self) -> Any:
         try:
-            return super().executemany(sql, parameters)
+            return next(self.rows)
         except sqlite3.Error as exc:
-            raise (store_error(exc, self.archive) or exc) from exc
+            raise translate(exc, self.path) from exc
+
+    def close(self) -> None:
+        self.rows.close()
 
 
-def _connect(target: str, busy_timeout: float, archive: Path, uri: bool = False) -> _Connection:
-    conn = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
-                           check_same_thread=False, factory=_Connection, uri=uri)
-    assert isinstance(conn, _Connection)
-    conn.archive = archive
-    return conn
+class _TranslatedBlock(AbstractContextManager[Any]):
+    def __init__(self, block: AbstractContextManager[Any], path: Path) -> None:
+        self.block, self.path = block, path
+
+    def __enter__(self) -> Any:
+        try:
+            return self.block.__enter__()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool | None:
+        try:
+            swallowed = self.block.__exit__(kind, exc, tb)
+        except sqlite3.Error as error:      # (a COMMIT the disk refused)
+            raise translate(error, self.path) from error
+        if not swallowed and isinstance(exc, sqlite3.Error):    # met within the block
+            raise translate(exc, self.path) from exc
+        return swallowed
 
 
+def _translating(cls: type[_T]) -> type[_T]:
+    """The one boundary where SQLite's errors become relay's: every public method of the
+    Store (`_translated`). Inside, the store sees SQLite's own errors; outside, nothing
+    meets an sqlite3 exception."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and isinstance(member, FunctionType):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+def _connect(target: str, busy_timeout: float, uri: bool = False) -> sqlite3.Connection:
+    return sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                           check_same_thread=False, uri=uri)
+
+
+@_translating
 class Store:
     """The open archive. Use as a context manager, or call close().
 
@@ -552,13 +624,13 @@ class Store:
         self._depth = 0
         self._shadowed = False
         timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
-        conn: _Connection | None = None
+        conn: sqlite3.Connection | None = None
         try:
             if readonly:
                 conn = self._open_readonly(timeout)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                conn = _connect(str(path), timeout, path)
+                conn = _connect(str(path), timeout)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -566,7 +638,8 @@ class Store:
             # 64 MB of page cache (the default is 2 MB): the LSH band index takes random
             # inserts, and a window of 20,000 items inserts its bands in 185 us, not 281.
             conn.execute("PRAGMA cache_size=-65536")
-            self.db = sqlite_utils.Database(conn)
+            # as sqlite-utils sets a connection it wraps (relay's was, from the start)
+            conn.execute("PRAGMA recursive_triggers=ON")
             self._migrate()
         except BaseException as exc:
             if conn is not None:
@@ -582,26 +655,32 @@ class Store:
                 raise StoreError(f"cannot open the archive: {exc}", where=str(path)) from exc
             raise translated from exc
 
-    def _open_readonly(self, timeout: float) -> _Connection:
+    def _open_readonly(self, timeout: float) -> sqlite3.Connection:
         if not self.path.is_file():
             raise StoreError("no archive here", where=str(self.path),
                              hint="check --db / settings.database, or run `relay collect` first")
         base = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
-        conn = _connect(base, timeout, self.path, uri=True)
+        conn = _connect(base, timeout, uri=True)
         try:
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except StoreError as exc:
+        except sqlite3.Error as exc:
             conn.close()
             # A reader of a WAL archive makes its -shm (and -wal) beside it; in a read-only
             # folder with no -wal there, no one can be writing the archive: it is immutable.
-            cause = getattr(exc.__cause__, "sqlite_errorname", "")
-            if cause not in _NO_SHARED_MEMORY or self.path.with_name(
-                    self.path.name + "-wal").exists():
+            if getattr(exc, "sqlite_errorname", "") not in _NO_SHARED_MEMORY or \
+                    self.path.with_name(self.path.name + "-wal").exists():
                 raise
-            conn = _connect(base + "&immutable=1", timeout, self.path, uri=True)
+            conn = _connect(base + "&immutable=1", timeout, uri=True)
         # temporary tables (the feeds copy) in memory: the folder may be read-only
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
+
+    @functools.cached_property
+    def _db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the connection (`query`), made when first needed: its import
+        is a query's, not every command's start."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
 
     def __enter__(self) -> Store:
         return self
@@ -665,7 +744,7 @@ class Store:
         a full disk or an I/O error); a failing rollback does not hide the error that led
         to it."""
         if self.conn.in_transaction:
-            with suppress(sqlite3.Error, StoreError):
+            with suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
     @contextmanager
@@ -1246,7 +1325,14 @@ class Store:
             + " LIMIT ?"
         )
         params.append(limit)
-        rows = self._rows(sql, params)
+        try:
+            rows = self._rows(sql, params)
+        except sqlite3.OperationalError as exc:
+            if not match or store_error(exc, self.path) is not None:
+                raise
+            raise QueryError(f"the search cannot run: {' '.join(str(exc).split())}",
+                             hint='words, "phrases", OR, NOT, prefix* and '
+                             "parentheses, nested at most a few levels") from exc
         self._attach_topics(rows)
         _no_unreadable_dates(rows)
         return [SearchHit(
@@ -1565,9 +1651,10 @@ class Store:
                           " ".join(filter(None, (_ACTIONS.get(action, str(action)), arg1))))
             return sqlite3.SQLITE_DENY
 
+        db = self._db       # (made before the authorizer, which would refuse its pragma)
         self.conn.set_authorizer(only_reads)
         try:
-            cursor = self.db.execute(sql, dict(params) if params else None)
+            cursor = db.execute(sql, dict(params) if params else None)
         except (sqlite3.Error, sqlite3.Warning) as exc:
             raise self._query_error(exc, denied) from exc
         finally:

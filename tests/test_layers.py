@@ -58,6 +58,14 @@ def test_stage_imports_follow_the_layers(path):
     assert imported <= allowed, f"{path.name} imports {sorted(imported - allowed)}"
 
 
+def test_no_sqlite3_exception_is_met_outside_the_store():
+    """The store translates every error SQLite raises at its public methods
+    (store.translate): no other module names sqlite3, so none catches its exceptions."""
+    for path in MODULES:
+        if path.name != "store.py":
+            assert "sqlite3" not in path.read_text(encoding="utf-8"), path.name
+
+
 def test_only_store_speaks_sql():
     for path in MODULES:
         if path.name in ("store.py",) or "test" in path.name:
@@ -67,19 +75,26 @@ def test_only_store_speaks_sql():
 
 
 # The drivers are skins over the use cases: they may import only these relay modules
-# (and cli the drivers it starts: the daemon for `relay run`, the demo for `relay demo`).
+# (and every module of the command line its own package and the drivers it starts: the
+# daemon for `relay run` and its log formats, the demo for `relay demo`).
 DRIVER_ALLOWED = {"pipeline", "config", "errors", "models", "__version__"}
-DRIVER_FILES = sorted([PACKAGE / "cli.py", PACKAGE / "daemon.py",
+DRIVER_FILES = sorted([*(PACKAGE / "cli").rglob("*.py"), PACKAGE / "daemon.py",
                        *(PACKAGE / "demo").rglob("*.py")])
-STARTS = {"cli.py": {"daemon", "demo"}}
+STARTS = {"cli": {"cli", "daemon", "demo"}}
+
+
+def test_the_driver_rule_covers_every_module_of_the_command_line():
+    names = {p.name for p in DRIVER_FILES if p.parent.name == "cli"}
+    assert {"__init__.py", "_base.py", "_render.py", "feeds.py", "status.py"} <= names
+    assert not (PACKAGE / "cli.py").exists()
 
 
 @pytest.mark.parametrize("path", DRIVER_FILES,
                          ids=[str(p.relative_to(PACKAGE)) for p in DRIVER_FILES])
 def test_drivers_import_only_the_use_cases(path):
     imported = _relay_imports(path)
-    allowed = DRIVER_ALLOWED | STARTS.get(path.name, set())
-    assert imported <= allowed, f"{path.name} imports {sorted(imported - allowed)}"
+    allowed = DRIVER_ALLOWED | STARTS.get(path.parent.name, set())
+    assert imported <= allowed, f"{path.relative_to(PACKAGE)} imports {sorted(imported - allowed)}"
 
 
 def test_the_driver_rule_sees_a_forbidden_import(tmp_path):
@@ -105,3 +120,21 @@ def test_the_store_is_an_archive():
         ours = inspect.signature(getattr(Store, name)).parameters
         theirs = inspect.signature(getattr(Archive, name)).parameters
         assert list(ours) == list(theirs), name
+
+
+def test_the_pipeline_package_names_each_use_case_where_it_lives():
+    """relay.pipeline imports its use cases when first asked for (`_HOMES`); mypy reads
+    the same names from its imports under TYPE_CHECKING: the two, and __all__, agree, and
+    each name is found in its module."""
+    import relay.pipeline as pipeline
+    tree = ast.parse((PACKAGE / "pipeline" / "__init__.py").read_text(encoding="utf-8"))
+    checked = next(n for n in tree.body if isinstance(n, ast.If)
+                   and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    typed = {alias.name: node.module for node in checked.body
+             if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert typed == pipeline._HOMES
+    assert sorted(pipeline.__all__) == sorted(pipeline._HOMES)
+    for name in pipeline.__all__:
+        assert getattr(pipeline, name) is not None, name
+    with pytest.raises(AttributeError):
+        pipeline.no_such_use_case  # noqa: B018

@@ -33,8 +33,9 @@ from click.testing import CliRunner, Result
 
 import relay.store
 from relay.cli import main
-from relay.errors import EXIT_FAILURES, LockedError, StoreError
-from relay.store import MIGRATIONS, Store, store_error
+from relay.errors import EXIT_FAILURES, LockedError, RefusedError, StoreError
+from relay.models import Tag
+from relay.store import MIGRATIONS, Store, store_error, translate
 
 REPORT = """---
 title: Connecticut invests in quantum computing research
@@ -177,6 +178,65 @@ def test_failures_of_the_system_are_store_errors_with_a_hint(exc, kind, what, hi
 ], ids=["constraint", "misuse", "foreign"])
 def test_defects_are_not_dressed_as_store_failures(exc):
     assert store_error(exc, "relay.db") is None
+
+
+@pytest.mark.parametrize(("exc", "kind", "what"), [
+    (_sqlite_error(sqlite3.IntegrityError, "FOREIGN KEY constraint failed", 787,
+                   "SQLITE_CONSTRAINT_FOREIGNKEY"), RefusedError, "refused what relay gave it"),
+    (sqlite3.ProgrammingError("Error binding parameter 1: type 'list' is not supported"),
+     RefusedError, "refused what relay gave it"),
+    (_sqlite_error(sqlite3.OperationalError, "no such table: feeds", 1, "SQLITE_ERROR"),
+     StoreError, "cannot run a statement of relay's"),
+    (_sqlite_error(sqlite3.OperationalError, "database or disk is full", 13, "SQLITE_FULL"),
+     StoreError, "the disk is full"),
+], ids=["constraint", "binding", "schema", "full"])
+def test_every_sqlite_error_is_translated_with_a_hint(exc, kind, what):
+    error = translate(exc, Path("/srv/relay/relay.db"))
+    assert type(error) is kind and error.exit_code == EXIT_FAILURES
+    assert what in error.message and str(exc) in error.message
+    assert error.where == "/srv/relay/relay.db" and error.hint
+
+
+def test_a_constraint_the_archive_refuses_is_a_refused_error(tmp_path):
+    """A public method of the store never lets an sqlite3 exception out: a tag of an item
+    the archive does not hold breaks a foreign key, which is that record's fault (not a
+    StoreError, which would end a collect)."""
+    with Store(tmp_path / "relay.db") as store:
+        with pytest.raises(RefusedError, match="FOREIGN KEY constraint failed") as caught:
+            store.replace_tags({999: [Tag("quantum", 1.0, ("qubit",))]})
+        assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+        assert not isinstance(caught.value, StoreError)
+        assert not store.conn.in_transaction      # undone, and the store goes on
+        store.replace_tags({})
+
+
+def test_rows_read_after_the_method_returned_are_translated_too(site):
+    """export_rows reads the archive a batch at a time as its rows are taken: what SQLite
+    raises then is a relay error too (here a table gone from under it)."""
+    with Store(site.db) as store:
+        rows = store.export_rows()
+        store.conn.execute("DROP VIEW IF EXISTS archive_items")
+        store.conn.execute("ALTER TABLE feeds RENAME TO feeds_gone")
+        with pytest.raises(StoreError, match="no such table: feeds") as caught:
+            next(rows)
+        assert "schema" in caught.value.hint
+
+
+def test_a_statement_the_archive_cannot_run_ends_a_command_in_one_line(site):
+    """An archive whose schema was changed by hand: the command says so in one line with
+    a hint, exit 1, no traceback (before, SQLite's own exception and its traceback)."""
+    with sqlite3.connect(site.db) as conn:
+        conn.execute("DROP VIEW archive_items")
+        conn.execute("DROP VIEW archive_story_sources")
+        conn.execute("ALTER TABLE feeds RENAME TO feeds_gone")
+    conn.close()
+    result = site.relay("export")
+    assert result.exit_code == EXIT_FAILURES
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("Error: the archive cannot run a statement of relay's "
+                               "(no such table: feeds)"), result.stderr
+    assert lines[1].startswith("Hint: its schema may not be this relay's")
+    assert len(lines) == 2 and "Traceback" not in result.stderr
 
 
 # -- commands that only read --------------------------------------------------------------------

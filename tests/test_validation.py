@@ -175,8 +175,10 @@ def test_the_deepest_query_allowed_is_valid_fts5(tmp_path: Path, pattern: str,
         store.search(to_fts(query, tokenize, (), ["en", "de", "pt", "ja"]))
         # the bound is what keeps it so: SQLite refuses an expression 33 levels deep
         deep = "".join(f"w{i} AND (" for i in range(33)) + "z" + ")" * 33
-        with pytest.raises(sqlite3.OperationalError, match="stack overflow"):
+        with pytest.raises(QueryError, match="the search cannot run: fts5: parser stack "
+                           "overflow") as caught:
             store.search(deep)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
     finally:
         store.close()
 

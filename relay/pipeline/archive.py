@@ -1,9 +1,8 @@
 """The archive's use cases that only read it (status, show an item or a story, export)
 and its opening: the drivers never name the store's module.
 
-`open_archive` is the one way a driver gets an archive; `archive_error` is the one
-translation of a failure of SQLite met outside a statement (while rows are read),
-the same as the store applies to every statement (`store.store_error`).
+`open_archive` is the one way a driver gets an archive. What it raises are relay's
+errors: the store translates SQLite's at its boundary (`store.translate`).
 """
 
 from __future__ import annotations
@@ -13,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relay.errors import StoreError, UsageError
+from relay.errors import UsageError
 from relay.models import ArchiveStatus, Config, ItemView, StoryView
 from relay.pipeline.ports import Archive
-from relay.store import MIGRATIONS, Store, from_ts, store_error
+from relay.store import MIGRATIONS, Store, from_ts
 
 # The fields of `export`, in their order (a CSV file's columns).
 EXPORT_FIELDS = ("id", "feed", "mission", "country", "url", "title", "summary", "lang",
@@ -27,12 +26,6 @@ def open_archive(path: Path, *, readonly: bool = False) -> Archive:
     """The archive at `path`, created or upgraded when it may be written; `readonly`:
     opened for reading only, never upgraded (a command that only reads)."""
     return Store(path, readonly=readonly)
-
-
-def archive_error(exc: BaseException, path: Path | str) -> StoreError | None:
-    """The relay error (with its hint) for a failure of the archive's file or disk;
-    None for anything else (a defect of relay, kept as it is)."""
-    return store_error(exc, path)
 
 
 def schema_version() -> int:

@@ -4,8 +4,9 @@
 test double is not one: tests use the real SQLite file) is added by writing a class with
 these methods, and no stage or use case changes. The pipeline's functions take an
 `Archive`; only `pipeline.archive.open_archive` names the engine. Whatever an engine
-meets in its own library is translated there, once, into a `StoreError` with a hint
-(SQLite: `store.store_error`, applied to every statement).
+meets in its own library is translated there, once, into relay's errors with a hint
+(SQLite: `store.translate`, applied by every public method of the Store): a StoreError
+for a failure of the archive, a RefusedError for a value it refuses.
 
 Results are the typed values of `relay.models` (SearchHit, ItemView, StoryView,
 ArchiveStatus, StoryRow, Subscriber, Delivery, FeedState), except the rows of the
