@@ -429,7 +429,7 @@ def ts_or_none(dt: datetime | None) -> str | None:
 _WHEN = "COALESCE(i.published_at, i.collected_at)"
 _BM25 = "bm25(3.0, 1.0)"   # search's rank: a title word counts 3x a body word
 # A query matching more items than this is ranked among its newest this many (see _ranked).
-RANK_WINDOW = 10_000
+RANK_WINDOW = 5_000
 FEW_ITEMS = 50_000   # a filter leaving fewer items than this is checked from a set of them
 
 
