@@ -1269,6 +1269,8 @@ class Store:
         RANK_WINDOW matches (ranking costs per match: a word in a fifth of a million items
         took 0.45 s), unless fewer than `limit` of those pass the filters; then among all.
         `few`: the items a selective filter leaves (see `_few`), if any."""
+        if few is not None and not few:
+            return {}                      # a story, topic or feeds without items
         newest = self.conn.execute(
             "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid DESC"
             " LIMIT 1 OFFSET ?", (match, RANK_WINDOW - 1)).fetchone()
@@ -1359,11 +1361,12 @@ class Store:
         (`by_rank`) or newest first, cut to `limit`."""
         if not ranks:
             return []
-        rows = self._rows(
+        ids = list(ranks)              # more than a page when many tie with its last
+        rows = [r for n in range(0, len(ids), 500) for r in self._rows(
             "SELECT i.id, i.feed_id, f.name AS feed_name, f.mission, f.country, i.url, i.title,"
             f" i.summary, i.lang, i.published_at, i.collected_at, i.story_id, {_WHEN} AS at"
             f" FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.id IN"
-            f" ({','.join('?' * len(ranks))})", list(ranks))
+            f" ({','.join('?' * len(ids[n:n + 500]))})", ids[n:n + 500])]
         for r in rows:
             r["rank"] = ranks[r["id"]]
         rows.sort(key=lambda r: (r["at"] or "", r["id"]), reverse=True)   # newest first

@@ -106,6 +106,7 @@ CASES: list[tuple[str | None, int, dict[str, Any]]] = [
     ('"delta"', 20, {"story": 7}),
     ('"alpha"', 20, {"topics": ["ai", "space"], "countries": ["JP", "US"]}),
     ('"alpha"', 20, {"feeds": ["nope"]}),
+    ('"alpha"', 20, {"topics": ["no-items"]}),
     ('"nothing"', 20, {}),
     (None, 20, {}),
     (None, 20, {"topics": ["ai"], "countries": ["DE"]}),
@@ -128,8 +129,8 @@ def test_search_gives_the_hits_of_the_full_join(tmp_path, match, limit, filters)
 
 def test_items_tied_at_the_pages_edge_are_the_newest_of_the_tie(tmp_path):
     with _archive(tmp_path / "a.db") as store:
-        with store.transaction():   # ten identical items: one rank, ten times
-            for i in range(1001, 1011):
+        with store.transaction():   # 600 identical items: one rank, more than a page query's
+            for i in range(1001, 1601):     # chunk of ids
                 store.conn.execute(
                     "INSERT INTO items (id, feed_id, guid, url, title, summary, text, lang,"
                     " published_at, collected_at, content_hash) VALUES"
