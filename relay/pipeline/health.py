@@ -47,6 +47,7 @@ def feed_health(config: Config, store: Archive, now: datetime) -> list[dict[str,
         row.pop("last_modified", None)
         row["items_7d"] = row["items_7d"] or 0
         row["items_30d"] = row["items_30d"] or 0
+        row["audience"] = list(feed.audience)     # the groups in force, a list (not JSON text)
         row["enabled"] = feed.enabled and not row["disabled_reason"]
         row["silent"] = schedule.is_silent(store.recent_published(feed.id), now)
         out.append(row)
