@@ -4,6 +4,7 @@ width, JSON of typed results (--json), and the progress line of a long run."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -91,7 +92,9 @@ class ProgressLine:
     """A long run's progress on stderr (`collect: 12/40 feeds, 85 new items, 1 failed`),
     one line redrawn in place at most ten times a second, when stderr is a terminal and
     neither --quiet nor --json was given; nothing at all otherwise. The line is erased at
-    the end, so what the command prints after it is as without it."""
+    the end, so what the command prints after it is as without it, and before each log
+    record written to the same terminal (a feed's warning starts a line of its own; the
+    next update draws the progress again below it)."""
 
     WORDS = {"collect": "new items", "retag": "changed", "build": "stories", "send": "sent",
              "import": "added"}
@@ -102,6 +105,8 @@ class ProgressLine:
                    and os.environ.get("TERM") != "dumb")
         self.shown = 0.0
         self.drawn = False
+        self.handlers = [h for h in logging.getLogger().handlers
+                         if isinstance(h, logging.StreamHandler) and h.stream is self.stream]
 
     def __call__(self, p: pipeline.Progress) -> None:
         clock = time.monotonic()
@@ -115,10 +120,21 @@ class ProgressLine:
         self.stream.flush()
         self.drawn = True
 
-    def __enter__(self) -> ProgressLine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _erase(self, _record: logging.LogRecord | None = None) -> bool:
+        """Erase the line if it is drawn; as a logging filter, let the record through."""
         if self.drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self.drawn = False
+        return True
+
+    def __enter__(self) -> ProgressLine:
+        if self.on:
+            for handler in self.handlers:
+                handler.addFilter(self._erase)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in self.handlers:
+            handler.removeFilter(self._erase)
+        self._erase()
