@@ -179,3 +179,18 @@ def test_feeds_mail_without_an_admin_address(demo):
 def test_the_cli_adds_its_words_to_a_use_case_error(demo, args, hint):
     result = CliRunner().invoke(main, ["--config", str(demo), *args])
     assert result.exit_code == 2 and hint in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["status", "--json", "--format", "prometheus"],
+    ["status", "--json", "--format", "text"],
+    ["search", "quantum", "--json", "--format", "csv"],
+], ids=["status-prometheus", "status-text", "search-csv"])
+def test_json_and_another_format_together_are_refused(demo, args):
+    """--json is --format json: given with another --format, the command cannot do both
+    (status printed Prometheus text and search JSON, each silently taking one side)."""
+    result = CliRunner().invoke(main, ["--config", str(demo), *args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: --json is --format json") and "--format " in line

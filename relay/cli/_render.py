@@ -16,10 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from click.core import ParameterSource
 
 from relay import pipeline
 from relay.cli._base import Ctx
-from relay.errors import EXIT_BAD_INPUT
+from relay.errors import EXIT_BAD_INPUT, UsageError
 from relay.models import ItemView, SearchHit, utc_text
 
 
@@ -70,6 +71,18 @@ def cell(value: Any) -> Any:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
+
+
+def output_format(as_json: bool, fmt: str) -> str:
+    """The format of a command that takes both --json and --format (its `fmt`
+    parameter): --json is --format json, and given with another --format on the command
+    line it is a usage error rather than one of the two silently."""
+    if not as_json:
+        return fmt
+    if fmt != "json" and click.get_current_context().get_parameter_source(
+            "fmt") is not ParameterSource.DEFAULT:
+        raise UsageError(f"--json is --format json: give one of them, not --format {fmt} too")
+    return "json"
 
 
 def exit_if_bad(problems: list[str]) -> None:
