@@ -175,3 +175,22 @@ def test_readme_log_lines_have_the_shape_relay_writes(readme):
                if re.match(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", line)]
     assert stamped, "the README shows log lines (relay collect, relay run)"
     assert [line for line in stamped if not shape.match(line)] == []
+
+
+def test_how_it_works_names_the_module_of_every_use_case(readme):
+    """README's "How it works" finds each use case by its name: every module of
+    relay/pipeline that holds a use case (a function the package exports) is in its
+    table (OPML, metrics and relay sql came without their rows)."""
+    import inspect
+
+    import relay.pipeline as pipeline
+    section = readme.split("## How it works", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for name, home in pipeline._HOMES.items():
+        value = getattr(pipeline, name)
+        if not home.startswith("relay.pipeline.") or not inspect.isfunction(value):
+            continue
+        module = "pipeline/" + home.rsplit(".", 1)[1] + ".py"
+        if f"`{module}`" not in section:
+            missing.append(f"{name} ({module})")
+    assert missing == []
