@@ -104,3 +104,25 @@ def test_a_feed_turned_off_is_off_not_silent(tmp_path, http_server):
     with Store(tmp_path / "relay.db") as store:
         _subject, text = pipeline.health_report(loaded, store, now)
     assert "Silent" not in text, text
+
+
+def test_collect_json_has_one_shape_with_moves_and_410s(tmp_path, http_server):
+    """`relay collect --json`: every feed's object has the same keys (README: one shape,
+    null for what is absent), a move and a 410 included, from FeedReport's own fields."""
+    now = datetime.now(UTC)
+    fresh = http_server.add("/fresh3.xml", _rss([now - timedelta(days=d) for d in (0, 1)],
+                                                "fresh3"))
+    gone = http_server.add("/gone3.xml", "gone", status=410, etag=False)
+    moved = http_server.add("/moved3.xml", "", status=301,
+                            headers={"Location": f"{http_server.url}/fresh3.xml"}, etag=False)
+    config = tmp_path / "feeds.yaml"
+    lines = ["settings:", "  database: relay.db", "  fetch: {host_delay: 0}", "feeds:"]
+    for fid, url in (("fresh", fresh), ("gone", gone), ("moved", moved)):
+        lines += [f"  - id: {fid}", f"    url: {url}", "    allow_private: true"]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "collect", "--json"])
+    rows = {r["feed"]: r for r in json.loads(result.stdout)}
+    assert len({tuple(r) for r in rows.values()}) == 1, [list(r) for r in rows.values()]
+    assert rows["moved"]["moved_to"] == fresh and rows["fresh"]["moved_to"] is None
+    assert rows["gone"]["disabled"].startswith("410") and rows["fresh"]["disabled"] is None
+    assert rows["fresh"]["interrupted"] is False
