@@ -264,7 +264,7 @@ def test_sql_takes_named_parameters_and_shows_blobs_as_base64(site):
     ("SELEC 1", 'the query cannot run: near "SELEC": syntax error'),
     ("SELECT * FROM nowhere", "the query cannot run: no such table: nowhere"),
     ("SELECT 1; SELECT 2", "the query cannot run: You can only execute one statement"),
-    ("SELECT :missing", "the query cannot run: Incorrect number of bindings"),
+    ("SELECT :missing", "the query cannot run: You did not supply a value for binding parameter :missing"),
     ("  ", "the query is empty"),
 ])
 def test_a_query_that_writes_or_cannot_run_is_one_line_and_exit_2(site, query, says):
