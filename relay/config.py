@@ -755,7 +755,9 @@ def _missions(ctx: _Ctx, node: CommentedSeq) -> dict[str, dict[str, str]]:
 def check_feed(feed: Mapping[str, Any], config: Config) -> FeedSpec:
     """One feed entry as `feeds:` in `config`'s file would take it (its keys, values and
     topics checked), alone: a ConfigError says what is wrong with it."""
-    node = CommentedSeq([CommentedMap(feed)])
+    # (a mapping inside it, names per language, read as the file's own mappings are)
+    node = CommentedSeq([CommentedMap({k: CommentedMap(v) if isinstance(v, Mapping) else v
+                                       for k, v in feed.items()})])
     (spec,) = _feeds(_Ctx(config.path), node, config.path.parent,
                      {t.id for t in config.topics})
     return spec

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
@@ -438,7 +437,9 @@ class FeedReport:
     skipped: int = 0                # entries that could not be read or stored: left out
     trimmed: int = 0                # entries whose title or summary was cut to its cap
     over_cap: int = 0               # entries beyond settings.limits.max_entries: not taken
-    extra: dict[str, Any] = field(default_factory=dict)
+    moved_to: str | None = None     # the URL every redirect moved it to (permanently)
+    disabled: str | None = None     # why the archive disabled it now (410 Gone)
+    interrupted: bool = False       # stopped between items (SIGTERM): read whole next time
 
     @property
     def ok(self) -> bool:

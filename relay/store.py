@@ -1816,7 +1816,9 @@ class Store:
         db = self._db       # (made before the authorizer, which would refuse its pragma)
         self.conn.set_authorizer(only_reads)
         try:
-            cursor = db.execute(sql, dict(params) if params else None)
+            # (named values always, none given too: SQLite then names the parameter that
+            # lacks one, where "Incorrect number of bindings ... 0 supplied" named none)
+            cursor = db.execute(sql, dict(params or {}))
         except (sqlite3.Error, sqlite3.Warning) as exc:
             raise self._query_error(exc, denied) from exc
         finally:

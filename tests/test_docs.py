@@ -158,3 +158,39 @@ def test_the_migrate_example_shows_this_relays_schema_version(readme):
     current = len(MIGRATIONS)
     assert f"schema version {current}, up to date" in readme
     assert f"schema version {current - 1}: this relay needs {current}," in readme
+
+
+def test_readme_log_lines_have_the_shape_relay_writes(readme):
+    """A log line shown in the README is stamped as relay stamps it off systemd (ISO 8601
+    with the zone's offset, daemon.ZonedFormatter), not in logging's default shape."""
+    import logging
+
+    from relay.daemon import log_formatter
+    shape = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+                       r"(DEBUG|INFO|WARNING|ERROR) \S+ ")
+    record = logging.LogRecord("relay", logging.WARNING, __file__, 1, "failed feed=%s",
+                               ("x",), None)
+    assert shape.match(log_formatter({}).format(record))
+    stamped = [line for line in readme.splitlines()
+               if re.match(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", line)]
+    assert stamped, "the README shows log lines (relay collect, relay run)"
+    assert [line for line in stamped if not shape.match(line)] == []
+
+
+def test_how_it_works_names_the_module_of_every_use_case(readme):
+    """README's "How it works" finds each use case by its name: every module of
+    relay/pipeline that holds a use case (a function the package exports) is in its
+    table (OPML, metrics and relay sql came without their rows)."""
+    import inspect
+
+    import relay.pipeline as pipeline
+    section = readme.split("## How it works", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for name, home in pipeline._HOMES.items():
+        value = getattr(pipeline, name)
+        if not home.startswith("relay.pipeline.") or not inspect.isfunction(value):
+            continue
+        module = "pipeline/" + home.rsplit(".", 1)[1] + ".py"
+        if f"`{module}`" not in section:
+            missing.append(f"{name} ({module})")
+    assert missing == []

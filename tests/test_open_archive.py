@@ -226,6 +226,41 @@ def test_an_archive_from_before_the_views_gets_them(tmp_path):
             "SELECT name FROM sqlite_master WHERE type = 'view'")} == set(VIEWS)
 
 
+def test_the_views_stand_through_the_migrations_after_them_on_a_real_archive(tmp_path):
+    """An archive as the relay that made the views left it (schema VIEWS_SINCE, items in
+    it, no archive_meta yet) upgraded to this relay's schema (migration 20 drops the
+    signatures for the next collect to sign again, later ones whatever they do): the views
+    are there, read the items, and `relay sql` reads them."""
+    db = tmp_path / "old.db"
+    with Store(db) as store:
+        store.sync_feeds([])
+        store.conn.execute("INSERT INTO feeds (id, name, url, kind, audience) VALUES"
+                           " ('f', 'F', 'https://f.example/', 'rss', '[]')")
+        store.conn.execute(
+            "INSERT INTO items (id, feed_id, guid, url, title, summary, text, lang,"
+            " published_at, collected_at, content_hash) VALUES (1, 'f', 'a', 'https://f/a',"
+            " 'T', '', 'x', 'en', NULL, '2026-11-01T00:00:00Z', 'h')")
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE IF EXISTS archive_meta")
+    conn.execute(f"PRAGMA user_version = {store_module.VIEWS_SINCE}")
+    conn.commit()
+    conn.close()
+    with Store(db) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(
+            store_module.MIGRATIONS)
+        assert {r[0] for r in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'view'")} == set(VIEWS)
+        assert store.conn.execute("SELECT id, feed_id FROM archive_items").fetchall() == [
+            (1, "f")]
+        assert store.pending("sign-window")     # migration 20: signed again at collect
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings:\n  database: {db}\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "sql",
+                                       "SELECT COUNT(*) AS n FROM archive_items"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"n": 1}]
+
+
 # -- relay sql ----------------------------------------------------------------------------------
 
 
@@ -264,7 +299,7 @@ def test_sql_takes_named_parameters_and_shows_blobs_as_base64(site):
     ("SELEC 1", 'the query cannot run: near "SELEC": syntax error'),
     ("SELECT * FROM nowhere", "the query cannot run: no such table: nowhere"),
     ("SELECT 1; SELECT 2", "the query cannot run: You can only execute one statement"),
-    ("SELECT :missing", "the query cannot run: Incorrect number of bindings"),
+    ("SELECT :missing", "the query cannot run: You did not supply a value for binding parameter :missing"),
     ("  ", "the query is empty"),
 ])
 def test_a_query_that_writes_or_cannot_run_is_one_line_and_exit_2(site, query, says):

@@ -197,6 +197,30 @@ def test_export_then_import_into_an_empty_config_gives_the_same_feeds(tmp_path, 
     assert after == before     # every field: id, name, site, lang, topics, interval, ...
 
 
+def test_a_feeds_names_per_language_make_the_round_trip(tmp_path, http_server):
+    """A feed named per language (`name: {ja: ..., en: ...}`, as the demo's missions are)
+    comes back with each name: the English digest names the source in English."""
+    http_server.add("/boston.xml", rss("Boston", lang="ja"))
+    source = tmp_path / "source.yaml"
+    source.write_text(HEAD + f"""  - id: boston-cg
+    name: {{ja: 在ボストン日本国総領事館, en: Consulate-General of Japan in Boston}}
+    url: {http_server.url}/boston.xml
+    site: https://site.example/
+    lang: ja
+    allow_private: true
+""", encoding="utf-8")
+    exported = run(source, "feeds", "export", "--opml")
+    assert exported.exit_code == 0, exported.output
+    opml = tmp_path / "relay.opml"
+    opml.write_text(exported.stdout, encoding="utf-8")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(HEAD.replace("feeds:\n", "feeds: []\n"), encoding="utf-8")
+    imported = run(empty, "feeds", "import", str(opml), "--allow-private")
+    assert imported.exit_code == 0, imported.output
+    assert "added boston-cg" in imported.stdout
+    assert list(load_config(empty, env={}).feeds) == list(load_config(source, env={}).feeds)
+
+
 def test_a_file_that_is_not_opml_changes_nothing(tmp_path):
     config = tmp_path / "feeds.yaml"
     config.write_text(HEAD.replace("feeds:\n", "feeds: []\n"), encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,10 @@ def test_a_terminal_sees_the_progress_and_a_pipe_sees_nothing_more(tmp_path, con
     assert "collect: 0/3 feeds, 0 new items, 0 failed" in shown
     assert "collect: 3/3 feeds, 5 new items, 1 failed" in shown
     assert "\r\x1b[K" in shown          # the line is erased before the summary
+    # a log line written while the progress line stands starts a line of its own: the
+    # progress is erased first, not left in front of it ("...1 failed2026-12-02T...")
+    assert re.search(r"\r\x1b\[K(<\d>)?[^\r\n]*failed feed=broken", shown), shown
+    assert not re.search(r"failed[^\r\n]+failed feed=broken", shown), shown
     assert "one: 3 new, 0 duplicate" in stdout
 
     (tmp_path / "relay.db").unlink()

@@ -78,7 +78,7 @@ def test_a_stop_in_the_middle_of_a_feed_loses_nothing(tmp_path, http_server, smt
         (report,) = pipeline.collect(config, store, NOW, should_stop=stop_after_ten_items)
         stored = store.status().items
         state = store.feed_state("q")
-        assert 0 < stored < 40 and report.extra.get("interrupted")
+        assert 0 < stored < 40 and report.interrupted
         # Not marked fetched: no validators, no next time, so the next tick reads it whole.
         assert state.etag is None and state.next_fetch_at is None and state.last_ok_at is None
         (again,) = pipeline.collect(config, store, NOW)

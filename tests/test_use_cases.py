@@ -88,6 +88,17 @@ def test_digest_results_json(demo):
     assert sent == {"deliveries": [], "waiting": 0, "first_retry_at": None}
 
 
+def test_json_has_null_for_what_is_absent_and_lists_for_lists(demo):
+    """One shape (README, JSON output): an absent value is null, never "", in every
+    command's JSON; a list is a JSON list, never JSON text inside a string."""
+    built = relay(demo, "digest", "build", "--json")
+    assert {b["status"] for b in built} == {"exists"}
+    assert all(b["path"] is None and b["error"] is None for b in built), built
+    assert pipeline.SendResult("a@b.example", "sent").error is None
+    feeds = relay(demo, "feeds", "--json")
+    assert feeds and all(f["audience"] == [] for f in feeds), [f["audience"] for f in feeds]
+
+
 def test_subscribers_and_retag_json(demo):
     subs = relay(demo, "subscribers", "--json")
     assert {s["email"] for s in subs} == {"intl-office@university.example",
@@ -168,3 +179,18 @@ def test_feeds_mail_without_an_admin_address(demo):
 def test_the_cli_adds_its_words_to_a_use_case_error(demo, args, hint):
     result = CliRunner().invoke(main, ["--config", str(demo), *args])
     assert result.exit_code == 2 and hint in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["status", "--json", "--format", "prometheus"],
+    ["status", "--json", "--format", "text"],
+    ["search", "quantum", "--json", "--format", "csv"],
+], ids=["status-prometheus", "status-text", "search-csv"])
+def test_json_and_another_format_together_are_refused(demo, args):
+    """--json is --format json: given with another --format, the command cannot do both
+    (status printed Prometheus text and search JSON, each silently taking one side)."""
+    result = CliRunner().invoke(main, ["--config", str(demo), *args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: --json is --format json") and "--format " in line

@@ -4,6 +4,7 @@ width, JSON of typed results (--json), and the progress line of a long run."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -15,10 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from click.core import ParameterSource
 
 from relay import pipeline
 from relay.cli._base import Ctx
-from relay.errors import EXIT_BAD_INPUT
+from relay.errors import EXIT_BAD_INPUT, UsageError
 from relay.models import ItemView, SearchHit, utc_text
 
 
@@ -71,6 +73,18 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
 
 
+def output_format(as_json: bool, fmt: str) -> str:
+    """The format of a command that takes both --json and --format (its `fmt`
+    parameter): --json is --format json, and given with another --format on the command
+    line it is a usage error rather than one of the two silently."""
+    if not as_json:
+        return fmt
+    if fmt != "json" and click.get_current_context().get_parameter_source(
+            "fmt") is not ParameterSource.DEFAULT:
+        raise UsageError(f"--json is --format json: give one of them, not --format {fmt} too")
+    return "json"
+
+
 def exit_if_bad(problems: list[str]) -> None:
     """The bad rows of an input that was otherwise applied (a CSV, an OPML file): one
     line each on stderr, and exit status 2 when there was one."""
@@ -91,7 +105,9 @@ class ProgressLine:
     """A long run's progress on stderr (`collect: 12/40 feeds, 85 new items, 1 failed`),
     one line redrawn in place at most ten times a second, when stderr is a terminal and
     neither --quiet nor --json was given; nothing at all otherwise. The line is erased at
-    the end, so what the command prints after it is as without it."""
+    the end, so what the command prints after it is as without it, and before each log
+    record written to the same terminal (a feed's warning starts a line of its own; the
+    next update draws the progress again below it)."""
 
     WORDS = {"collect": "new items", "retag": "changed", "build": "stories", "send": "sent",
              "import": "added"}
@@ -102,6 +118,8 @@ class ProgressLine:
                    and os.environ.get("TERM") != "dumb")
         self.shown = 0.0
         self.drawn = False
+        self.handlers = [h for h in logging.getLogger().handlers
+                         if isinstance(h, logging.StreamHandler) and h.stream is self.stream]
 
     def __call__(self, p: pipeline.Progress) -> None:
         clock = time.monotonic()
@@ -115,10 +133,21 @@ class ProgressLine:
         self.stream.flush()
         self.drawn = True
 
-    def __enter__(self) -> ProgressLine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _erase(self, _record: logging.LogRecord | None = None) -> bool:
+        """Erase the line if it is drawn; as a logging filter, let the record through."""
         if self.drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self.drawn = False
+        return True
+
+    def __enter__(self) -> ProgressLine:
+        if self.on:
+            for handler in self.handlers:
+                handler.addFilter(self._erase)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in self.handlers:
+            handler.removeFilter(self._erase)
+        self._erase()

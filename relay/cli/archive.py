@@ -66,6 +66,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
       relay search 量子コンピュータ --since 2026-11-01
       relay search '"quantum computing" OR qubit' --topic quantum --format json
     """
+    fmt = render.output_format(as_json, fmt)
     with c.read() as (config, store):
         tz = config.settings.timezone
         try:
@@ -78,7 +79,7 @@ def search(c: Ctx, query: str | None, topics: tuple[str, ...], feeds_: tuple[str
             if exc.field == "lang":
                 raise UsageError(f"--lang {exc.message}", hint=exc.hint) from exc
             raise
-    if fmt == "json" or as_json:
+    if fmt == "json":
         render.echo_json([{k: getattr(h, k) for k in SEARCH_FIELDS}
                | {"summary": h.summary, "snippet": h.snippet} for h in hits])
     elif fmt == "csv":

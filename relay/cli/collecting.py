@@ -37,7 +37,8 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
         render.echo_json([{"feed": r.feed_id, "ok": r.ok, "fetched": r.fetched, "new": r.new,
                 "duplicates": r.duplicates, "not_modified": r.not_modified, "error": r.error,
                 "stage": r.stage, "partial": r.partial, "skipped": r.skipped,
-                "trimmed": r.trimmed, "over_cap": r.over_cap} | r.extra for r in reports])
+                "trimmed": r.trimmed, "over_cap": r.over_cap, "moved_to": r.moved_to,
+                "disabled": r.disabled, "interrupted": r.interrupted} for r in reports])
     else:
         for r in reports:
             state = (f"error ({r.stage}): {r.error}" if r.error else
@@ -49,11 +50,11 @@ def collect(c: Ctx, feed_ids: tuple[str, ...], everything: bool, as_json: bool) 
             if left:
                 state += f"; {left}"
             click.echo(f"{r.feed_id}: {state}")
-            if r.extra.get("moved_to"):
-                click.echo(f"  moved permanently to {r.extra['moved_to']}: update its url in "
+            if r.moved_to:
+                click.echo(f"  moved permanently to {r.moved_to}: update its url in "
                            f"{config.path}")
-            if r.extra.get("disabled"):
-                click.echo(f"  disabled: {r.extra['disabled']}")
+            if r.disabled:
+                click.echo(f"  disabled: {r.disabled}")
         new = sum(r.new for r in reports)
         failed = sum(not r.ok for r in reports)
         broken = sum(bool(r.ok and r.partial) for r in reports)

@@ -24,15 +24,15 @@ def status(c: Ctx, as_json: bool, fmt: str) -> None:
       relay status --json
       relay status --format prometheus > relay.prom.$$ && mv relay.prom.$$ relay.prom
     """
+    fmt = render.output_format(as_json, fmt)
     if fmt == "prometheus":
         with c.read() as (config, store):
             metrics = pipeline.prometheus_metrics(config, store, now())
         click.echo(metrics, nl=False)
         return
-    as_json = as_json or fmt == "json"
     with c.read() as (config, store):
         st = pipeline.status(config, store)
-    if as_json:
+    if fmt == "json":
         render.echo_json(st)
         return
     tz = config.settings.timezone

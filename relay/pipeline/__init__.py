@@ -18,6 +18,9 @@ function, found by its name in the module of its area:
   `deliveries_waiting`, `publish_topic_feeds`.
 - health: `feed_health`, `check_feeds`, `add_feed` (with `probe_url`), `health_report`,
   `send_health_mail`.
+- opml: `import_opml` (a feed reader's list into feeds.yaml), `export_opml`.
+- metrics: `prometheus_metrics` (`relay status --format prometheus`).
+- progress: `Progress`, what a long use case tells its `on_progress` after each unit.
 `now` is a parameter everywhere; the drivers read the clock. The archive is typed as
 `ports.Archive` (what the pipeline needs of a store).
 

@@ -204,7 +204,7 @@ def _after_ingest(store: Archive, feed: FeedSpec, report: FeedReport, fetched: F
         if should_stop():
             # Stopped between items: what was stored stays, but the feed is not marked
             # fetched (no validators, no next time), so the next tick reads it whole.
-            report.extra["interrupted"] = True
+            report.interrupted = True
             return
         try:
             # A publisher's <ttl> or max-age may lengthen the interval, never shorten it.
@@ -213,7 +213,7 @@ def _after_ingest(store: Archive, feed: FeedSpec, report: FeedReport, fetched: F
                                           86400))
             moved = fetched.moved_to if fetched else None
             if moved:
-                report.extra["moved_to"] = moved
+                report.moved_to = moved
             # A partial document's validators are not kept: the next fetch reads it whole
             # again, not a 304 that would hide the entries it lacked.
             whole = fetched is not None and report.partial is None
@@ -288,7 +288,7 @@ def _record_failure(store: Archive, feed: FeedSpec, report: FeedReport, exc: Exc
     disabled = None
     if status == 410:
         disabled = "410 Gone: the publisher removed this feed"
-        report.extra["disabled"] = disabled
+        report.disabled = disabled
     store.record_fetch_error(feed.id, now, next_at, report.error, status, disabled, stage,
                              _counts(report))
     log.warning("failed feed=%s stage=%s error=%r", feed.id, stage, report.error)

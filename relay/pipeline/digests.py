@@ -63,8 +63,8 @@ class DigestResult:
     period: str
     status: str               # built | exists | empty | failed | skipped (...)
     stories: int = 0
-    path: str = ""
-    error: str = ""           # why it failed
+    path: str | None = None   # the .html written (built)
+    error: str | None = None  # why it failed
     left_out: int = 0         # stories left out to keep the message under its size cap
 
 
@@ -367,7 +367,7 @@ def _alive(pid: int) -> bool:
 class SendResult:
     address: str
     status: str              # sent | retry | failed
-    error: str = ""
+    error: str | None = None
 
 
 def send_pending(config: Config, store: Archive, now: datetime,

@@ -37,7 +37,8 @@ log = logging.getLogger("relay")
 
 def feed_health(config: Config, store: Archive, now: datetime) -> list[dict[str, Any]]:
     """The configured feeds with their health: the feeds table's columns, item counts for
-    the last 7 and 30 days, `enabled`, and `silent` (see schedule.is_silent)."""
+    the last 7 and 30 days, `enabled`, and `silent` (see schedule.is_silent; never a feed
+    that is not enabled)."""
     store.sync_feeds(config.feeds)
     rows = {r["id"]: r for r in store.feed_rows(now)}
     out: list[dict[str, Any]] = []
@@ -47,8 +48,11 @@ def feed_health(config: Config, store: Archive, now: datetime) -> list[dict[str,
         row.pop("last_modified", None)
         row["items_7d"] = row["items_7d"] or 0
         row["items_30d"] = row["items_30d"] or 0
+        row["audience"] = list(feed.audience)     # the groups in force, a list (not JSON text)
         row["enabled"] = feed.enabled and not row["disabled_reason"]
-        row["silent"] = schedule.is_silent(store.recent_published(feed.id), now)
+        # A feed that is off (enabled: false, or a 410) has no items by design: not silent.
+        row["silent"] = row["enabled"] and schedule.is_silent(store.recent_published(feed.id),
+                                                              now)
         out.append(row)
     return out
 

@@ -17,7 +17,9 @@ Reading (`import_opml`):
   same way.
 - relay's own attributes, in the OPML_NS namespace, are what `export` writes so that a
   round trip keeps a feed: id, mission, country, interval, enabled, audience,
-  fulltext; with the standard `language` and `htmlUrl` (-> lang, site).
+  fulltext, and its names per language (`name-ja`, `name-en`: a `name: {ja: ..., en:
+  ...}`; the outline's text is the name relay shows by default); with the standard
+  `language` and `htmlUrl` (-> lang, site).
 - Each feed alone: one whose URL is already configured (or earlier in the file) is
   skipped and said; else it is probed as `relay feeds add` probes a URL (probe_urls:
   fetched, parsed, discovered behind a page; PROBE_BATCH feeds fetched at once), made
@@ -268,6 +270,10 @@ def _import_one(config: Config, outline: Outline, probe: FeedCheck | UsageError 
                              "lang": lang, "topics": topics,
                              "interval": own.get("interval") or interval,
                              "allow_private": allow_private, **_flags(own)})
+    names = {k.removeprefix("name-"): v.strip() for k, v in own.items()
+             if k.startswith("name-") and v.strip()}
+    if names:
+        made.entry["name"] = names
     made = _unique(made, taken)
     check_feed(made.entry, config)
     return made
@@ -332,6 +338,7 @@ def _outline(feed: FeedSpec) -> ET.Element:
            "interval": _interval(feed.interval),
            "enabled": "" if feed.enabled else "false",
            "audience": " ".join(feed.audience), "fulltext": "true" if feed.fulltext else ""}
+    own |= {f"name-{lang}": name for lang, name in feed.names.items()}
     attrs |= {f"{{{OPML_NS}}}{k}": v for k, v in own.items() if v}
     return ET.Element("outline", attrs)
 
