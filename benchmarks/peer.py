@@ -1,7 +1,8 @@
 """relay against its peer, rss2email 3.14 (issue 12), end to end on the same local feeds.
 
     python benchmarks/peer.py [--feeds 50] [--items 50] [--repeat 3] [--cache-dir DIR]
-    python benchmarks/peer.py --feeds 10 --items 20 --repeat 1      # quick run
+                              [--corpus DIR] [--checkout PATH ...] [--profile DIR]
+    python benchmarks/peer.py --feeds 10 --items 20 --repeat 1      # quick run, ~20 s
 
 rss2email is installed by this script into a virtual environment of its own under
 `--cache-dir` (default `$XDG_CACHE_HOME/relay-bench`, else `~/.cache/relay-bench`), made
@@ -24,6 +25,10 @@ counted as the tools'. Each repetition runs, from a fresh state each:
   feeds are configured before rss2email's run). `fetch.per_host` is set to the
   concurrency and `host_delay` to 0, since every feed here shares one host where in life
   they have fifty (rss2email's own same-server interval is 0 by default).
+
+`--checkout` (repeatable) runs relay from other source trees too, in turns within each
+repetition (e.g. the main branch beside this one). `--profile DIR` runs relay once more,
+untimed, each process under cProfile, and writes one .prof file a process there.
 
 It prints, for each, the median items/s over the repetitions and the CPU seconds an item
 (the children's rusage: the tool's processes and the workers they waited for), and
@@ -310,13 +315,16 @@ def relay_config(work: Path, server: Server, port: int, feeds: int) -> Path:
 
 
 def run_relay(server: Server, sink: Sink, port: int, feeds: int, items: int,
-              profile: Path | None = None) -> Run:
+              tree: Path | None = None, profile: Path | None = None) -> Run:
     with tempfile.TemporaryDirectory(prefix="peer-relay-") as tmp:
         work = Path(tmp)
         config = relay_config(work, server, port, feeds)
         base = [sys.executable, "-m", "relay", "--config", str(config)]
+        env = None
+        if tree is not None:     # that source tree's relay package
+            env = {**os.environ, "PYTHONPATH": str(tree)}
         _run(base + ["subscribe", SUBSCRIBER, "--topics", ",".join(TOPICS), "--ui-lang", "en"],
-             work)
+             work, env)
         phases = (["collect", "--all"], ["digest", "build", "--json"], ["digest", "send", "--json"])
         sink.take()
         cpu0, t0 = _children_cpu(), time.perf_counter()
@@ -329,12 +337,12 @@ def run_relay(server: Server, sink: Sink, port: int, feeds: int, items: int,
                 argv = [sys.executable, "-m", "cProfile", "-o",
                         str(profile / f"relay-{n}-{'-'.join(p for p in phase if p[0] != '-')}.prof"),
                         "-m", "relay", *argv[3:]]
-            outputs.append(_run(argv, work))
+            outputs.append(_run(argv, work, env))
             times[" ".join(p for p in phase if p != "--json")] = (
                 time.perf_counter() - p_t, _children_cpu() - p_cpu)
         seconds, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
         stored = json.loads(_run(base + ["sql", "select count(*) as n from items", "--json"],
-                                 work))[0]["n"]
+                                 work, env))[0]["n"]
     _check_fetched(server, feeds, "relay")
     got = sink.take()
     if stored != feeds * items:
@@ -385,13 +393,13 @@ def _cache_dir() -> Path:
 def _rows(name: str, runs: list[Run], items: int) -> Iterator[str]:
     secs = statistics.median(r.seconds for r in runs)
     cpu = statistics.median(r.cpu for r in runs)
-    yield (f"{name:<28} {secs:7.2f} s  {items / secs:7.0f} items/s  "
+    yield (f"{name:<40} {secs:7.2f} s  {items / secs:7.0f} items/s  "
            f"CPU {1000 * cpu / items:5.2f} ms/item  "
            f"mail {runs[-1].messages} msg, {runs[-1].mail_bytes / 1e6:.2f} MB  ({runs[-1].note})")
     for phase in runs[-1].phases:
         secs = statistics.median(r.phases[phase][0] for r in runs)
         cpu = statistics.median(r.phases[phase][1] for r in runs)
-        yield f"  {phase:<26} {secs:7.2f} s  CPU {cpu:6.2f} s"
+        yield f"  {phase:<38} {secs:7.2f} s  CPU {cpu:6.2f} s"
 
 
 def main() -> int:
@@ -403,6 +411,9 @@ def main() -> int:
                         help="the shared corpus (default: $RELAY_CORPUS)")
     parser.add_argument("--cache-dir", type=Path, default=_cache_dir(),
                         help="where rss2email's venv is kept")
+    parser.add_argument("--checkout", action="append", type=Path,
+                        help="a relay source tree to run (repeatable, in turns; default: the "
+                             "relay this Python imports)")
     parser.add_argument("--profile", type=Path,
                         help="also write a cProfile file of each relay process here "
                              "(one more relay run, not timed)")
@@ -433,7 +444,11 @@ def main() -> int:
     print(f"feeds: {args.feeds} x {args.items} items ({total} items, "
           f"{sum(map(len, bodies.values())) / 1e6:.1f} MB, half Japanese), "
           f"median of {args.repeat}; rss2email: {how if r2e else 'skipped'}")
-    runs: dict[str, list[Run]] = {"digest": [], "per item": [], "relay": []}
+    trees: list[Path | None] = [p.resolve() for p in args.checkout or []] or [None]
+    relays = {tree: "relay collect+build+send" + (f" [{tree.name}]" if tree else "")
+              for tree in trees}
+    runs: dict[str, list[Run]] = {"digest": [], "per item": [], **{n: [] for n in
+                                                                   relays.values()}}
     try:
         for _ in range(args.repeat):
             if r2e is not None:
@@ -441,10 +456,11 @@ def main() -> int:
                                                     args.items, digest=True))
                 runs["per item"].append(run_rss2email(r2e, server, sink, port, args.feeds,
                                                       args.items, digest=False))
-            runs["relay"].append(run_relay(server, sink, port, args.feeds, args.items))
+            for tree, name in relays.items():
+                runs[name].append(run_relay(server, sink, port, args.feeds, args.items, tree))
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
-            run_relay(server, sink, port, args.feeds, args.items, profile=args.profile)
+            run_relay(server, sink, port, args.feeds, args.items, trees[-1], args.profile)
             print(f"profiles of relay's processes written to {args.profile}")
     except BenchError as exc:
         print(f"peer.py: FAILED: {exc}", file=sys.stderr)
@@ -453,16 +469,17 @@ def main() -> int:
         controller.stop()
         server.httpd.shutdown()
     names = {"digest": "rss2email 3.14, digest", "per item": "rss2email 3.14, mail per item",
-             "relay": "relay collect+build+send"}
+             **{n: n for n in relays.values()}}
     for key, name in names.items():
         if runs[key]:
             print(*_rows(name, runs[key], total), sep="\n")
     if runs["digest"]:
-        relay_rate = total / statistics.median(r.seconds for r in runs["relay"])
-        for key in ("digest", "per item"):
-            rate = total / statistics.median(r.seconds for r in runs[key])
-            print(f"relay / rss2email ({key}): {relay_rate / rate:.2f}x items/s"
-                  + ("  (target >= 1.00x)" if key == "digest" else ""))
+        for name in relays.values():
+            relay_rate = total / statistics.median(r.seconds for r in runs[name])
+            for key in ("digest", "per item"):
+                rate = total / statistics.median(r.seconds for r in runs[key])
+                print(f"{name} / rss2email ({key}): {relay_rate / rate:.2f}x items/s"
+                      + ("  (target >= 1.00x)" if key == "digest" else ""))
     return 0
 
 
