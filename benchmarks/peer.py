@@ -374,6 +374,9 @@ def rss2email(cache: Path) -> tuple[Path | None, str]:
                        capture_output=True, text=True)
         done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
                                RSS2EMAIL], capture_output=True, text=True, timeout=600)
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, f"could not make a venv at {venv}: {last}"
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"could not make a venv at {venv}: {exc}"
     if done.returncode != 0 or not r2e.exists():
@@ -433,7 +436,7 @@ def main() -> int:
 
     r2e, how = rss2email(args.cache_dir)
     if r2e is None:
-        print(f"rss2email 3.14: skipped, {how}; measuring relay alone")
+        print(f"rss2email 3.14: skipped ({how}); measuring relay alone")
     server = Server(bodies)
     sink = Sink()
     with socket.socket() as s:
