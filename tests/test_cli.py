@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import click
 import pytest
@@ -105,6 +107,37 @@ def test_status_imports_what_it_shows_and_no_more(tmp_path):
     for heavy in ("feedparser", "sudachipy", "jinja2", "httpx", "bs4", "sqlite_utils",
                   "apscheduler", "datasketch", "numpy", "relay.tokens", "relay.collect",
                   "relay.digest.render"):
+        assert not _loaded(modules, heavy), heavy
+
+
+def test_digest_send_delivers_without_loading_the_templates(tmp_path, http_server, smtp_server):
+    """`relay digest send` hands queued .eml files to SMTP: it does not import what selects
+    and renders a digest (Jinja2, ftfy through relay.text, the Atom writer), which cost
+    about a third of its start-up (issue 12's peer benchmark: build, then send)."""
+    date = format_datetime(datetime.now(UTC))
+    url = http_server.add("/q.xml", '<rss version="2.0"><channel><title>q</title>'
+                          "<link>https://q.example/</link><item><title>Quantum computing lab"
+                          f" opens</title><link>https://q.example/1</link><pubDate>{date}"
+                          "</pubDate><description>A qubit lab opened.</description></item>"
+                          "</channel></rss>")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings:\n  database: {tmp_path / 'relay.db'}\n"
+                      f"  digests_dir: {tmp_path / 'digests'}\n"
+                      f"  smtp: {{url: '{smtp_server.url}', sender: relay@example.org}}\n"
+                      "  fetch: {host_delay: 0}\n"
+                      f"feeds:\n  - id: q\n    url: {url}\n    allow_private: true\n",
+                      encoding="utf-8")
+    args = ["--config", str(config)]
+    runner = CliRunner()
+    assert runner.invoke(main, [*args, "collect"]).exit_code == 0
+    assert runner.invoke(main, [*args, "subscribe", "r@uni.example", "--topics",
+                                "quantum"]).exit_code == 0
+    assert runner.invoke(main, [*args, "digest", "build"]).exit_code == 0
+    shown, modules = _modules_after([*args, "digest", "send"])
+    assert "r@uni.example: sent" in shown
+    assert [m.recipients for m in smtp_server.messages] == [["r@uni.example"]]
+    for heavy in ("jinja2", "ftfy", "relay.text", "relay.digest.render", "relay.digest.atom",
+                  "relay.digest.select", "feedparser", "sudachipy", "httpx"):
         assert not _loaded(modules, heavy), heavy
 
 

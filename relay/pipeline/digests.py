@@ -17,10 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from relay import schedule
-from relay.digest.atom import topic_feed
 from relay.digest.deliver import (
     SmtpSender,
     build_message,
@@ -30,8 +29,6 @@ from relay.digest.deliver import (
     unsubscribe_mailto,
     unsubscribe_url,
 )
-from relay.digest.render import Names, render, subject
-from relay.digest.select import RankedWindow, counts, rank_window, select, select_ranked
 from relay.errors import DeliveryError, OutputError, RelayError, StoreError, UsageError
 from relay.models import (
     Config,
@@ -44,6 +41,13 @@ from relay.models import (
 from relay.pipeline.in_force import feeds_in_force, in_force, public_feeds
 from relay.pipeline.ports import Archive
 from relay.pipeline.progress import OnProgress, Tally
+
+if TYPE_CHECKING:
+    from relay.digest.select import RankedWindow
+
+# Selecting and rendering (relay.digest.select, .render, .atom: Jinja2, ftfy) are imported
+# by the functions that build, so that `relay digest send` does not load them to deliver
+# what is queued.
 
 T = TypeVar("T")
 log = logging.getLogger("relay")
@@ -196,6 +200,7 @@ class _Window:
 
     def sections(self, since: datetime, until: datetime, sub: Subscriber
                  ) -> tuple[TopicSection, ...]:
+        from relay.digest.select import select, select_ranked
         per_topic = self.config.settings.digest.max_per_topic
         self.rows(since, until, ())           # reads and ranks the window once
         fast = select_ranked(self.ranked[(since, until)], sub, self.config.topics, per_topic)
@@ -210,6 +215,7 @@ class _Window:
 
     def rows(self, since: datetime, until: datetime, topics: Sequence[str]
              ) -> list[StoryRow]:
+        from relay.digest.select import counts, rank_window
         key = (since, until)
         if key not in self.cache:
             max_age = timedelta(days=self.config.settings.digest.max_age_days)
@@ -236,6 +242,7 @@ def _make(config: Config, store: Archive, sub: Subscriber, period: str, since: d
           until: datetime, now: datetime, folder: Path, window: _Window | None = None,
           ) -> tuple[Digest, str, dict[str, str]] | None:
     """Select, render and write one digest's .html, .txt and .eml; None when empty."""
+    from relay.digest.render import Names, render, subject
     tz = config.settings.timezone
     sub = replace(sub, name=one_line_name(sub.name))
     sections = (window or _Window(config, store)).sections(since, until, sub)
@@ -304,6 +311,8 @@ def publish_topic_feeds(config: Config, store: Archive, now: datetime) -> list[s
     max_age_days with a public item that counts, public sources only (as configured
     now); the feed of a topic no longer configured is withdrawn. Returns the paths
     written."""
+    from relay.digest.atom import topic_feed
+    from relay.digest.select import counts
     folder = config.settings.digests_dir / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
     max_age = timedelta(days=config.settings.digest.max_age_days)
