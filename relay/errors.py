@@ -90,9 +90,17 @@ class ParseError(CollectError):
     """The fetched bytes are not a feed relay can read, or a page that yields no item."""
 
 
-class StoreError(RelayError):
+class ArchiveError(RelayError):
+    """Whatever the archive's engine raised, translated once where the engine is met
+    (`store.translate` for SQLite): a StoreError (the archive failed: the run ends) or a
+    RefusedError (it refused what it was given: that one unit fails alone)."""
+
+    exit_code = EXIT_FAILURES
+
+
+class StoreError(ArchiveError):
     """The archive cannot be opened, read or written: a failure of the system, not of
-    the input (store.store_error translates SQLite's errors into these)."""
+    the input (store.translate turns SQLite's errors into these)."""
 
     exit_code = EXIT_FAILURES
 
@@ -101,7 +109,7 @@ class LockedError(StoreError):
     """Another relay process holds the database."""
 
 
-class RefusedError(RelayError):
+class RefusedError(ArchiveError):
     """The archive refused a value or broke a constraint for what relay gave it: not a
     failure of the archive (not a StoreError, which ends a run), but of the one item, feed
     or subscriber at hand, which fails alone."""

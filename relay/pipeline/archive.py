@@ -15,7 +15,8 @@ from typing import Any
 from relay.errors import UsageError
 from relay.models import ArchiveStatus, Config, ItemView, StoryView
 from relay.pipeline.ports import Archive
-from relay.store import MIGRATIONS, Store, from_ts
+from relay.records import from_ts
+from relay.store import MIGRATIONS, Store
 
 # The fields of `export`, in their order (a CSV file's columns).
 EXPORT_FIELDS = ("id", "feed", "mission", "country", "url", "title", "summary", "lang",

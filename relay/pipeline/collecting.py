@@ -49,7 +49,7 @@ from relay.pipeline.ingesting import (
 )
 from relay.pipeline.ports import Archive
 from relay.pipeline.progress import OnProgress, Tally
-from relay.store import ARCHIVE_ERRORS
+from relay.records import ARCHIVE_ERRORS
 from relay.text import html_to_text
 
 log = logging.getLogger("relay")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from relay.models import Config, FeedSpec, StoryRow
 from relay.pipeline.ports import Archive
-from relay.store import governing
+from relay.records import governing
 
 
 def feeds_in_force(config: Config, store: Archive) -> dict[str, FeedSpec]:

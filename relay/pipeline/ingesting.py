@@ -46,7 +46,7 @@ from relay.models import (
 from relay.pipeline import workers
 from relay.pipeline.ports import Archive
 from relay.pipeline.progress import OnProgress, Tally
-from relay.store import ARCHIVE_ERRORS, SYSTEM_ERRORS, audience_key, old_key
+from relay.records import ARCHIVE_ERRORS, SYSTEM_ERRORS, audience_key, old_key
 from relay.tag import Taxonomy, compile_taxonomy, tag
 from relay.text import content_hash, detect_lang, excerpt, fold, html_to_text, url_key
 from relay.tokens import tokenize

@@ -26,7 +26,7 @@ from relay import __version__
 from relay.models import Config, DeliveryStatus
 from relay.pipeline.health import feed_health
 from relay.pipeline.ports import Archive
-from relay.store import from_ts
+from relay.records import from_ts
 
 STATES = ("ok", "partial", "silent", "failing", "disabled")
 
