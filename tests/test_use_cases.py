@@ -194,3 +194,15 @@ def test_json_and_another_format_together_are_refused(demo, args):
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith("Error: --json is --format json") and "--format " in line
+
+
+def test_check_and_migrate_report_in_json(demo):
+    checked = relay(demo, "check", "--json")
+    config = load_config(demo)
+    assert checked["ok"] is True and checked["feeds"] == len(config.feeds)
+    assert checked["topics"] == [t.id for t in config.topics]
+    assert sum(checked["kinds"].values()) == checked["feeds"]
+    assert "@" not in checked["smtp"]           # no user or password in a report
+    migrated = relay(demo, "migrate", "--json")
+    assert migrated == {"database": checked["database"],
+                        "schema_version": pipeline.schema_version()}

@@ -10,11 +10,13 @@ import click
 
 from relay import pipeline
 from relay.cli._base import Ctx, pass_ctx
+from relay.cli._render import echo_json
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_ctx
-def check(c: Ctx) -> None:
+def check(c: Ctx, as_json: bool) -> None:
     """Validate feeds.yaml and print a summary.
 
     \b
@@ -26,6 +28,15 @@ def check(c: Ctx) -> None:
     kinds: dict[str, int] = {}
     for f in config.feeds:
         kinds[f.kind.value] = kinds.get(f.kind.value, 0) + 1
+    if as_json:     # the SMTP server without its user and password, as the text shows it
+        echo_json({"path": str(config.path), "ok": True, "feeds": len(config.feeds),
+                   "enabled": sum(f.enabled for f in config.feeds), "kinds": kinds,
+                   "topics": [t.id for t in config.topics],
+                   "topics_from": "built-in" if config.topics_builtin else "feeds.yaml",
+                   "timezone": s.timezone, "database": str(c.database(config)),
+                   "digests_dir": str(s.digests_dir), "smtp": s.smtp.url.split("@")[-1],
+                   "sender": s.smtp.sender})
+        return
     click.echo(f"{config.path}: OK")
     click.echo(f"  feeds: {len(config.feeds)} ({sum(f.enabled for f in config.feeds)} enabled; "
                + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
@@ -59,8 +70,9 @@ def run(c: Ctx) -> None:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @pass_ctx
-def migrate(c: Ctx) -> None:
+def migrate(c: Ctx, as_json: bool) -> None:
     """Upgrade the archive's schema to this relay's version.
 
     Every command that writes does it by itself; the commands that only read open the
@@ -72,6 +84,9 @@ def migrate(c: Ctx) -> None:
     """
     with c.open(create=False) as (_config, store):
         database = store.path
+    if as_json:
+        echo_json({"database": str(database), "schema_version": pipeline.schema_version()})
+        return
     click.echo(f"{database}: schema version {pipeline.schema_version()}, up to date")
 
 
