@@ -74,24 +74,22 @@ import hashlib
 import html
 import logging
 import lzma
-import os
 import re
 import shutil
-import tempfile
 import unicodedata
 import zipfile
 from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import ftfy
 import ftfy.badness
 import nh3
 
-from relay import langs
+from relay import cache, langs
 
 log = logging.getLogger("relay")
 
@@ -291,31 +289,21 @@ def _identifier() -> Any:
 
 
 def _unpacked(model: Path) -> Path:
-    """Where the unpacked model is kept: $XDG_CACHE_HOME/relay (~/.cache/relay), named
-    after the packed file's size and time, so that another py3langid's is another file."""
+    """Where the unpacked model is kept (`relay.cache`), named after the packed file's
+    size and time, so that another py3langid's is another file."""
     stat = model.stat()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "relay" / f"langid-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    return cache.folder() / f"langid-{stat.st_size}-{stat.st_mtime_ns}.npz"
 
 
 def _unpacked_identifier(identifier: Any, model: Path) -> Any:
     """py3langid's `LanguageIdentifier` of the model, read from its unpacked copy (written
-    first if need be: to a temporary file renamed into place, so that processes unpacking
-    at once never read half a file), the arrays as py3langid's own loader makes them."""
+    first if need be), the arrays as py3langid's own loader makes them."""
     import numpy as np
 
-    path = _unpacked(model)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".langid-",
-                                         delete=False) as tmp:
-            try:
-                with lzma.open(model) as src:
-                    shutil.copyfileobj(src, tmp, length=1 << 20)
-            except BaseException:
-                os.unlink(tmp.name)
-                raise
-        os.replace(tmp.name, path)
+    def unpack(out: IO[bytes]) -> None:
+        with lzma.open(model) as src:
+            shutil.copyfileobj(src, out, length=1 << 20)
+    path = cache.keep(_unpacked(model), unpack)
     try:
         with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
             ptc, pc, classes = data["ptc"], data["pc"], data["classes"].tolist()

@@ -423,3 +423,25 @@ def test_invalid_config(tmp_path: Path, text: str, key_path: str, fragment: str)
     if key_path:
         assert message.startswith(f"{key_path}: ")
     assert fragment in message
+
+
+def test_the_builtin_taxonomy_is_read_once_into_the_cache_folder(tmp_path, monkeypatch):
+    """Read through ruamel, the taxonomy cost every command 0.15-0.25 s: what it gives is
+    kept as JSON and read back the same; a damaged copy is read from the YAML again."""
+    from relay import config
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    config.builtin_topics.cache_clear()
+    try:
+        read = config.builtin_topics()
+        [kept] = (tmp_path / "relay").glob("taxonomy-*.json")
+        config.builtin_topics.cache_clear()
+        assert config.builtin_topics() == read          # from the JSON
+        assert all(isinstance(terms, tuple) for t in read for terms in t.terms.values())
+        kept.write_text("[{", encoding="utf-8")
+        config.builtin_topics.cache_clear()
+        assert config.builtin_topics() == read          # from the YAML again
+        config.builtin_topics.cache_clear()
+        assert kept.read_text(encoding="utf-8") != "[{"  # and kept again
+        assert {t.id for t in read} >= {"ai", "semiconductors", "space"}
+    finally:
+        config.builtin_topics.cache_clear()
