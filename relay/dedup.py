@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import cast
 
 import numpy as np
 
@@ -745,34 +744,22 @@ def choose_named_story(new: Named, candidates: Sequence[Named],
     return best[0] if best else None
 
 
-CrossSide = _JapaneseSide | _OtherSide
-
-
-def cross_side(lang: str, title: Sequence[str], body: Sequence[str]) -> CrossSide:
-    """What `choose_cross_story` reads of a new item in `lang` (title and body tokens):
-    read ahead by an ingest worker, so that the main process does not."""
-    return _japanese_side(title, body) if lang == "ja" else _other_side(title, body)
-
-
 def choose_cross_story(
     lang: str, title: Sequence[str], body: Sequence[str],
-    candidates: Sequence[tuple[int, str, str, str]], side: CrossSide | None = None,
+    candidates: Sequence[tuple[int, str, str, str]],
 ) -> tuple[int, float] | None:
     """(story id, score) of the best candidate in another language, one side Japanese.
-    Candidates are (story id, language, indexed title tokens, indexed body tokens);
-    `side`: the new item's `cross_side`, when already read."""
+    Candidates are (story id, language, indexed title tokens, indexed body tokens)."""
     candidates = [c for c in candidates if c[1] != lang and "ja" in (lang, c[1])]
     if not candidates:      # (the text is read only when there is one to score)
         return None
-    if side is None:
-        side = cross_side(lang, title, body)
     if lang == "ja":
-        japanese = cast(_JapaneseSide, side)
+        japanese = _japanese_side(title, body)
 
         def scored(other_title: str, other_body: str) -> float:
             return _cross(japanese, _other_text(other_title, other_body))
     else:
-        other = cast(_OtherSide, side)
+        other = _other_side(title, body)
 
         def scored(other_title: str, other_body: str) -> float:
             return _cross(_japanese_text(other_title, other_body), other)

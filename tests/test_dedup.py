@@ -6,14 +6,11 @@ import hashlib
 import importlib.metadata
 import zlib
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
 from relay import dedup
-from relay.models import Entry, FeedKind, FeedSpec
-from relay.pipeline.ingesting import prepare_all
-from relay.tag import compile_taxonomy
 from relay.tokens import tokenize
 
 
@@ -155,30 +152,6 @@ def test_a_report_and_the_local_article_on_one_event_are_linked_across_languages
     assert dedup.choose_cross_story("ja", ja[0], ja[1], candidates)[0] == 9
     assert dedup.choose_cross_story("en", same[0], same[1], candidates[2:])[0] == 11
     assert dedup.choose_cross_story("en", same[0], same[1], candidates[:2]) is None
-
-
-def test_a_new_items_side_read_ahead_by_a_worker_is_scored_as_if_read_here():
-    """An ingest worker reads the new item's `cross_side` ahead (prepare_all with sides):
-    the main process scores it against the candidates as it would its own reading."""
-
-    ja, same, other = _split(*JA_REPORT, "ja"), _split(*EN_SAME, "en"), _split(*EN_OTHER, "en")
-    candidates = [(5, "en", " ".join(other[0]), " ".join(other[1])),
-                  (9, "en", " ".join(same[0]), " ".join(same[1])),
-                  (11, "ja", " ".join(ja[0]), " ".join(ja[1]))]
-    feed = FeedSpec(id="f", name="f", kind=FeedKind.RSS, url="https://example.org/feed")
-    now = datetime(2026, 12, 2, tzinfo=UTC)
-    for (title, text), lang, story in ((JA_REPORT, "ja", 9), (EN_SAME, "en", 11)):
-        entry = Entry(feed_id="f", guid=title, url="https://example.org/1", title=title, content_html=text,
-                      published_at=now, lang=lang)
-        taxonomy = compile_taxonomy((), tokenize)
-        [eager], _ = prepare_all(feed, [entry], taxonomy, now, sides=True)
-        [lazy], _ = prepare_all(feed, [entry], taxonomy, now)
-        assert lazy.side is None
-        words = eager.item.index_title.split(), eager.item.index_text.split()
-        assert eager.side == dedup.cross_side(lang, *words)
-        assert dedup.choose_cross_story(lang, *words, candidates, eager.side) == \
-            dedup.choose_cross_story(lang, *words, candidates)
-        assert dedup.choose_cross_story(lang, *words, candidates, eager.side)[0] == story
 
 
 def test_figures_are_amounts_not_years():

@@ -185,20 +185,17 @@ class Ready:
     trimmed: bool = False                     # its title or text was cut to its cap
     names: set[str] = field(default_factory=set)   # its names' keys (dedup.name_keys)
     told: dedup.Told = ((), ())               # its Latin-script names (dedup.latin_told)
-    side: dedup.CrossSide | None = None       # dedup.cross_side, when a worker read it
 
 
 def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
                 now: datetime, prior: dedup.Profile | None = None,
-                limits: LimitSettings = CAPS, sides: bool = False) -> tuple[list[Ready], int]:
+                limits: LimitSettings = CAPS) -> tuple[list[Ready], int]:
     """Everything about a batch of entries that needs no archive: pure, so it runs in a
     worker process as well as here. What the feed repeats across the batch and its
     recent items (`prior`) is left out of the signatures and figures; signatures are
     computed in bulk (`dedup.signatures`). An entry that cannot be prepared is logged with its
-    guid and left out: it harms only itself. `sides`: read each item's `dedup.cross_side`
-    too (a worker does: the main process then only scores it against the candidates
-    across languages; alone it reads it only for an item that has some). Returns the
-    items and how many were left out."""
+    guid and left out: it harms only itself. Returns the items and how many were left
+    out."""
     prepared = []
     for e in entries:
         try:
@@ -211,9 +208,7 @@ def prepare_all(feed: FeedSpec, entries: Sequence[Entry], taxonomy: Taxonomy,
     sigs = dedup.signatures(p.features - common for p in prepared)
     return [Ready(p.item, sig.to_bytes() if sig is not None else None,
                   dedup.bands(sig) if sig is not None else [], p.figures - common, common,
-                  p.trimmed, p.names, p.told,
-                  dedup.cross_side(p.item.lang, p.item.index_title.split(),
-                                   p.item.index_text.split()) if sides else None)
+                  p.trimmed, p.names, p.told)
             for p, sig in zip(prepared, sigs, strict=True)], len(entries) - len(prepared)
 
 
@@ -235,7 +230,7 @@ def _prepare_in_worker(feed: FeedSpec, entries: Sequence[Entry], key: int, blob:
     if taxonomy is None:
         _worker_taxonomies.clear()
         taxonomy = _worker_taxonomies[key] = pickle.loads(blob)
-    return prepare_all(feed, entries, taxonomy, now, prior, limits, sides=True)
+    return prepare_all(feed, entries, taxonomy, now, prior, limits)
 
 
 def _parse(parse: Callable[[], Document]) -> Document | CollectError:
@@ -710,7 +705,7 @@ class Ingester:
                     *store.cross_named(ready.names, item.lang, window, NAME_CANDIDATES,
                                        around=around, days=days)]
         crossed = dedup.choose_cross_story(item.lang, item.index_title.split(),
-                                           item.index_text.split(), crossing, ready.side)
+                                           item.index_text.split(), crossing)
         if crossed:
             return crossed[0]
         if item.lang not in dedup.UNSPACED:     # another outlet's words on one event?
