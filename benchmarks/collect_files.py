@@ -165,6 +165,9 @@ def main() -> None:
     parser.add_argument("--checkout", action="append", type=Path,
                         help="a relay source tree to measure (repeatable; default: this one)")
     args = parser.parse_args()
+    if not (args.corpus / "datasets").is_dir():
+        raise SystemExit(f"{args.corpus / 'datasets'} does not exist: give --corpus (or "
+                         "RELAY_CORPUS) the corpus folder")
     trees = [p.resolve() for p in args.checkout or [ROOT]]
     base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     with tempfile.TemporaryDirectory() as tmp:
