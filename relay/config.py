@@ -35,13 +35,13 @@ The environment is passed in (`env`), so loading is pure given its inputs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib.util
 import io
+import json
 import math
-import os
-import pickle
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -57,7 +57,7 @@ from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from relay import langs
+from relay import cache, langs, models
 from relay.errors import ConfigError
 from relay.models import (
     LANGS,
@@ -300,35 +300,32 @@ def parse_config(text: str, file: Path, env: Mapping[str, str], strict: bool = T
 
 @functools.cache          # the same file on every load: read once per process
 def builtin_topics() -> tuple[Topic, ...]:
-    """The built-in taxonomy. Reading its YAML (30 kB, ruamel in pure Python) took 0.2-0.3 s
-    of every command that loads a configuration, so the topics are also kept ready, as
-    Python keeps bytecode: pickled in __pycache__ beside the file, under the hash of its
-    bytes (an edited taxonomy is read again). A cache that is missing, damaged or cannot be
-    written is passed over."""
-    raw = TAXONOMY_PATH.read_bytes()
-    folder = TAXONOMY_PATH.parent / "__pycache__"
-    stem = TAXONOMY_PATH.stem
-    cached = folder / f"{stem}.{hashlib.sha256(raw).hexdigest()[:20]}.pickle"
+    """The built-in taxonomy. Read through ruamel's round-trip loader (pure Python) it
+    took 0.15-0.25 s of every command's start, so what it gives is kept in the user's
+    cache folder (`relay.cache`) as JSON, under a name that changes with the taxonomy
+    and with the code that reads it."""
+    text = TAXONOMY_PATH.read_text(encoding="utf-8")
+    digest = hashlib.sha1(text.encode())
+    for module in (__file__, models.__file__):
+        digest.update(Path(module).read_bytes())
+    path = cache.folder() / f"taxonomy-{digest.hexdigest()[:20]}.json"
     try:
-        topics = pickle.loads(cached.read_bytes())
-        if isinstance(topics, tuple) and all(isinstance(t, Topic) for t in topics):
-            return topics
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, IndexError,
-            TypeError, ValueError):
-        pass
-    ctx = _Ctx(TAXONOMY_PATH)
-    topics = _topics(ctx, _load_yaml(raw.decode("utf-8"), TAXONOMY_PATH)["topics"], "topics")
-    with contextlib.suppress(OSError):
-        folder.mkdir(exist_ok=True)
-        for old in folder.glob(f"{stem}.*.pickle"):
-            old.unlink(missing_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(pickle.dumps(topics))
-            tmp.replace(cached)
-        finally:
-            tmp.unlink(missing_ok=True)
+        return tuple(Topic(t["id"], t["labels"], _tuples(t["terms"]), _tuples(t["exclude"]))
+                     for t in json.loads(path.read_bytes()))
+    except OSError:
+        pass            # not kept yet: read and kept below
+    except (ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)        # damaged: read and kept again below
+    doc = _load_yaml(text, TAXONOMY_PATH)
+    topics = _topics(_Ctx(TAXONOMY_PATH), doc["topics"], "topics")
+    with contextlib.suppress(OSError):      # no cache folder: read again next time
+        cache.keep(path, lambda out: out.write(json.dumps(
+            [dataclasses.asdict(t) for t in topics], ensure_ascii=False).encode()))
     return topics
+
+
+def _tuples(lists: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    return {lang: tuple(values) for lang, values in lists.items()}
 
 
 # -- sections -----------------------------------------------------------------------------------

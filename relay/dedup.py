@@ -602,7 +602,13 @@ Told = tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]
 def latin_told(title: str, text: str) -> Told:
     """The anchors (`names.latin_anchors`) of a Latin-script text's title and of the start
     of its text, with their word positions: what `name_keys` and `Named` read."""
-    return tuple(names.latin_anchors(title)), tuple(names.latin_anchors(text[:NAME_TEXT]))
+    return _told(title, text[:NAME_TEXT])
+
+
+# The same candidates come up for many new items (`Named.of`): their names are read once.
+@lru_cache(maxsize=4096)
+def _told(title: str, head: str) -> Told:
+    return tuple(names.latin_anchors(title)), tuple(names.latin_anchors(head))
 
 
 def name_keys(lang: str, title: str, text: str, tokens: Sequence[str],

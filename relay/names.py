@@ -46,7 +46,6 @@ _LATIN_RULES = [
     ("mb", "nb"), ("mp", "np"), ("x", "ks"), ("z", "s"), ("v", "b"), ("w", ""), ("l", "r"),
     ("q", "k"), ("j", "j"), ("y", ""),
 ]
-_VOWELS = set("aeiou")
 
 
 @lru_cache(maxsize=200_000)
@@ -54,44 +53,41 @@ def katakana_key(word: str) -> str:
     return _collapse("".join(_KANA_CLASS.get(ch, "") for ch in word))
 
 
+# One pass over a word: at each letter the first of these that matches, in the order of
+# the rules: a vowel (dropped), a non-rhotic r (dropped: Harvard -> ハーバード), a soft c or
+# g, a spelling of `_LATIN_RULES`, any other letter (c: k).
+_SOUNDS = {**dict.fromkeys("aeiou", ""), **dict(_LATIN_RULES), "c": "k"}
+_SOUND = re.compile("|".join(["[aeiou]", "(r)(?![aeiou])", "(c)(?=[eiy])", "(g)(?=[eiy])",
+                              *(re.escape(s) for s, _ in _LATIN_RULES), "."]))
+_NOT_AZ = re.compile(r"[^a-z]")
+_URGH = re.compile(r"urgh$")                # Pittsburgh: ピッツバーグ
+
+
+def _sound(m: re.Match[str]) -> str:
+    if m.lastindex:
+        return ("", "s", "j")[m.lastindex - 1]   # non-rhotic r, soft c, soft g
+    return _SOUNDS.get(m.group(), m.group())
+
+
 def latin_key(word: str) -> str:
     """The sound key of one Latin-letter word (lower case, diacritics ignored)."""
-    w = "".join(c for c in unicodedata.normalize("NFKD", word.casefold())
-                if not unicodedata.combining(c))
-    w = re.sub(r"[^a-z]", "", w)
+    w = word.casefold() if word.isascii() else "".join(
+        c for c in unicodedata.normalize("NFKD", word.casefold())
+        if not unicodedata.combining(c))
+    w = _NOT_AZ.sub("", w)
     if len(w) > 3 and w.endswith("e"):
         w = w[:-1]                                       # a silent final e
-    w = re.sub(r"urgh$", "urg", w)                       # Pittsburgh: ピッツバーグ
+    w = _URGH.sub("urg", w)
     if w[:2] in ("kn", "wr", "ps"):
         w = w[1:]
-    out: list[str] = []
-    i = 0
-    while i < len(w):
-        ch = w[i]
-        nxt = w[i + 1] if i + 1 < len(w) else ""
-        if ch in _VOWELS:
-            i += 1
-            continue
-        if ch == "r" and (not nxt or nxt not in _VOWELS):
-            i += 1                                       # non-rhotic: Harvard -> ハーバード
-            continue
-        if ch in "cg" and nxt in ("e", "i", "y"):
-            out.append("s" if ch == "c" else "j")          # soft c and g
-            i += 1
-            continue
-        for spelling, sound in _LATIN_RULES:
-            if w.startswith(spelling, i):
-                out.append(sound)
-                i += len(spelling)
-                break
-        else:
-            out.append("k" if ch == "c" else ch)
-            i += 1
-    return _collapse("".join(out))
+    return _collapse(_SOUND.sub(_sound, w))
+
+
+_RUN = re.compile(r"(.)\1+")
 
 
 def _collapse(key: str) -> str:
-    return re.sub(r"(.)\1+", r"\1", key)
+    return _RUN.sub(r"\1", key)
 
 
 @lru_cache(maxsize=200_000)

@@ -72,19 +72,26 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
+import lzma
 import re
+import shutil
 import unicodedata
+import zipfile
+from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import ftfy
 import ftfy.badness
 import nh3
 
-from relay import langs
+from relay import cache, langs
+
+log = logging.getLogger("relay")
 
 _BLOCK_END = re.compile(
     r"(?i)<\s*(br\s*/?|/p|/div|/li|/h[1-6]|/tr|/blockquote|/pre|/section|/article)\s*>"
@@ -266,12 +273,54 @@ def fold(text: str) -> str:
 @lru_cache(maxsize=1)
 def _identifier() -> Any:
     """py3langid's model (140 labels); loaded once, and only when a text of unknown
-    language needs it (~1 s)."""
+    language needs it. py3langid ships it LZMA-compressed (4.6 MB): unpacking it took
+    about 1 s in every process that detects (the main process and each ingest worker of
+    a collect), so it is unpacked once into the user's cache folder (`_unpacked`, 68 MB)
+    and read from there (0.15 s). Without a cache folder, it is unpacked each time."""
     import py3langid.langid as langid
 
     model = langid.MODEL_FILE if Path(langid.MODEL_FILE).is_absolute() else (
         Path(langid.MODEL_DIR) / langid.MODEL_FILE)
-    return langid.LanguageIdentifier.from_modelpath(model, norm_probs=True)
+    try:
+        return _unpacked_identifier(langid.LanguageIdentifier, Path(model))
+    except (OSError, ValueError, KeyError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        log.debug("py3langid's model not cached (%s: %s)", type(exc).__name__, exc)
+        return langid.LanguageIdentifier.from_modelpath(model, norm_probs=True)
+
+
+def _unpacked(model: Path) -> Path:
+    """Where the unpacked model is kept (`relay.cache`), named after the packed file's
+    size and time, so that another py3langid's is another file."""
+    stat = model.stat()
+    return cache.folder() / f"langid-{stat.st_size}-{stat.st_mtime_ns}.npz"
+
+
+def _unpacked_identifier(identifier: Any, model: Path) -> Any:
+    """py3langid's `LanguageIdentifier` of the model, read from its unpacked copy (written
+    first if need be), the arrays as py3langid's own loader makes them."""
+    import numpy as np
+
+    def unpack(out: IO[bytes]) -> None:
+        with lzma.open(model) as src:
+            shutil.copyfileobj(src, out, length=1 << 20)
+    path = cache.keep(_unpacked(model), unpack)
+    try:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
+            ptc, pc, classes = data["ptc"], data["pc"], data["classes"].tolist()
+            nextmove, row = _uints(data["nextmove"]), _uints(data["nextmove_row"])
+            output = data["out_feat"].tolist()
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        path.unlink(missing_ok=True)        # damaged: the next process unpacks it again
+        raise
+    return identifier(ptc, pc, classes, nextmove, output, norm_probs=True, tk_row=row)
+
+
+def _uints(values: Any) -> array:
+    """An array of unsigned integers as the standard library's `array` of their size."""
+    code = next(c for c in "HILQ" if array(c).itemsize == values.dtype.itemsize)
+    out = array(code)
+    out.frombytes(values.tobytes())
+    return out
 
 
 # Han characters that tell Japanese from Chinese (see the module rules). Each list was

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from datetime import time
 from pathlib import Path
 
@@ -426,86 +425,37 @@ def test_invalid_config(tmp_path: Path, text: str, key_path: str, fragment: str)
     assert fragment in message
 
 
-# -- the built-in taxonomy, kept parsed in __pycache__ (issue 12: 0.2-0.3 s a command) ------
-
-
-@pytest.fixture
-def taxonomy_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The built-in taxonomy copied to a folder of the test's own, the cache cleared."""
-    import relay.config as config
-    copy = tmp_path / "pkg" / "taxonomy.yaml"
-    copy.parent.mkdir()
-    copy.write_bytes(config.TAXONOMY_PATH.read_bytes())
-    monkeypatch.setattr(config, "TAXONOMY_PATH", copy)
+def test_the_builtin_taxonomy_is_read_once_into_the_cache_folder(tmp_path, monkeypatch):
+    """Read through ruamel, the taxonomy cost every command 0.15-0.25 s: what it gives is
+    kept as JSON and read back the same; a damaged copy is read from the YAML again."""
+    from relay import config
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     config.builtin_topics.cache_clear()
-    yield copy
+    try:
+        read = config.builtin_topics()
+        [kept] = (tmp_path / "relay").glob("taxonomy-*.json")
+        config.builtin_topics.cache_clear()
+        assert config.builtin_topics() == read          # from the JSON
+        assert all(isinstance(terms, tuple) for t in read for terms in t.terms.values())
+        kept.write_text("[{", encoding="utf-8")
+        config.builtin_topics.cache_clear()
+        assert config.builtin_topics() == read          # from the YAML again
+        config.builtin_topics.cache_clear()
+        assert kept.read_text(encoding="utf-8") != "[{"  # and kept again
+        assert {t.id for t in read} >= {"ai", "semiconductors", "space"}
+    finally:
+        config.builtin_topics.cache_clear()
+
+
+def test_a_cache_folder_that_cannot_be_written_still_gives_the_topics(tmp_path, monkeypatch):
+    """A home without a writable cache (a hardened service, a read-only container): the
+    taxonomy is read from its YAML each time, and nothing fails."""
+    from relay import config
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     config.builtin_topics.cache_clear()
-
-
-def _parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Records every YAML parse relay.config does from now on."""
-    import relay.config as config
-    seen: list[Path] = []
-    real = config._load_yaml
-
-    def counting(text: str, file: Path) -> object:
-        seen.append(file)
-        return real(text, file)
-    monkeypatch.setattr(config, "_load_yaml", counting)
-    return seen
-
-
-def test_the_builtin_taxonomy_is_parsed_once_then_read_from_its_cache(
-        taxonomy_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from relay.config import builtin_topics
-    parses = _parses(monkeypatch)
-    first = builtin_topics()
-    assert parses == [taxonomy_copy]
-    assert [p.name.split(".")[0] for p in (taxonomy_copy.parent / "__pycache__").iterdir()] \
-        == ["taxonomy"]
-    builtin_topics.cache_clear()          # a new process, as far as the cache is concerned
-    again = builtin_topics()
-    assert parses == [taxonomy_copy]      # not parsed again
-    assert again == first
-    assert [t.id for t in first][:3] == ["ai", "semiconductors", "quantum"]
-
-
-def test_an_edited_taxonomy_is_read_again_and_its_old_cache_removed(
-        taxonomy_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from relay.config import builtin_topics
-    builtin_topics()
-    text = taxonomy_copy.read_text(encoding="utf-8")
-    taxonomy_copy.write_text(text.replace("  - id: ai\n", "  - id: ai-edited\n", 1),
-                             encoding="utf-8")
-    builtin_topics.cache_clear()
-    parses = _parses(monkeypatch)
-    assert builtin_topics()[0].id == "ai-edited"
-    assert parses == [taxonomy_copy]
-    assert len(list((taxonomy_copy.parent / "__pycache__").glob("taxonomy.*.pickle"))) == 1
-
-
-@pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x04\x95garbage",
-                                    b"\x80\x04K\x01."],      # the last: a valid pickle of 1
-                         ids=["empty", "text", "truncated", "not-topics"])
-def test_a_damaged_cache_is_passed_over_and_written_again(
-        taxonomy_copy: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes) -> None:
-    from relay.config import builtin_topics
-    good = builtin_topics()
-    [cached] = (taxonomy_copy.parent / "__pycache__").glob("taxonomy.*.pickle")
-    cached.write_bytes(damage)
-    builtin_topics.cache_clear()
-    assert builtin_topics() == good
-    builtin_topics.cache_clear()
-    parses = _parses(monkeypatch)
-    assert builtin_topics() == good
-    assert parses == []                   # the cache was written again
-
-
-def test_a_cache_that_cannot_be_written_still_gives_the_topics(
-        taxonomy_copy: Path) -> None:
-    from relay.config import builtin_topics
-    (taxonomy_copy.parent / "__pycache__").write_text("a file where the folder would be")
-    topics = builtin_topics()
-    assert [t.id for t in topics][:2] == ["ai", "semiconductors"]
-    assert sorted(p.name for p in taxonomy_copy.parent.iterdir()) == ["__pycache__",
-                                                                       "taxonomy.yaml"]
+    try:
+        assert [t.id for t in config.builtin_topics()][:2] == ["ai", "semiconductors"]
+    finally:
+        config.builtin_topics.cache_clear()

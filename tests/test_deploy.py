@@ -117,8 +117,13 @@ def test_the_service_is_hardened_and_runs_the_daemon():
     assert settings["User"] == "relay" and settings["Restart"] == "on-failure"
     assert settings["NoNewPrivileges"] == "yes" and settings["ProtectSystem"] == "strict"
     assert settings["StateDirectory"] == "relay"       # /var/lib/relay, where RELAY_DB is
-    assert settings["Environment"] in ("RELAY_CONFIG=/etc/relay/feeds.yaml",
-                                       "RELAY_DB=/var/lib/relay/relay.db")
+    environment = {line.split("=", 1)[1] for line in unit.splitlines()
+                   if line.startswith("Environment=")}
+    assert {"RELAY_CONFIG=/etc/relay/feeds.yaml", "RELAY_DB=/var/lib/relay/relay.db",
+            "XDG_CACHE_HOME=/var/cache"} <= environment
+    # the cache folder (py3langid's model, the parsed taxonomy) is one systemd makes
+    # writable: /var/cache/relay, as relay.cache.folder() names it under XDG_CACHE_HOME
+    assert settings["CacheDirectory"] == "relay"
 
 
 def test_the_container_file_builds_from_what_exists_and_runs_unprivileged():

@@ -14,7 +14,8 @@ ALLOWED = {
     "errors": set(),
     "models": set(),
     "langs": set(),
-    "text": {"langs"},
+    "cache": set(),         # the user's cache folder (what is derived once from shipped files)
+    "text": {"langs", "cache"},
     "tokens": set(),
     "names": {"tokens"},
     "tag": {"models"},
@@ -23,7 +24,7 @@ ALLOWED = {
     "search": {"errors", "langs"},
     "records": {"errors", "models"},
     "store": {"errors", "models", "records"},
-    "config": {"errors", "models", "langs"},
+    "config": {"errors", "models", "langs", "cache"},
     "collect": {"errors", "models", "collect", "__init__"},
     "digest": {"errors", "models", "text", "digest", "langs"},
 }

@@ -340,3 +340,43 @@ def test_excerpt_respects_limit() -> None:
 )
 def test_detect_lang_without_a_hint(text, expected):
     assert detect_lang(text) == expected
+
+
+LANGID_SAMPLES = ["Der Bundestag hat am Donnerstag beschlossen", "El gobierno anunció hoy nuevas",
+                  "Правительство объявило", "il governo ha annunciato", "Fujitsu Augsburg Werk"]
+
+
+def _langid_model():
+    from pathlib import Path
+
+    import py3langid.langid as langid
+    return langid, Path(langid.MODEL_DIR) / langid.MODEL_FILE
+
+
+def test_the_language_model_is_unpacked_once_into_the_cache_folder(tmp_path, monkeypatch):
+    from relay import text
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    langid, model = _langid_model()
+    unpacked = text._unpacked_identifier(langid.LanguageIdentifier, model)
+    kept = list((tmp_path / "relay").iterdir())
+    assert [p.suffix for p in kept] == [".npz"]     # no temporary file left behind
+    again = text._unpacked_identifier(langid.LanguageIdentifier, model)     # read, not written
+    assert list((tmp_path / "relay").iterdir()) == kept
+    own = langid.LanguageIdentifier.from_modelpath(model, norm_probs=True)
+    for sample in LANGID_SAMPLES:
+        assert unpacked.rank(sample) == again.rank(sample) == own.rank(sample)
+
+
+def test_a_damaged_cached_model_falls_back_to_py3langids_own(tmp_path, monkeypatch):
+    from relay import text
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _, model = _langid_model()
+    path = text._unpacked(model)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 not a whole file")
+    text._identifier.cache_clear()
+    try:
+        assert detect_lang("El gobierno anunció hoy nuevas medidas para la vivienda") == "es"
+        assert not path.exists()        # the next process unpacks it again
+    finally:
+        text._identifier.cache_clear()
