@@ -479,15 +479,6 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
-class TagView:
-    """A topic an item carries, its score and the terms that matched."""
-
-    topic: str
-    score: float
-    terms: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class ItemView:
     """One archived item in full, as `show` presents it."""
 
@@ -505,7 +496,7 @@ class ItemView:
     published_at: datetime | None
     collected_at: datetime | None
     story_id: int | None
-    tags: tuple[TagView, ...]
+    tags: tuple[Tag, ...]             # each topic, its score and the terms that matched
 
 
 @dataclass(frozen=True)

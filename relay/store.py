@@ -47,7 +47,6 @@ from relay.models import (
     StoryView,
     Subscriber,
     Tag,
-    TagView,
 )
 from relay.records import (  # noqa: F401  - re-exported: the archive's value rules
     ARCHIVE_ERRORS,
@@ -1220,7 +1219,7 @@ class Store:
             return None
         _no_unreadable_dates(rows)
         row = rows[0]
-        tags = tuple(TagView(topic, score, tuple(json.loads(terms))) for topic, score, terms
+        tags = tuple(Tag(topic, score, tuple(json.loads(terms))) for topic, score, terms
                      in self.conn.execute("SELECT topic, score, terms FROM item_tags"
                                           " WHERE item_id = ? ORDER BY score DESC", (item_id,)))
         return ItemView(
