@@ -16,7 +16,15 @@ from typing import IO
 
 
 def folder() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "relay"
+    """The cache folder; an OSError when there is none (no absolute $XDG_CACHE_HOME, which
+    the XDG spec says to ignore when relative, and no home directory: a service's user)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "relay"
+    try:
+        return Path.home() / ".cache" / "relay"
+    except RuntimeError as exc:     # Path.home() when HOME is unset and the user has none
+        raise OSError(f"no cache folder: {exc}") from exc
 
 
 def keep(path: Path, write: Callable[[IO[bytes]], object]) -> Path:

@@ -308,18 +308,20 @@ def builtin_topics() -> tuple[Topic, ...]:
     digest = hashlib.sha1(text.encode())
     for module in (__file__, models.__file__):
         digest.update(Path(module).read_bytes())
-    path = cache.folder() / f"taxonomy-{digest.hexdigest()[:20]}.json"
+    name = f"taxonomy-{digest.hexdigest()[:20]}.json"
     try:
+        path = cache.folder() / name
         return tuple(Topic(t["id"], t["labels"], _tuples(t["terms"]), _tuples(t["exclude"]))
                      for t in json.loads(path.read_bytes()))
     except OSError:
-        pass            # not kept yet: read and kept below
+        pass            # not kept yet (or no cache folder): read and kept below
     except (ValueError, KeyError, TypeError):
-        path.unlink(missing_ok=True)        # damaged: read and kept again below
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)    # damaged: read and kept again below
     doc = _load_yaml(text, TAXONOMY_PATH)
     topics = _topics(_Ctx(TAXONOMY_PATH), doc["topics"], "topics")
     with contextlib.suppress(OSError):      # no cache folder: read again next time
-        cache.keep(path, lambda out: out.write(json.dumps(
+        cache.keep(cache.folder() / name, lambda out: out.write(json.dumps(
             [dataclasses.asdict(t) for t in topics], ensure_ascii=False).encode()))
     return topics
 

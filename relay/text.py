@@ -283,7 +283,8 @@ def _identifier() -> Any:
         Path(langid.MODEL_DIR) / langid.MODEL_FILE)
     try:
         return _unpacked_identifier(langid.LanguageIdentifier, Path(model))
-    except (OSError, ValueError, KeyError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+    except Exception as exc:    # noqa: BLE001 - any failure of the fast path (another py3langid's
+        # arrays or constructor, no cache folder, a damaged copy): py3langid's own loader
         log.debug("py3langid's model not cached (%s: %s)", type(exc).__name__, exc)
         return langid.LanguageIdentifier.from_modelpath(model, norm_probs=True)
 

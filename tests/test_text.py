@@ -380,3 +380,36 @@ def test_a_damaged_cached_model_falls_back_to_py3langids_own(tmp_path, monkeypat
         assert not path.exists()        # the next process unpacks it again
     finally:
         text._identifier.cache_clear()
+
+
+def _no_home(monkeypatch):
+    """A service's user with no home directory and no $XDG_CACHE_HOME."""
+    from pathlib import Path
+
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+
+
+@pytest.mark.parametrize("xdg", [None, "relative/cache"], ids=["unset", "relative"])
+def test_no_cache_folder_is_an_oserror_the_callers_pass_over(monkeypatch, xdg):
+    from relay import cache
+    _no_home(monkeypatch)
+    if xdg:     # the XDG spec: a relative path is ignored
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    with pytest.raises(OSError, match="no cache folder"):
+        cache.folder()
+
+
+def test_without_a_cache_folder_languages_and_topics_are_still_read(monkeypatch):
+    from relay import config, text
+    _no_home(monkeypatch)
+    text._identifier.cache_clear()
+    config.builtin_topics.cache_clear()
+    try:
+        assert detect_lang("El gobierno anunció hoy nuevas medidas para la vivienda") == "es"
+        assert [t.id for t in config.builtin_topics()][:2] == ["ai", "semiconductors"]
+    finally:
+        text._identifier.cache_clear()
+        config.builtin_topics.cache_clear()
